@@ -1,0 +1,19 @@
+#include "io/tensor_map.h"
+
+namespace amskv::io {
+
+const Tensor& TensorMap::at(const std::string& key) const {
+  auto it = tensors_.find(key);
+  if (it == tensors_.end()) fail(source_, ": missing key ", key);
+  return it->second;
+}
+
+const Tensor& TensorMap::at(const std::string& key, const Shape& expected) const {
+  const Tensor& t = at(key);
+  bool ok = t.ndim() == static_cast<int>(expected.size());
+  for (size_t i = 0; ok && i < expected.size(); ++i) ok = expected[i] < 0 || expected[i] == t.shape()[i];
+  if (!ok) fail(source_, ": key ", key, " has shape ", shape_str(t.shape()), ", expected ", shape_str(expected));
+  return t;
+}
+
+}  // namespace amskv::io
