@@ -1,0 +1,69 @@
+// One generation request end to end (DESIGN.md data flow): labels -> per-scale transformer passes through
+// the KV cache policy -> guided logits -> tokens (sampled or forced) -> VQVAE latent -> images.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "io/tensor_map.h"
+#include "kv/kv_cache.h"
+#include "model/sampler.h"
+#include "model/var_model.h"
+#include "model/vqvae.h"
+
+namespace amskv::engine {
+
+// Hooks for tests and tools that want intermediate tensors. Pointers are valid during the call only.
+class GenerationObserver {
+ public:
+  virtual ~GenerationObserver() = default;
+  virtual void on_scale_input(int k, const float* x, int64_t rows, int64_t n, int64_t width) {}
+  virtual void on_logits_raw(int k, const float* logits, int64_t rows, int64_t n, int64_t vocab) {}
+  virtual void on_logits_cfg(int k, const float* logits, int64_t batch, int64_t n, int64_t vocab) {}
+  virtual void on_tokens(int k, const int64_t* tokens, int64_t batch, int64_t n) {}
+  virtual void on_fhat(int k, const float* fhat, int64_t batch, int64_t channels, int64_t side) {}
+  virtual void on_next_map(int k, const float* map, int64_t batch, int64_t channels, int64_t side) {}
+  virtual void on_scale_done(int k, int num_scales, double seconds) {}
+};
+
+struct GenerateOptions {
+  std::vector<int64_t> labels;  // one per image; -1 or num_classes = unconditional
+  model::SamplingOptions sampling;
+  uint64_t first_image_index = 0;                // images are numbered for the random stream
+  const io::TensorMap* forced_tokens = nullptr;  // forced_idx.{k} [B, n_k] replaces sampling
+  int64_t forced_offset = 0;                     // first row of forced_idx.{k} used by this batch
+  bool keep_logits = false;                      // keep guided logits (before top-k/top-p) per scale
+  bool decode_images = true;
+  kv::KvAnalysisOptions analysis;
+};
+
+struct GenerateTimings {
+  double total_s = 0, transformer_s = 0, attention_s = 0, sampling_s = 0, latent_s = 0, decode_s = 0;
+  std::vector<double> per_scale_s;
+};
+
+struct GenerateResult {
+  Tensor images;                    // [B, 3, H, W] float32 in [0, 1] (undefined without decode)
+  Tensor fhat;                      // [B, Cvae, HW, HW]
+  std::vector<Tensor> tokens;       // per scale [B, n_k] int64
+  std::vector<Tensor> logits_cfg;   // per scale [B, n_k, V] (keep_logits)
+  kv::KvStats kv;
+  nlohmann::json policy;            // the policy's settings and decisions
+  std::vector<std::vector<double>> similarity;              // [layer][scale], NaN where not measured
+  std::vector<std::vector<std::vector<double>>> density;    // [layer][j][i] (analysis.density)
+  GenerateTimings time;
+};
+
+// Maps user labels to class rows: -1 and num_classes are the null class; anything else out of range throws.
+std::vector<int64_t> class_rows_for(const std::vector<int64_t>& labels, int64_t num_classes);
+
+GenerateResult generate(const model::VarModel& var, const model::Vqvae& vae, kv::CachePolicy& policy,
+                        const GenerateOptions& options, GenerationObserver* observer = nullptr);
+
+// Checks that a VQVAE fits a transformer (vocabulary, latent channels); throws naming both files.
+void check_compatible(const model::VarConfig& var, const std::string& var_file, const model::VqvaeConfig& vae,
+                      const std::string& vae_file);
+
+}  // namespace amskv::engine

@@ -1,0 +1,106 @@
+#include "kv/kv_cache.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "kv/similarity.h"
+
+namespace amskv::kv {
+
+KvCache::KvCache(CachePolicy& policy, const ScheduleInfo& schedule, std::vector<int64_t> scale_sides, int64_t rows,
+                 int64_t heads, int64_t head_dim, KvAnalysisOptions analysis)
+    : policy_(policy),
+      schedule_(schedule),
+      sides_(std::move(scale_sides)),
+      rows_(rows),
+      heads_(heads),
+      head_dim_(head_dim),
+      analysis_(analysis),
+      store_(schedule.depth, rows, heads, head_dim) {
+  const int K = schedule.num_scales();
+  transient_tokens_ = *std::max_element(schedule.tokens.begin(), schedule.tokens.end());
+  transient_k_.assign(static_cast<size_t>(rows * heads * transient_tokens_ * head_dim), 0.0f);
+  transient_v_.assign(transient_k_.size(), 0.0f);
+  mass_.assign(static_cast<size_t>(rows * heads * (K + 1)), 0.0);
+  density_sum_.assign(static_cast<size_t>(schedule.depth),
+                      std::vector<std::vector<double>>(static_cast<size_t>(K), std::vector<double>(K, 0.0)));
+  similarity_.reset(schedule.depth, K);
+  layer_peak_.assign(static_cast<size_t>(schedule.depth), 0);
+  policy_.begin(schedule_);
+  reserve_plan();
+}
+
+void KvCache::reserve_plan() {
+  for (int l = 0; l < schedule_.depth; ++l) store_.reserve(l, planned_layer_tokens(policy_, l));
+  peak_.allocated_tokens = std::max(peak_.allocated_tokens, store_.reserved_tokens_total() + transient_tokens_);
+}
+
+void KvCache::begin_scale(int scale) {
+  scale_ = scale;
+  policy_.before_scale(scale, similarity_);
+  reserve_plan();
+}
+
+std::vector<AttentionSegment> KvCache::attention_segments(int layer) {
+  std::vector<AttentionSegment> segs = store_.segments(layer);
+  segment_scales_ = store_.stored_scales(layer);
+  const int64_t n = schedule_.tokens.at(static_cast<size_t>(scale_));
+  segs.push_back({transient_k_.data(), transient_v_.data(), n, n * head_dim_});
+  segment_scales_.push_back(scale_);
+  // The transient scale is alive now, beside everything every layer stores.
+  peak_.resident_tokens = std::max(peak_.resident_tokens, store_.stored_tokens_total() + n);
+  return segs;
+}
+
+void KvCache::finish_layer(int layer) {
+  const int s = scale_;
+  const int64_t n = schedule_.tokens.at(static_cast<size_t>(s));
+  if (analysis_.density) {
+    auto& row = density_sum_[layer][s];
+    const size_t nseg = segment_scales_.size();
+    for (int64_t rh = 0; rh < rows_ * heads_; ++rh)
+      for (size_t i = 0; i < nseg; ++i) row[segment_scales_[i]] += mass_[rh * nseg + i];
+  }
+  if ((analysis_.similarity || policy_.wants_similarity()) && s >= 1) {
+    const AttentionSegment prev = store_.segment_of(layer, s - 1);
+    if (prev.tokens > 0) {
+      const AttentionSegment cur{transient_k_.data(), transient_v_.data(), n, n * head_dim_};
+      similarity_.sim[layer][s] =
+          inter_scale_key_similarity(prev, sides_[s - 1], cur, sides_[s], rows_, heads_, head_dim_);
+    }
+  }
+  if (s + 1 >= schedule_.num_scales()) return;  // the last scale is never stored: nothing reads it
+
+  const std::vector<int> stored = store_.stored_scales(layer);
+  const std::vector<int> kept = policy_.retain(layer, s, stored);
+  check_retained(policy_, layer, s, stored, kept);
+  for (int old : stored)
+    if (std::find(kept.begin(), kept.end(), old) == kept.end()) store_.evict(layer, old);
+  if (std::find(kept.begin(), kept.end(), s) != kept.end())
+    store_.store(layer, s, n, transient_k_.data(), transient_v_.data());
+  layer_peak_[layer] = std::max(layer_peak_[layer], store_.stored_tokens(layer));
+  peak_.stored_tokens = std::max(peak_.stored_tokens, store_.stored_tokens_total());
+}
+
+KvStats KvCache::stats() const {
+  KvStats st;
+  st.footprint = peak_;
+  st.bytes_per_token = rows_ * store_.bytes_per_token_row();
+  st.layer_peak_tokens = layer_peak_;
+  for (int l = 0; l < schedule_.depth; ++l) {
+    st.layer_reserved_tokens.push_back(store_.reserved_tokens(l));
+    st.layer_final_scales.push_back(store_.stored_scales(l));
+  }
+  return st;
+}
+
+std::vector<std::vector<std::vector<double>>> KvCache::density() const {
+  auto out = density_sum_;
+  const double per = static_cast<double>(rows_ * heads_);
+  for (auto& layer : out)
+    for (auto& row : layer)
+      for (size_t i = 0; i < row.size(); ++i) row[i] /= per * static_cast<double>(schedule_.tokens[i]);
+  return out;
+}
+
+}  // namespace amskv::kv

@@ -1,0 +1,58 @@
+// Per-layer storage of past scales' K/V. Each layer owns one slab laid out [rows][heads][capacity][head_dim]
+// for K and the same for V, reserved from the memory plan and written in place; a stored scale occupies a
+// contiguous token range of the slab, so it is one attention segment. Evicting a scale frees its range;
+// when no free range is long enough the slab is compacted (the policy's budget guarantees the total fits).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "backend/attention_segment.h"
+
+namespace amskv::kv {
+
+class KvStore {
+ public:
+  KvStore(int depth, int64_t rows, int64_t heads, int64_t head_dim);
+
+  // Grows (never shrinks) a layer's slab to hold `tokens` tokens, keeping what it stores.
+  void reserve(int layer, int64_t tokens);
+  // Copies one scale's K/V, laid out [rows][heads][tokens][head_dim], into the layer's slab.
+  void store(int layer, int scale, int64_t tokens, const float* k, const float* v);
+  void evict(int layer, int scale);
+  void clear();
+
+  // Segments of the stored scales of a layer, in ascending scale order.
+  std::vector<AttentionSegment> segments(int layer) const;
+  // The stored K of one scale as a segment (for the similarity analysis); tokens == 0 if not stored.
+  AttentionSegment segment_of(int layer, int scale) const;
+  std::vector<int> stored_scales(int layer) const;
+  int64_t stored_tokens(int layer) const;
+  int64_t stored_tokens_total() const;
+  int64_t reserved_tokens(int layer) const { return layers_[layer].capacity; }
+  int64_t reserved_tokens_total() const;
+
+  int depth() const { return static_cast<int>(layers_.size()); }
+  int64_t rows() const { return rows_; }
+  // Bytes of K plus V for one token of one row of one layer.
+  int64_t bytes_per_token_row() const { return 2 * heads_ * head_dim_ * static_cast<int64_t>(sizeof(float)); }
+
+ private:
+  struct Entry {
+    int scale;
+    int64_t offset;
+    int64_t tokens;
+  };
+  struct Layer {
+    int64_t capacity = 0;
+    std::vector<float> k, v;      // [rows][heads][capacity][head_dim]
+    std::vector<Entry> entries;   // sorted by scale
+  };
+  int64_t find_free_range(const Layer& layer, int64_t tokens) const;
+  void compact(Layer& layer);
+  void move_range(Layer& layer, int64_t from, int64_t to, int64_t tokens);
+
+  int64_t rows_, heads_, head_dim_;
+  std::vector<Layer> layers_;
+};
+
+}  // namespace amskv::kv

@@ -1,0 +1,31 @@
+// The three memory numbers of spec/amskv.md (stored, resident, allocated) for a policy's run, beside this
+// engine's `full` policy and the reference VAR's vanilla cache (every scale of every layer stored, D*L
+// tokens), which is the baseline of every reduction.
+#pragma once
+#include <cstdint>
+
+#include <nlohmann/json.hpp>
+
+#include "kv/cache_policy.h"
+#include "kv/kv_cache.h"
+
+namespace amskv::kv {
+
+struct MemoryNumbers {
+  int64_t stored_tokens = 0, resident_tokens = 0, allocated_tokens = 0;  // summed over layers
+  int64_t stored_bytes = 0, resident_bytes = 0, allocated_bytes = 0;     // for the whole batch
+};
+
+struct MemoryReport {
+  MemoryNumbers policy, engine_full, reference;
+  int64_t rows = 0;             // CFG rows (2 per image)
+  int64_t bytes_per_token = 0;  // K+V of one token, one layer, all rows
+  double reduction(int64_t MemoryNumbers::*field) const {
+    return 1.0 - static_cast<double>(policy.*field) / static_cast<double>(reference.*field);
+  }
+  nlohmann::json to_json(const KvStats& stats, const nlohmann::json& policy_description) const;
+};
+
+MemoryReport make_memory_report(const KvStats& stats, const ScheduleInfo& schedule, int64_t rows);
+
+}  // namespace amskv::kv

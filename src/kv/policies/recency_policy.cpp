@@ -1,0 +1,122 @@
+#include "kv/policies/recency_policy.h"
+
+#include <algorithm>
+#include <fstream>
+
+#include "core/error.h"
+
+namespace amskv::kv {
+
+nlohmann::json RecencyRule::to_json() const {
+  if (keep_all) return {{"full", true}};
+  return {{"condensed", condensed}, {"window", window}};
+}
+
+std::vector<int> apply_recency(const RecencyRule& rule, int scale, const std::vector<int>& stored) {
+  std::vector<int> all = stored;
+  all.push_back(scale);
+  if (rule.keep_all) return all;
+  std::vector<int> kept;
+  for (int s : all)
+    if (s < rule.condensed || s > scale - rule.window) kept.push_back(s);
+  return kept;
+}
+
+RecencyPolicy::RecencyPolicy(std::string name, RecencyRule default_rule,
+                             std::vector<std::pair<int, RecencyRule>> overrides)
+    : name_(std::move(name)), default_rule_(default_rule), overrides_(std::move(overrides)) {}
+
+const RecencyRule& RecencyPolicy::rule_for(int layer) const {
+  for (const auto& [l, rule] : overrides_)
+    if (l == layer) return rule;
+  return default_rule_;
+}
+
+std::vector<int> RecencyPolicy::retain(int layer, int scale, const std::vector<int>& stored) const {
+  return apply_recency(rule_for(layer), scale, stored);
+}
+
+nlohmann::json RecencyPolicy::describe() const {
+  nlohmann::json j = {{"policy", name_}, {"default", default_rule_.to_json()}};
+  if (!overrides_.empty()) {
+    nlohmann::json layers = nlohmann::json::object();
+    for (const auto& [l, rule] : overrides_) layers[std::to_string(l)] = rule.to_json();
+    j["layers"] = layers;
+  }
+  return j;
+}
+
+std::unique_ptr<CachePolicy> make_full_policy() {
+  return std::make_unique<RecencyPolicy>("full", RecencyRule{true, 0, 0});
+}
+
+std::unique_ptr<CachePolicy> make_window_policy(int window) {
+  AMSKV_CHECK(window >= 0, "--kv-window must be >= 0, got ", window);
+  return std::make_unique<RecencyPolicy>("window", RecencyRule{false, 0, window});
+}
+
+std::unique_ptr<CachePolicy> make_sink_policy(int condensed, int window) {
+  AMSKV_CHECK(window >= 0 && condensed >= 0, "sink policy: condensed and window must be >= 0");
+  return std::make_unique<RecencyPolicy>("sink", RecencyRule{false, condensed, window});
+}
+
+namespace {
+RecencyRule parse_rule(const nlohmann::json& j, const std::string& where) {
+  AMSKV_CHECK(j.is_object(), where, " must be an object like {\"condensed\": 2, \"window\": 1}");
+  RecencyRule rule;
+  for (const auto& [key, value] : j.items()) {
+    if (key == "full") {
+      AMSKV_CHECK(value.is_boolean(), where, ".full must be true or false");
+      rule.keep_all = value.get<bool>();
+    } else if (key == "condensed" || key == "window") {
+      AMSKV_CHECK(value.is_number_integer() && value.get<int64_t>() >= 0 && value.get<int64_t>() <= 1000, where,
+                  ".", key, " must be a non-negative integer");
+      (key == "condensed" ? rule.condensed : rule.window) = value.get<int>();
+    } else {
+      fail(where, ": unknown field '", key, "' (expected full, condensed, window)");
+    }
+  }
+  return rule;
+}
+}  // namespace
+
+std::unique_ptr<CachePolicy> make_table_policy_from_json(const nlohmann::json& table, const std::string& source) {
+  AMSKV_CHECK(table.is_object(), source, ": a KV table must be a JSON object");
+  RecencyRule def{true, 0, 0};
+  std::vector<std::pair<int, RecencyRule>> overrides;
+  for (const auto& [key, value] : table.items()) {
+    if (key == "default") {
+      def = parse_rule(value, source + ": default");
+    } else if (key == "layers") {
+      AMSKV_CHECK(value.is_object(), source, ": layers must be an object keyed by layer index");
+      for (const auto& [layer, rule] : value.items()) {
+        int l = -1;
+        try {
+          size_t used = 0;
+          l = std::stoi(layer, &used);
+          if (used != layer.size()) l = -1;
+        } catch (const std::exception&) {
+        }
+        AMSKV_CHECK(l >= 0 && l < 100000, source, ": layers key '", layer, "' is not a layer index");
+        overrides.emplace_back(l, parse_rule(rule, cat(source, ": layers.", layer)));
+      }
+    } else {
+      fail(source, ": unknown field '", key, "' (expected default, layers)");
+    }
+  }
+  return std::make_unique<RecencyPolicy>("table", def, std::move(overrides));
+}
+
+std::unique_ptr<CachePolicy> load_table_policy(const std::string& path) {
+  std::ifstream in(path);
+  AMSKV_CHECK(in, path, ": cannot open KV table");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    fail(path, ": not valid JSON: ", e.what());
+  }
+  return make_table_policy_from_json(j, path);
+}
+
+}  // namespace amskv::kv
