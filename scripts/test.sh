@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Builds and runs every test: a release build, then the same tests under AddressSanitizer and
+# UndefinedBehaviorSanitizer, then the fuzz corpora replayed through the sanitized parsers.
+# Golden data: ../shared/golden beside the checkout, or $AMSKV_GOLDEN_DIR.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
+cmake --build build -j "$jobs"
+ctest --test-dir build --output-on-failure -j "$jobs"
+
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAMSKV_SANITIZE=ON -DAMSKV_BENCH=OFF
+cmake --build build-asan -j "$jobs"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+ctest --test-dir build-asan --output-on-failure -j "$jobs"
+for target in fuzz_torch_checkpoint fuzz_safetensors; do
+  corpus="fuzz/corpus/${target#fuzz_}"
+  [ -d "$corpus" ] && build-asan/fuzz/$target "$corpus"
+done
+echo "all tests passed (release and ASan/UBSan), fuzz corpora replayed"

@@ -1,0 +1,165 @@
+// The command line, end to end: golden cases through `amskv generate`/`profile`, and bad input.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "cli_runner.h"
+#include "golden_case.h"
+#include "io/torch_checkpoint.h"
+#include "model/random_model.h"
+
+namespace amskv::cli_test {
+namespace {
+
+struct CaseFiles {
+  std::string dir, var, vae, golden, labels;
+  double cfg;
+  explicit CaseFiles(const std::string& name) {
+    dir = golden_dir() + "/" + name;
+    std::ifstream in(dir + "/config.json");
+    const auto config = nlohmann::json::parse(in);
+    var = dir + "/var.pth";
+    vae = dir + "/" + config["vae_file"].get<std::string>();
+    golden = dir + "/golden.safetensors";
+    for (auto l : config["labels"]) labels += (labels.empty() ? "" : ",") + std::to_string(l.get<int64_t>());
+    cfg = config["cfg"].get<double>();
+  }
+  std::string model_args() const {
+    return "--var " + var + " --vae " + vae + " --labels " + labels + " --cfg " + std::to_string(cfg) + " -q";
+  }
+};
+
+class CliGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CliGolden, ForcedTokensThroughTheCommandLine) {
+  CaseFiles c(GetParam());
+  TempDir tmp;
+  const auto r = run_cli("generate " + c.model_args() + " --force-tokens " + c.golden + " --dump " + (tmp / "d.safetensors") +
+                         " --dump-logits --out " + (tmp / "img"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto dump = io::load_tensor_file(tmp / "d.safetensors");
+  const auto ref = io::load_tensor_file(c.golden);
+  for (int k = 0; ref.contains(cat("forced.logits_cfg.", k)); ++k) {
+    EXPECT_LE(golden::max_rel_error(dump.at(cat("logits_cfg.", k)).data<float>(), ref.at(cat("forced.logits_cfg.", k))), 1e-5);
+    EXPECT_EQ(dump.at(cat("idx.", k)).to_f64_vector(), ref.at(cat("forced.idx.", k)).to_f64_vector());
+  }
+  EXPECT_LE(golden::max_abs_error(dump.at("image").data<float>(), ref.at("forced.image")), 1e-4);
+  EXPECT_TRUE(std::filesystem::exists(tmp / "img/000000.png"));
+}
+
+TEST_P(CliGolden, EvictTableThroughTheCommandLine) {
+  CaseFiles c(GetParam());
+  TempDir tmp;
+  std::ofstream(tmp / "table.json") << R"({"default": {"condensed": 2, "window": 1}, "layers": {"0": {"full": true}}})";
+  const auto r = run_cli("generate " + c.model_args() + " --force-tokens " + c.golden + " --kv table --kv-table " +
+                         (tmp / "table.json") + " --dump " + (tmp / "d.safetensors") + " --dump-logits --no-images");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto dump = io::load_tensor_file(tmp / "d.safetensors");
+  const auto ref = io::load_tensor_file(c.golden);
+  for (int k = 0; ref.contains(cat("evict.logits_cfg.", k)); ++k)
+    EXPECT_LE(golden::max_rel_error(dump.at(cat("logits_cfg.", k)).data<float>(), ref.at(cat("evict.logits_cfg.", k))), 1e-5);
+}
+
+TEST_P(CliGolden, ProfileJsonMatchesReference) {
+  CaseFiles c(GetParam());
+  TempDir tmp;
+  const auto r = run_cli("profile " + c.model_args() + " --force-tokens " + c.golden + " --out " + (tmp / "p"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::ifstream in(tmp / "p/profile.json");
+  const auto j = nlohmann::json::parse(in);
+  const auto ref = io::load_tensor_file(c.golden);
+  for (size_t l = 0; l < j["similarity"].size(); ++l) {
+    const auto sim = ref.at(cat("profile.similarity.", l)).to_f64_vector();
+    for (size_t s = 0; s < sim.size(); ++s) EXPECT_NEAR(j["similarity"][l][s].get<double>(), sim[s], 1e-5);
+    const auto den = ref.at(cat("profile.density.", l)).to_f64_vector();
+    const size_t K = j["density"][l].size();
+    for (size_t jj = 0; jj < K; ++jj)
+      for (size_t i = 0; i < K; ++i) EXPECT_NEAR(j["density"][l][jj][i].get<double>(), den[jj * K + i], 1e-5);
+  }
+  for (const char* png : {"similarity_heatmap.png", "similarity_per_layer.png", "density_layers.png", "density_mean.png"})
+    EXPECT_TRUE(std::filesystem::exists(tmp / (std::string("p/") + png))) << png;
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, CliGolden, ::testing::Values("tiny", "std256", "saln288"));
+
+TEST(Cli, GreedyTokensMatchReferenceThroughTheCommandLine) {
+  CaseFiles c("tiny");  // tiny has no near-ties (smallest margin 1.1e-2)
+  TempDir tmp;
+  const auto r = run_cli("generate " + c.model_args() + " --top-k 1 --no-images --dump " + (tmp / "d.safetensors"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto dump = io::load_tensor_file(tmp / "d.safetensors");
+  const auto ref = io::load_tensor_file(c.golden);
+  for (int k = 0; k < 4; ++k) EXPECT_EQ(dump.at(cat("idx.", k)).to_f64_vector(), ref.at(cat("greedy.idx.", k)).to_f64_vector());
+  EXPECT_LE(golden::max_abs_error(dump.at("image").data<float>(), ref.at("greedy.image")), 1e-4);
+}
+
+TEST(Cli, ReportHasTheMemoryNumbersAndBatchesDoNotChangeImages) {
+  CaseFiles c("std256");
+  TempDir tmp;
+  auto r = run_cli("generate " + c.model_args() + " --top-k 20 --seed 5 --kv ams --report " + (tmp / "r.json") +
+                   " --no-images --dump " + (tmp / "a.safetensors"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::ifstream in(tmp / "r.json");
+  const auto j = nlohmann::json::parse(in);
+  for (const char* key : {"stored_bytes", "resident_bytes", "allocated_bytes"}) {
+    EXPECT_GT(j["kv"][key].get<int64_t>(), 0);
+    EXPECT_GT(j["kv"]["full"][key].get<int64_t>(), j["kv"][key].get<int64_t>());
+  }
+  EXPECT_EQ(j["kv"]["policy"], "ams");
+  EXPECT_EQ(j["time"]["per_scale_s"].size(), 10u);
+  r = run_cli("generate " + c.model_args() + " --top-k 20 --seed 5 --kv ams --batch 1 --no-images --dump " +
+              (tmp / "b.safetensors"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto a = io::load_tensor_file(tmp / "a.safetensors"), b = io::load_tensor_file(tmp / "b.safetensors");
+  for (int k = 0; k < 10; ++k) EXPECT_EQ(a.at(cat("idx.", k)).to_f64_vector(), b.at(cat("idx.", k)).to_f64_vector());
+}
+
+TEST(Cli, BadInputGivesOneLineErrorAndNothingHalfWritten) {
+  CaseFiles c("tiny");
+  TempDir tmp;
+  auto expect_fail = [&](const std::string& args, const std::string& needle) {
+    const auto r = run_cli(args);
+    EXPECT_NE(r.exit_code, 0) << args;
+    EXPECT_NE(r.output.find(needle), std::string::npos) << "output: " << r.output;
+  };
+  expect_fail("generate --var " + (tmp / "missing.pth") + " --vae " + c.vae + " --out " + (tmp / "o"), "missing.pth");
+  expect_fail("generate --var " + c.var + " --vae " + c.vae + " --labels 3,99 --out " + (tmp / "o"), "label 99");
+  expect_fail("generate " + c.model_args() + " --cfg abc --out " + (tmp / "o"), "cfg");
+  expect_fail("generate " + c.model_args() + " --kv bogus --out " + (tmp / "o"), "kv");
+  expect_fail("generate " + c.model_args() + " --force-tokens " + c.var + " --out " + (tmp / "o"), "forced_idx.0");
+  // A VQVAE whose codebook does not fit the transformer.
+  model::RandomVqvaeSpec spec;
+  spec.vocab = 256, spec.cvae = 16, spec.ch = 32;
+  io::save_torch_checkpoint(tmp / "vae256.pth", model::random_vqvae_weights(spec));
+  expect_fail("generate --var " + c.var + " --vae " + (tmp / "vae256.pth") + " --out " + (tmp / "o"), "codebook");
+  // A truncated checkpoint.
+  {
+    std::ifstream src(c.var, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(src)), std::istreambuf_iterator<char>());
+    std::ofstream(tmp / "cut.pth", std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  }
+  expect_fail("generate --var " + (tmp / "cut.pth") + " --vae " + c.vae + " --out " + (tmp / "o"), "cut.pth");
+  EXPECT_FALSE(std::filesystem::exists(tmp / "o/000000.png"));
+}
+
+TEST(Cli, RandomModelInspectAndConvertRoundTrip) {
+  TempDir tmp;
+  auto r = run_cli("random-model --shape tiny --out " + (tmp / "m"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_cli("inspect " + (tmp / "m/var_tiny.pth"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("VAR depth 2, width 128"), std::string::npos) << r.output;
+  r = run_cli("convert " + (tmp / "m/var_tiny.pth") + " " + (tmp / "m/var_tiny.safetensors"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string common = " --vae " + (tmp / "m/vae_ch160v4096z32.pth") + " --labels 1,2 --top-k 10 --seed 1 -q --no-images";
+  r = run_cli("generate --var " + (tmp / "m/var_tiny.pth") + common + " --dump " + (tmp / "a.safetensors"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_cli("generate --var " + (tmp / "m/var_tiny.safetensors") + common + " --dump " + (tmp / "b.safetensors"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto a = io::load_tensor_file(tmp / "a.safetensors"), b = io::load_tensor_file(tmp / "b.safetensors");
+  EXPECT_EQ(a.at("image").to_f64_vector(), b.at("image").to_f64_vector());
+}
+
+}  // namespace
+}  // namespace amskv::cli_test
