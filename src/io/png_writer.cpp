@@ -1,0 +1,116 @@
+#include "io/png_writer.h"
+
+#include <png.h>
+
+#include <algorithm>
+#include <csetjmp>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "core/error.h"
+#include "io/atomic_file.h"
+
+namespace amskv::io {
+
+namespace {
+
+// PNG allows 2^31-1; we also keep H*W*3 well inside memory.
+constexpr int64_t kMaxSide = int64_t{1} << 20;
+constexpr int64_t kMaxPixels = int64_t{1} << 30;
+
+void check_size(const std::string& path, int64_t height, int64_t width) {
+  if (height <= 0 || width <= 0 || height > kMaxSide || width > kMaxSide || height * width > kMaxPixels)
+    fail(path, ": cannot write a PNG of ", height, "x", width, " pixels");
+}
+
+struct ErrorSlot {
+  char message[256];
+};
+
+// libpng reports errors by longjmp. This handler records the message and jumps back to encode().
+void on_error(png_structp png, png_const_charp msg) {
+  auto* slot = static_cast<ErrorSlot*>(png_get_error_ptr(png));
+  std::snprintf(slot->message, sizeof slot->message, "%s", msg);
+  png_longjmp(png, 1);
+}
+void on_warning(png_structp, png_const_charp) {}
+
+// Kept free of C++ objects with destructors, since libpng's longjmp would skip them.
+bool encode(FILE* fp, png_bytepp rows, uint32_t height, uint32_t width, ErrorSlot* slot) {
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, slot, on_error, on_warning);
+  if (!png) {
+    std::snprintf(slot->message, sizeof slot->message, "out of memory");
+    return false;
+  }
+  png_infop info = png_create_info_struct(png);
+  if (!info) {
+    png_destroy_write_struct(&png, nullptr);
+    std::snprintf(slot->message, sizeof slot->message, "out of memory");
+    return false;
+  }
+  if (setjmp(png_jmpbuf(png))) {
+    png_destroy_write_struct(&png, &info);
+    return false;
+  }
+  png_init_io(png, fp);
+  png_set_IHDR(png, info, width, height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+               PNG_FILTER_TYPE_DEFAULT);
+  png_write_info(png, info);
+  png_write_image(png, rows);
+  png_write_end(png, nullptr);
+  png_destroy_write_struct(&png, &info);
+  return true;
+}
+
+}  // namespace
+
+uint8_t float_to_u8(float x) {
+  const float v = x * 255.0f;
+  if (!(v > 0.0f)) return 0;  // also NaN
+  if (v >= 255.0f) return 255;
+  return static_cast<uint8_t>(v);  // truncation, like astype(uint8)
+}
+
+void write_png_rgb8(const std::string& path, const uint8_t* rgb, int64_t height, int64_t width) {
+  check_size(path, height, width);
+  std::vector<png_bytep> rows(static_cast<size_t>(height));
+  for (int64_t y = 0; y < height; ++y)
+    rows[static_cast<size_t>(y)] = const_cast<png_bytep>(rgb + static_cast<size_t>(y * width * 3));
+  AtomicFile file(path);
+  ErrorSlot slot{};
+  if (!encode(file.stream(), rows.data(), static_cast<uint32_t>(height), static_cast<uint32_t>(width), &slot))
+    fail(path, ": PNG encoding failed: ", slot.message);
+  file.commit();
+}
+
+void write_png(const std::string& path, const float* chw, int64_t height, int64_t width) {
+  write_png_grid(path, chw, 1, height, width, 1, 0);
+}
+
+void write_png_grid(const std::string& path, const float* images, int64_t n, int64_t height, int64_t width,
+                    int64_t columns, int64_t padding) {
+  if (n <= 0 || columns <= 0 || padding < 0 || padding > kMaxSide)
+    fail(path, ": cannot write a grid of ", n, " images in ", columns, " columns with padding ", padding);
+  check_size(path, height, width);
+  const int64_t cols = std::min(columns, n);
+  const int64_t rows = (n + cols - 1) / cols;
+  const int64_t grid_h = rows * (height + padding) + padding;
+  const int64_t grid_w = cols * (width + padding) + padding;
+  check_size(path, grid_h, grid_w);
+  std::vector<uint8_t> rgb(static_cast<size_t>(grid_h * grid_w * 3), 0);
+  const int64_t plane = height * width;
+  for (int64_t i = 0; i < n; ++i) {
+    const float* img = images + i * 3 * plane;
+    const int64_t y0 = (i / cols) * (height + padding) + padding;
+    const int64_t x0 = (i % cols) * (width + padding) + padding;
+    for (int64_t y = 0; y < height; ++y) {
+      uint8_t* out = rgb.data() + ((y0 + y) * grid_w + x0) * 3;
+      for (int64_t x = 0; x < width; ++x)
+        for (int64_t c = 0; c < 3; ++c) out[x * 3 + c] = float_to_u8(img[c * plane + y * width + x]);
+    }
+  }
+  write_png_rgb8(path, rgb.data(), grid_h, grid_w);
+}
+
+}  // namespace amskv::io
