@@ -163,3 +163,25 @@ TEST(Cli, RandomModelInspectAndConvertRoundTrip) {
 
 }  // namespace
 }  // namespace amskv::cli_test
+
+namespace amskv::cli_test {
+namespace {
+
+TEST(Cli, EvalSweepWritesTableJsonAndPlots) {
+  CaseFiles c("tiny");
+  TempDir tmp;
+  const auto r = run_cli("eval " + c.model_args() + " --top-k 20 --kv ams --sweep --sweep-budgets 5,14,29 --json " +
+                         (tmp / "e.json") + " --out " + (tmp / "e"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("| policy"), std::string::npos);
+  std::ifstream in(tmp / "e.json");
+  const auto j = nlohmann::json::parse(in);
+  ASSERT_EQ(j["runs"].size(), 3u);
+  // Budget 29 holds every stored scale of the tiny schedule (1 + 4 + 9 + ... = 14 < 29): identical to full.
+  EXPECT_EQ(j["runs"][2]["mean_ssim"].get<double>(), 1.0);
+  for (const auto& v : j["runs"][2]["token_agreement"]) EXPECT_EQ(v.get<double>(), 1.0);
+  EXPECT_TRUE(std::filesystem::exists(tmp / "e/quality_memory.png"));
+}
+
+}  // namespace
+}  // namespace amskv::cli_test

@@ -2,7 +2,10 @@
 #include <gtest/gtest.h>
 
 #include "golden_case.h"
+#include "kv/policies/ams_policy.h"
 #include "kv/policies/recency_policy.h"
+
+#include <cstring>
 
 namespace amskv::golden {
 namespace {
@@ -127,6 +130,53 @@ TEST(GoldenTeacher, PerScaleCachedLogitsEqualOnePassForward) {
         }
   }
   EXPECT_LE(err / scale, 1e-5);
+}
+
+}  // namespace
+}  // namespace amskv::golden
+
+namespace amskv::golden {
+namespace {
+
+TEST(GoldenPolicies, UnlimitedBudgetsGiveFullBitForBit) {
+  GoldenCase g("std256");
+  auto opt = g.options();
+  opt.sampling.top_k = 30;
+  opt.sampling.seed = 4;
+  opt.keep_logits = true;
+  auto full = kv::make_full_policy();
+  const auto ref = engine::generate(*g.var, *g.vae, *full, opt);
+  std::vector<std::unique_ptr<kv::CachePolicy>> policies;
+  kv::AmsOptions unlimited;
+  unlimited.cmin = unlimited.cmax = 1 << 20;
+  policies.push_back(std::make_unique<kv::AmsPolicy>(unlimited, false));
+  policies.push_back(std::make_unique<kv::AmsPolicy>(unlimited, true));
+  policies.push_back(kv::make_window_policy(10));
+  policies.push_back(kv::make_sink_policy(2, 10));
+  for (auto& p : policies) {
+    const auto r = engine::generate(*g.var, *g.vae, *p, opt);
+    for (size_t k = 0; k < ref.logits_cfg.size(); ++k)
+      ASSERT_EQ(0, std::memcmp(r.logits_cfg[k].raw(), ref.logits_cfg[k].raw(), ref.logits_cfg[k].nbytes()))
+          << p->name() << " scale " << k;
+    ASSERT_EQ(0, std::memcmp(r.images.raw(), ref.images.raw(), ref.images.nbytes())) << p->name();
+  }
+}
+
+TEST(GoldenPolicies, TightAmsBudgetChangesLogitsButStaysWithinPlan) {
+  GoldenCase g("std256");
+  auto opt = g.options();
+  opt.forced_tokens = &g.ref;
+  kv::AmsOptions o;
+  o.cmin = 40, o.cmax = 80;
+  opt.keep_logits = true;
+  kv::AmsPolicy policy(o, false);
+  const auto r = engine::generate(*g.var, *g.vae, policy, opt);
+  for (size_t l = 0; l < r.kv.layer_peak_tokens.size(); ++l) {
+    EXPECT_LE(r.kv.layer_peak_tokens[l], policy.budget(static_cast<int>(l)));
+    EXPECT_LE(r.kv.layer_peak_tokens[l], r.kv.layer_reserved_tokens[l]);
+  }
+  EXPECT_EQ(policy.demanding_layers().size(), 1u);  // ceil(0.1 * 2 layers)
+  EXPECT_GT(max_rel_error(r.logits_cfg.back().data<float>(), g.ref.at("forced.logits_cfg.9")), 1e-3);
 }
 
 }  // namespace

@@ -33,15 +33,20 @@ void mask_top_k_top_p(float* logits, int64_t count, int64_t vocab, int64_t top_k
           if (row[v] < kth) row[v] = kNegInf;
       }
       if (use_p) {
-        std::iota(order.begin(), order.end(), 0);
-        std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return row[a] < row[b]; });
-        const float mx = row[order.back()];
+        // Entries already at -inf (top-k) carry no mass and sort below everything: only finite ones matter.
+        size_t count_finite = 0;
+        for (int64_t v = 0; v < vocab; ++v)
+          if (row[v] != kNegInf) order[count_finite++] = static_cast<int32_t>(v);
+        if (count_finite == 0) continue;
+        std::stable_sort(order.begin(), order.begin() + count_finite,
+                         [&](int32_t a, int32_t b) { return row[a] < row[b]; });
+        const float mx = row[order[count_finite - 1]];
         double total = 0.0;
-        for (int64_t v = 0; v < vocab; ++v) total += std::exp(static_cast<double>(row[v]) - mx);
+        for (size_t j = 0; j < count_finite; ++j) total += std::exp(static_cast<double>(row[order[j]]) - mx);
         double cumulative = 0.0;
         const double limit = 1.0 - top_p;
-        for (int64_t j = 0; j + 1 < vocab; ++j) {  // never the largest
-          const int32_t v = order[static_cast<size_t>(j)];
+        for (size_t j = 0; j + 1 < count_finite; ++j) {  // never the largest
+          const int32_t v = order[j];
           cumulative += std::exp(static_cast<double>(row[v]) - mx) / total;
           if (cumulative > limit) break;
           row[v] = kNegInf;

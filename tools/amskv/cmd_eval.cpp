@@ -105,7 +105,8 @@ void run_eval(const EvalArgs& a) {
   nlohmann::json out = {{"model", cfg.summary()}, {"images", B}, {"labels", a.run.labels_text},
                         {"full_time", {{"total_s", full.time.total_s}, {"attention_s", full.time.attention_s}}}};
   std::vector<std::vector<std::string>> rows_md;
-  report::Series psnr_curve{"PSNR vs full (dB)", {}, {}}, ssim_curve{"SSIM vs full x 40", {}, {}};
+  report::Series psnr_curve{"PSNR vs full (dB)", {}, {}}, ssim_curve{"SSIM vs full", {}, {}},
+      agree_curve{"tokens equal to full (mean over scales)", {}, {}};
   for (const auto& p : variants) {
     const auto r = job.run(p, false, {});
     nlohmann::json c = compare(full, r, cfg, rows);
@@ -115,14 +116,21 @@ void run_eval(const EvalArgs& a) {
     if (s.contains("cmin")) setting += cat(" ", s["cmin"].get<int64_t>(), "/", s["cmax"].get<int64_t>());
     if (p.name == "window" || p.name == "sink") setting += cat(" w=", p.window);
     const auto& agree = c["token_agreement"];
+    double mean_agree = 0.0;
+    for (const auto& v : agree) mean_agree += v.get<double>() / static_cast<double>(agree.size());
+    const auto& red = c["kv"]["reduction"];
     rows_md.push_back({setting, fmt(c["mean_psnr_finite_db"].get<double>(), "%.2f"), fmt(c["mean_ssim"].get<double>()),
-                       fmt(agree.back().get<double>(), "%.3f"), fmt(100.0 * resident, "%.2f%%"),
+                       fmt(mean_agree, "%.3f") + " / " + fmt(agree.back().get<double>(), "%.3f"),
+                       fmt(100.0 * red["stored"].get<double>(), "%.2f%%"), fmt(100.0 * resident, "%.2f%%"),
+                       fmt(100.0 * red["allocated"].get<double>(), "%.2f%%"),
                        fmt(c["kv"]["resident_bytes"].get<double>() / 1048576.0, "%.2f"),
                        fmt(r.time.attention_s, "%.3f"), fmt(r.time.total_s, "%.2f")});
     psnr_curve.x.push_back(100.0 * resident);
     psnr_curve.y.push_back(c["mean_psnr_finite_db"].get<double>());
     ssim_curve.x.push_back(100.0 * resident);
-    ssim_curve.y.push_back(40.0 * c["mean_ssim"].get<double>());
+    ssim_curve.y.push_back(c["mean_ssim"].get<double>());
+    agree_curve.x.push_back(100.0 * resident);
+    agree_curve.y.push_back(mean_agree);
     c["setting"] = setting;
     out["runs"].push_back(c);
   }
@@ -130,12 +138,12 @@ void run_eval(const EvalArgs& a) {
   for (int k = 0; k < cfg.schedule.num_scales(); ++k) info.tokens.push_back(cfg.schedule.tokens(k));
   info.depth = static_cast<int>(cfg.depth);
   const auto reference = kv::make_memory_report(full.kv, info, rows).reference;
-  rows_md.push_back({"full (reference cache)", "inf", "1.0000", "1.000", "0.00%",
+  rows_md.push_back({"full (reference cache)", "inf", "1.0000", "1.000 / 1.000", "0.00%", "0.00%", "0.00%",
                      fmt(reference.resident_bytes / 1048576.0, "%.2f"), fmt(full.time.attention_s, "%.3f"),
                      fmt(full.time.total_s, "%.2f")});
   const std::string table = report::markdown_table(
-      {"policy", "PSNR dB", "SSIM", "tokens equal (last scale)", "resident KV -", "resident MiB", "attention s",
-       "total s"},
+      {"policy", "PSNR dB", "SSIM", "tokens equal (mean / last scale)", "stored KV -", "resident KV -",
+       "allocated KV -", "resident MiB", "attention s", "total s"},
       rows_md);
   out["table"] = table;
   std::cout << table;
@@ -143,11 +151,16 @@ void run_eval(const EvalArgs& a) {
   if (a.sweep) {
     std::filesystem::create_directories(a.out_dir);
     report::LinePlotStyle ls;
-    ls.title = cat("Quality vs KV memory: ", a.run.policy.name, " against full");
     ls.x_label = "resident KV reduction vs the reference cache (%)";
-    ls.y_label = "PSNR (dB) / SSIM x 40";
-    report::line_plot_png(a.out_dir + "/quality_memory.png", {psnr_curve, ssim_curve}, ls);
-    std::cout << "wrote " << a.out_dir << "/quality_memory.png\n";
+    ls.title = cat("Image PSNR against full: ", a.run.policy.name);
+    ls.y_label = "PSNR (dB)";
+    report::line_plot_png(a.out_dir + "/quality_memory_psnr.png", {psnr_curve}, ls);
+    ls.title = cat("SSIM and token agreement against full: ", a.run.policy.name);
+    ls.y_label = "fraction";
+    ls.y_min = 0.0;
+    ls.y_max = 1.0;
+    report::line_plot_png(a.out_dir + "/quality_memory.png", {ssim_curve, agree_curve}, ls);
+    std::cout << "wrote " << a.out_dir << "/quality_memory.png and quality_memory_psnr.png\n";
   }
 }
 
@@ -159,7 +172,8 @@ void add_eval_command(CLI::App& app) {
   add_run_options(*cmd, a->run, true);
   cmd->add_option("--json", a->json_path, "Write the results as JSON");
   cmd->add_flag("--sweep", a->sweep, "Repeat over budgets and plot the quality-memory curve");
-  cmd->add_option("--sweep-budgets", a->sweep_budgets, "Budgets (tokens; scales for window/sink) for --sweep");
+  cmd->add_option("--sweep-budgets", a->sweep_budgets, "Budgets (tokens; scales for window/sink) for --sweep, e.g. 50,100,200")
+      ->delimiter(',');
   cmd->add_option("--out", a->out_dir, "Folder for the sweep plot");
   cmd->callback([a] { run_eval(*a); });
 }
