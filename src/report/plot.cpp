@@ -1143,6 +1143,7 @@ void line_plot_png(const std::string& path, const std::vector<Series>& series, c
   cairo_set_line_cap(cr, CAIRO_LINE_CAP_ROUND);
   for (size_t s = 0; s < series.size(); ++s) {
     const auto& se = series[s];
+    if (!se.line) continue;
     set_rgb(cr, kPalette[s % kPalette.size()]);
     cairo_set_line_width(cr, style.line_width);
     bool pen = false;
@@ -1166,7 +1167,7 @@ void line_plot_png(const std::string& path, const std::vector<Series>& series, c
       for (size_t i = 0; i < se.x.size(); ++i)
         if (std::isfinite(se.x[i]) && std::isfinite(se.y[i]))
           draw_marker(cr, static_cast<Marker>(s % kMarkerCount), kPalette[s % kPalette.size()], px(area, se.x[i]),
-                      py(area, se.y[i]), 4.5);
+                      py(area, se.y[i]), se.line ? 4.5 : 7.0);
     }
   cairo_restore(cr);
   draw_frame(cr, area);
@@ -1188,9 +1189,11 @@ void line_plot_png(const std::string& path, const std::vector<Series>& series, c
       if (s >= 0) {
         set_rgb(cr, kPalette[s % kPalette.size()]);
         cairo_set_line_width(cr, style.line_width);
-        cairo_move_to(cr, x0, yc);
-        cairo_line_to(cr, x1, yc);
-        cairo_stroke(cr);
+        if (series[s].line) {
+          cairo_move_to(cr, x0, yc);
+          cairo_line_to(cr, x1, yc);
+          cairo_stroke(cr);
+        }
         if (style.markers && series[s].x.size() <= kMaxMarkedPoints)
           draw_marker(cr, static_cast<Marker>(s % kMarkerCount), kPalette[s % kPalette.size()], (x0 + x1) / 2, yc, 4.5);
       } else {

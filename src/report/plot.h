@@ -50,6 +50,7 @@ void grid_of_heatmaps_png(const std::string& path, const std::vector<std::vector
 struct Series {
   std::string label;
   std::vector<double> x, y;  // same length; a non-finite y breaks the line there
+  bool line = true;  // false: markers only (points that are not a sequence)
 };
 
 enum class LegendPlacement {

@@ -44,7 +44,7 @@ void write_plots(const std::string& dir, const model::VarConfig& cfg, const engi
   report::heatmap_png(dir + "/similarity_heatmap.png", sim, hs);
 
   // Per-layer mean similarity with the demanding layers marked.
-  report::Series all{"mean similarity over scales", {}, {}}, marked{"cache-demanding layers", {}, {}};
+  report::Series all{"mean similarity over scales", {}, {}}, marked{"cache-demanding layers", {}, {}, false};
   for (int l = 0; l < D; ++l) {
     all.x.push_back(l);
     all.y.push_back(layer_mean[l]);
