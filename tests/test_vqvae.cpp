@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <map>
 #include <random>
@@ -531,19 +532,24 @@ TEST_P(VqvaeGolden, AccumulateAndNextMap) {
   for (const std::string run : {"forced", "greedy"}) {
     const int64_t B = gc.golden.at(run + ".idx.0").dim(0);
     std::vector<float> f_hat(static_cast<size_t>(B * C * HW * HW), 0.0f);
+    double worst_fhat = 0, worst_next = 0;  // max over scales of err / max|ref|
     for (int k = 0; k < K; ++k) {
       const Tensor& idx = gc.golden.at(cat(run, ".idx.", k), {B, gc.patch_nums[k] * gc.patch_nums[k]});
       vae.accumulate_scale(gc.patch_nums, k, idx.data<int64_t>(), B, f_hat.data());
       const auto [err, mag] = compare(f_hat.data(), gc.golden.at(cat(run, ".fhat.", k), {B, C, HW, HW}));
       EXPECT_LE(err, 1e-5 * mag) << gc.name << " " << run << ".fhat." << k << " (max |ref| " << mag << ")";
+      worst_fhat = std::max(worst_fhat, err / mag);
       if (k + 1 < K) {
         const int64_t pn = gc.patch_nums[k + 1];
         std::vector<float> next(static_cast<size_t>(B * C * pn * pn));
         vae.next_map(f_hat.data(), B, HW, pn, next.data());
         const auto [e2, m2] = compare(next.data(), gc.golden.at(cat(run, ".next_map.", k), {B, C, pn, pn}));
         EXPECT_LE(e2, 1e-5 * m2) << gc.name << " " << run << ".next_map." << k << " (max |ref| " << m2 << ")";
+        worst_next = std::max(worst_next, e2 / m2);
       }
     }
+    std::printf("[   info   ] %s %s: max err / max|ref| fhat %.2e, next_map %.2e (limit 1e-5)\n", gc.name.c_str(),
+                run.c_str(), worst_fhat, worst_next);
   }
 }
 
@@ -558,6 +564,7 @@ TEST_P(VqvaeGolden, DecodeImages) {
     const auto [err, mag] = compare(img.data<float>(), ref);
     EXPECT_LE(err, 1e-4) << gc.name << " " << run << ".image";
     EXPECT_LE(mag, 1.0);
+    std::printf("[   info   ] %s %s.image: max abs err %.2e (limit 1e-4)\n", gc.name.c_str(), run.c_str(), err);
   }
 }
 
