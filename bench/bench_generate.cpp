@@ -33,12 +33,6 @@ std::vector<std::string> split(const std::string& s) {
   return out;
 }
 
-io::TensorMap to_map(model::NamedTensors tensors, const std::string& name) {
-  io::TensorMap m(name);
-  for (auto& [k, t] : tensors) m.insert(k, std::move(t));
-  return m;
-}
-
 double peak_rss_gib() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
@@ -78,10 +72,10 @@ int main(int argc, char** argv) {
   }
   try {
     const auto spec = model::official_var_spec(shape);
-    const model::VarModel var(to_map(model::random_var_weights(spec), "random " + shape));
+    const model::VarModel var(model::to_tensor_map(model::random_var_weights(spec), "random " + shape));
     model::RandomVqvaeSpec vs;
     vs.vocab = spec.vocab, vs.cvae = spec.cvae, vs.ch = vae_ch;
-    const model::Vqvae vae(to_map(model::random_vqvae_weights(vs), "random VQVAE"));
+    const model::Vqvae vae(model::to_tensor_map(model::random_vqvae_weights(vs), "random VQVAE"));
     const auto& cfg = var.config();
     kv::ScheduleInfo info;
     for (int k = 0; k < cfg.schedule.num_scales(); ++k) info.tokens.push_back(cfg.schedule.tokens(k));

@@ -19,6 +19,7 @@
 #include "core/error.h"
 #include "core/tensor.h"
 #include "io/tensor_map.h"
+#include "model/random_model.h"
 #include "model/vqvae.h"
 
 namespace {
@@ -38,60 +39,11 @@ struct Rng {  // splitmix64 -> uniform floats in [-1, 1)
   }
 };
 
-// Official-shape VQVAE decoder + quantizer tensors, uniform weights with std 1/sqrt(fan_in).
+// Official-shape VQVAE decoder + quantizer tensors with seeded random weights.
 amskv::io::TensorMap official_shape_vqvae(uint64_t seed) {
-  amskv::io::TensorMap t("random-official-vqvae");
-  Rng rng{seed};
-  auto add = [&](const std::string& key, Shape shape, float std_dev, float mean = 0.0f) {
-    Tensor x = Tensor::zeros(DType::F32, std::move(shape));
-    float* p = x.mutable_data<float>();
-    const float a = std_dev * std::sqrt(3.0f);
-    for (int64_t i = 0; i < x.numel(); ++i) p[i] = mean + a * rng.next();
-    t.insert(key, std::move(x));
-  };
-  auto conv = [&](const std::string& p, int64_t co, int64_t ci, int64_t k) {
-    add(p + ".weight", {co, ci, k, k}, 1.0f / std::sqrt(static_cast<float>(ci * k * k)));
-    add(p + ".bias", {co}, 0.02f);
-  };
-  auto norm = [&](const std::string& p, int64_t c) {
-    add(p + ".weight", {c}, 0.05f, 1.0f);
-    add(p + ".bias", {c}, 0.05f);
-  };
-  auto res = [&](const std::string& p, int64_t ci, int64_t co) {
-    norm(p + ".norm1", ci);
-    conv(p + ".conv1", co, ci, 3);
-    norm(p + ".norm2", co);
-    conv(p + ".conv2", co, co, 3);
-    if (ci != co) conv(p + ".nin_shortcut", co, ci, 1);
-  };
-  auto attn = [&](const std::string& p, int64_t c) {
-    norm(p + ".norm", c);
-    conv(p + ".qkv", 3 * c, c, 1);
-    conv(p + ".proj_out", c, c, 1);
-  };
-  const int64_t V = 4096, Cv = 32, ch = 160, nrb = 2;
-  const std::vector<int64_t> mult = {1, 1, 2, 2, 4};
-  const int L = static_cast<int>(mult.size());
-  add("quantize.embedding.weight", {V, Cv}, 1.0f);
-  for (int j = 0; j < 4; ++j) conv(amskv::cat("quantize.quant_resi.qresi_ls.", j), Cv, Cv, 3);
-  conv("post_quant_conv", Cv, Cv, 3);
-  int64_t c = ch * mult.back();
-  conv("decoder.conv_in", c, Cv, 3);
-  res("decoder.mid.block_1", c, c);
-  attn("decoder.mid.attn_1", c);
-  res("decoder.mid.block_2", c, c);
-  for (int i = L - 1; i >= 0; --i) {
-    const int64_t co = ch * mult[static_cast<size_t>(i)];
-    for (int j = 0; j <= nrb; ++j) {
-      res(amskv::cat("decoder.up.", i, ".block.", j), c, co);
-      c = co;
-      if (i == L - 1) attn(amskv::cat("decoder.up.", i, ".attn.", j), c);
-    }
-    if (i != 0) conv(amskv::cat("decoder.up.", i, ".upsample.conv"), c, c, 3);
-  }
-  norm("decoder.norm_out", c);
-  conv("decoder.conv_out", 3, c, 3);
-  return t;
+  amskv::model::RandomVqvaeSpec spec;
+  spec.seed = seed;
+  return amskv::model::to_tensor_map(amskv::model::random_vqvae_weights(spec), "random-official-vqvae");
 }
 
 // Multiply-adds ×2 of every convolution and attention product of one decode at latent side hw.

@@ -2,7 +2,9 @@
 #include <gtest/gtest.h>
 
 #include "golden_case.h"
+#include "kv/memory_plan.h"
 #include "kv/policies/ams_policy.h"
+#include "kv/policy_factory.h"
 #include "kv/policies/recency_policy.h"
 
 #include <cstring>
@@ -177,6 +179,36 @@ TEST(GoldenPolicies, TightAmsBudgetChangesLogitsButStaysWithinPlan) {
   }
   EXPECT_EQ(policy.demanding_layers().size(), 1u);  // ceil(0.1 * 2 layers)
   EXPECT_GT(max_rel_error(r.logits_cfg.back().data<float>(), g.ref.at("forced.logits_cfg.9")), 1e-3);
+}
+
+}  // namespace
+}  // namespace amskv::golden
+
+namespace amskv::golden {
+namespace {
+
+TEST(GoldenPolicies, MemoryPlanBoundsTheRealRun) {
+  GoldenCase g("std256");
+  auto opt = g.options();
+  opt.forced_tokens = &g.ref;
+  opt.decode_images = false;
+  const auto& sched = g.var->config().schedule;
+  kv::ScheduleInfo info;
+  for (int k = 0; k < sched.num_scales(); ++k) info.tokens.push_back(sched.tokens(k));
+  info.depth = static_cast<int>(g.var->config().depth);
+  for (const std::string name : {"full", "ams", "sink", "window", "uniform"}) {
+    kv::PolicyOptions po;
+    po.name = name;
+    po.ams.cmin = 60;
+    po.ams.cmax = 120;
+    auto run_policy = kv::make_policy(po);
+    const auto real = engine::generate(*g.var, *g.vae, *run_policy, opt);
+    auto plan_policy = kv::make_policy(po);
+    const auto plan = kv::plan_footprint(*plan_policy, info, sched.patch_nums);
+    EXPECT_EQ(plan.footprint.allocated_tokens, real.kv.footprint.allocated_tokens) << name;
+    EXPECT_GE(plan.footprint.resident_tokens, real.kv.footprint.resident_tokens) << name;
+    EXPECT_GE(plan.footprint.stored_tokens, real.kv.footprint.stored_tokens) << name;
+  }
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include "core/tensor.h"
 #include "golden_dir.h"
 #include "io/tensor_file.h"
+#include "model/random_model.h"
 #include "model/vqvae.h"
 #include "model/vqvae_config.h"
 
@@ -338,56 +339,14 @@ TEST(VqvaeActivations, SiluAndGeluTanh) {
 // A small VQVAE state dict in the official layout: ch 32, ch_mult (1, 2), one res block + 1, attention at the
 // last level and in the middle, 4 φ convs, optional encoder stand-in.
 io::TensorMap synthetic_vqvae(uint32_t seed = 7, bool encoder = true) {
-  io::TensorMap t("synthetic.pth");
-  uint32_t s = seed;
-  auto add = [&](const std::string& key, Shape shape, float scale) {
-    Tensor x = Tensor::zeros(DType::F32, shape);
-    const auto v = random_vec(static_cast<size_t>(x.numel()), s++, scale);
-    std::copy(v.begin(), v.end(), x.mutable_data<float>());
-    t.insert(key, std::move(x));
-  };
-  auto conv = [&](const std::string& p, int64_t co, int64_t ci, int64_t k) {
-    add(p + ".weight", {co, ci, k, k}, 1.0f / std::sqrt(static_cast<float>(ci * k * k)));
-    add(p + ".bias", {co}, 0.05f);
-  };
-  auto norm = [&](const std::string& p, int64_t c) {
-    Tensor g = Tensor::zeros(DType::F32, {c});
-    for (int64_t i = 0; i < c; ++i) g.mutable_data<float>()[i] = 1.0f + 0.1f * static_cast<float>(i % 5);
-    t.insert(p + ".weight", std::move(g));
-    add(p + ".bias", {c}, 0.1f);
-  };
-  auto res = [&](const std::string& p, int64_t ci, int64_t co) {
-    norm(p + ".norm1", ci);
-    conv(p + ".conv1", co, ci, 3);
-    norm(p + ".norm2", co);
-    conv(p + ".conv2", co, co, 3);
-    if (ci != co) conv(p + ".nin_shortcut", co, ci, 1);
-  };
-  auto attn = [&](const std::string& p, int64_t c) {
-    norm(p + ".norm", c);
-    conv(p + ".qkv", 3 * c, c, 1);
-    conv(p + ".proj_out", c, c, 1);
-  };
-  const int64_t V = 24, Cv = 4, ch = 32;
-  add("quantize.embedding.weight", {V, Cv}, 1.0f);
-  for (int j = 0; j < 4; ++j) conv(cat("quantize.quant_resi.qresi_ls.", j), Cv, Cv, 3);
-  add("quantize.ema_vocab_hit_SV", {3, V}, 1.0f);
-  conv("post_quant_conv", Cv, Cv, 3);
-  conv("quant_conv", Cv, Cv, 3);
-  if (encoder) conv("encoder.conv_in", ch, 3, 3);
-  conv("decoder.conv_in", 64, Cv, 3);
-  res("decoder.mid.block_1", 64, 64);
-  attn("decoder.mid.attn_1", 64);
-  res("decoder.mid.block_2", 64, 64);
-  for (int j = 0; j < 2; ++j) {
-    res(cat("decoder.up.1.block.", j), 64, 64);
-    attn(cat("decoder.up.1.attn.", j), 64);
-  }
-  conv("decoder.up.1.upsample.conv", 64, 64, 3);
-  res("decoder.up.0.block.0", 64, 32);
-  res("decoder.up.0.block.1", 32, 32);
-  norm("decoder.norm_out", 32);
-  conv("decoder.conv_out", 3, 32, 3);
+  model::RandomVqvaeSpec spec;
+  spec.vocab = 24, spec.cvae = 4, spec.ch = 32, spec.ch_mult = {1, 2}, spec.num_res_blocks = 1, spec.seed = seed;
+  io::TensorMap t = model::to_tensor_map(model::random_vqvae_weights(spec), "synthetic.pth");
+  // Tensors of the full checkpoint that generation ignores: they must be accepted.
+  t.insert("quantize.ema_vocab_hit_SV", Tensor::zeros(DType::F32, {3, 24}));
+  t.insert("quant_conv.weight", Tensor::zeros(DType::F32, {4, 4, 3, 3}));
+  t.insert("quant_conv.bias", Tensor::zeros(DType::F32, {4}));
+  if (encoder) t.insert("encoder.conv_in.weight", Tensor::zeros(DType::F32, {32, 3, 3, 3}));
   return t;
 }
 

@@ -118,6 +118,12 @@ NamedTensors random_var_weights(const RandomVarSpec& spec) {
   return out;
 }
 
+io::TensorMap to_tensor_map(NamedTensors tensors, const std::string& source) {
+  io::TensorMap map(source);
+  for (auto& [name, t] : tensors) map.insert(name, std::move(t));
+  return map;
+}
+
 NamedTensors random_vqvae_weights(const RandomVqvaeSpec& spec) {
   WeightMaker w(spec.seed);
   NamedTensors out;
@@ -125,9 +131,11 @@ NamedTensors random_vqvae_weights(const RandomVqvaeSpec& spec) {
     out.emplace_back(p + ".weight", w.uniform(p + ".weight", {cout, cin, k, k}, 1.0 / std::sqrt(cin * k * k)));
     out.emplace_back(p + ".bias", w.uniform(p + ".bias", {cout}, 0.01));
   };
-  auto norm = [&](const std::string& p, int64_t c) {
-    out.emplace_back(p + ".weight", WeightMaker::constant({c}, 1.0f));
-    out.emplace_back(p + ".bias", Tensor::zeros(DType::F32, {c}));
+  auto norm = [&](const std::string& p, int64_t c) {  // affine parameters near identity, not exactly it
+    Tensor g = w.uniform(p + ".weight", {c}, 0.05);
+    for (int64_t i = 0; i < c; ++i) g.mutable_data<float>()[i] += 1.0f;
+    out.emplace_back(p + ".weight", std::move(g));
+    out.emplace_back(p + ".bias", w.uniform(p + ".bias", {c}, 0.05));
   };
   auto resblock = [&](const std::string& p, int64_t cin, int64_t cout) {
     norm(p + ".norm1", cin);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "io/tensor_map.h"
 
 namespace amskv::model {
 
@@ -36,6 +37,8 @@ using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
 NamedTensors random_var_weights(const RandomVarSpec& spec);
 NamedTensors random_vqvae_weights(const RandomVqvaeSpec& spec);
+// The same tensors as an in-memory TensorMap (for benchmarks and tests that skip the file).
+io::TensorMap to_tensor_map(NamedTensors tensors, const std::string& source);
 
 // "d16", "d20", "d24", "d30" (256px), "d36" (512px, shared AdaLN), or "tiny" (depth 2, width 128, for tests).
 RandomVarSpec official_var_spec(const std::string& name);

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <sstream>
 
+#include "core/parse.h"
+
 namespace amskv::model {
 
 ScaleSchedule ScaleSchedule::from_patch_nums(std::vector<int64_t> pn) {
@@ -28,21 +30,8 @@ std::string ScaleSchedule::str() const {
 std::vector<int64_t> parse_patch_nums(const std::string& text) {
   if (text == "256") return {1, 2, 3, 4, 5, 6, 8, 10, 13, 16};
   if (text == "512") return {1, 2, 3, 4, 6, 9, 13, 18, 24, 32};
-  std::vector<int64_t> out;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    size_t used = 0;
-    long long v = 0;
-    try {
-      v = std::stoll(item, &used);
-    } catch (const std::exception&) {
-      fail("--patch-nums: '", item, "' is not a number (expected e.g. 1,2,3,4)");
-    }
-    AMSKV_CHECK(used == item.size() && v > 0, "--patch-nums: '", item, "' is not a positive integer");
-    out.push_back(v);
-  }
-  AMSKV_CHECK(!out.empty(), "--patch-nums: empty list");
+  auto out = parse_int_list(text, "--patch-nums");
+  for (int64_t v : out) AMSKV_CHECK(v > 0, "--patch-nums: ", v, " is not a positive scale side");
   return out;
 }
 

@@ -10,5 +10,6 @@ void add_convert_command(CLI::App& app);
 void add_random_model_command(CLI::App& app);
 void add_profile_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
+void add_plan_command(CLI::App& app);
 
 }  // namespace amskv::cli

@@ -7,28 +7,27 @@
 #include <iostream>
 #include <sstream>
 
+#include "core/parse.h"
 #include "io/tensor_file.h"
 
 namespace amskv::cli {
 
-std::vector<int64_t> RunOptions::labels() const {
-  std::vector<int64_t> out;
-  std::stringstream in(labels_text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    size_t used = 0;
-    long long v = 0;
-    try {
-      v = std::stoll(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    AMSKV_CHECK(used == item.size() && !item.empty(), "--labels: '", item,
-                "' is not a class id (expected e.g. 980,437,22 or -1 for unconditional)");
-    out.push_back(v);
-  }
-  AMSKV_CHECK(!out.empty(), "--labels: no labels given");
-  return out;
+std::vector<int64_t> RunOptions::labels() const { return parse_int_list(labels_text, "--labels"); }
+
+void add_policy_options(CLI::App& cmd, kv::PolicyOptions& p, std::optional<double>& ams_theta) {
+  cmd.add_option("--kv", p.name, "KV cache policy")->check(CLI::IsMember(kv::policy_names()));
+  cmd.add_option("--kv-window", p.window, "Recent scales kept by window and sink")->check(CLI::NonNegativeNumber);
+  cmd.add_option("--kv-budget", p.budget, "Tokens per layer for uniform")->check(CLI::NonNegativeNumber);
+  cmd.add_option("--kv-table", p.table_path, "JSON table of per-layer rules for --kv table");
+  cmd.add_option("--ams-condensed", p.ams.condensed, "Condensed scales locked in every layer")
+      ->check(CLI::NonNegativeNumber);
+  cmd.add_option("--ams-cmin", p.ams.cmin, "Token budget of cache-efficient layers (default: per schedule)");
+  cmd.add_option("--ams-cmax", p.ams.cmax, "Token budget of cache-demanding layers (default: per schedule)");
+  cmd.add_option("--ams-theta", ams_theta, "Layers with mean key similarity below this are demanding");
+  cmd.add_option("--ams-demanding-fraction", p.ams.demanding_fraction,
+                 "Else: this fraction of least-similar layers is demanding")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd.add_option("--ams-profile", p.ams_profile, "Profile JSON from `amskv profile` (offline decision)");
 }
 
 void add_run_options(CLI::App& cmd, RunOptions& o, bool with_policy) {
@@ -46,21 +45,7 @@ void add_run_options(CLI::App& cmd, RunOptions& o, bool with_policy) {
   cmd.add_option("--device", o.device, "Backend")->check(CLI::IsMember({"cpu"}));
   cmd.add_option("--threads", o.threads, "CPU threads (0 = all cores)")->check(CLI::NonNegativeNumber);
   cmd.add_flag("-q,--quiet", o.quiet, "No progress lines");
-  if (!with_policy) return;
-  auto& p = o.policy;
-  cmd.add_option("--kv", p.name, "KV cache policy")->check(CLI::IsMember(kv::policy_names()));
-  cmd.add_option("--kv-window", p.window, "Recent scales kept by window and sink")->check(CLI::NonNegativeNumber);
-  cmd.add_option("--kv-budget", p.budget, "Tokens per layer for uniform")->check(CLI::NonNegativeNumber);
-  cmd.add_option("--kv-table", p.table_path, "JSON table of per-layer rules for --kv table");
-  cmd.add_option("--ams-condensed", p.ams.condensed, "Condensed scales locked in every layer")
-      ->check(CLI::NonNegativeNumber);
-  cmd.add_option("--ams-cmin", p.ams.cmin, "Token budget of cache-efficient layers (default: per schedule)");
-  cmd.add_option("--ams-cmax", p.ams.cmax, "Token budget of cache-demanding layers (default: per schedule)");
-  cmd.add_option("--ams-theta", o.ams_theta, "Layers with mean key similarity below this are demanding");
-  cmd.add_option("--ams-demanding-fraction", p.ams.demanding_fraction,
-                 "Else: this fraction of least-similar layers is demanding")
-      ->check(CLI::Range(0.0, 1.0));
-  cmd.add_option("--ams-profile", p.ams_profile, "Profile JSON from `amskv profile` (offline decision)");
+  if (with_policy) add_policy_options(cmd, o.policy, o.ams_theta);
 }
 
 GenerationJob::GenerationJob(const RunOptions& o) : opt_(o) {

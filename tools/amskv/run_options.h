@@ -25,6 +25,8 @@ struct RunOptions {
   std::vector<int64_t> labels() const;
 };
 
+// --kv and its knobs.
+void add_policy_options(CLI::App& cmd, kv::PolicyOptions& policy, std::optional<double>& ams_theta);
 // Adds the options; `with_policy` adds --kv and its knobs.
 void add_run_options(CLI::App& cmd, RunOptions& o, bool with_policy);
 
