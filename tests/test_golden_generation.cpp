@@ -213,3 +213,32 @@ TEST(GoldenPolicies, MemoryPlanBoundsTheRealRun) {
 
 }  // namespace
 }  // namespace amskv::golden
+
+namespace amskv::golden {
+namespace {
+
+TEST(VarConfigErrors, NameTheFileKeyAndProblem) {
+  auto t = io::load_tensor_file(golden_dir() + "/tiny/var.pth");
+  auto expect = [](const io::TensorMap& m, const std::string& needle) {
+    try {
+      model::infer_var_config(m);
+      ADD_FAILURE() << "no error for " << needle;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("var.pth"), std::string::npos) << e.what();
+    }
+  };
+  auto wrong_shape = t;
+  wrong_shape.insert("blocks.1.attn.proj.weight", Tensor::zeros(DType::F32, {128, 64}));
+  expect(wrong_shape, "blocks.1.attn.proj.weight has shape [128, 64], expected [128, 128]");
+  auto wrong_dtype = t;
+  wrong_dtype.insert("head.bias", Tensor::zeros(DType::I64, {512}));
+  expect(wrong_dtype, "head.bias has dtype I64");
+  io::TensorMap missing(t.source());
+  for (const auto& [k, v] : t.all())
+    if (k != "blocks.0.ffn.fc2.bias") missing.insert(k, v);
+  expect(missing, "missing key blocks.0.ffn.fc2.bias");
+}
+
+}  // namespace
+}  // namespace amskv::golden

@@ -16,4 +16,12 @@ const Tensor& TensorMap::at(const std::string& key, const Shape& expected) const
   return t;
 }
 
+const Tensor& TensorMap::weight(const std::string& key, const Shape& expected) const {
+  const Tensor& t = at(key, expected);
+  const DType d = t.dtype();
+  if (d != DType::F32 && d != DType::F16 && d != DType::BF16 && d != DType::F64)
+    fail(source_, ": key ", key, " has dtype ", dtype_name(d), ", expected floating point (F32, F16, BF16 or F64)");
+  return t;
+}
+
 }  // namespace amskv::io

@@ -22,6 +22,8 @@ class TensorMap {
   const Tensor& at(const std::string& key) const;
   // Throws "<file>: key <key> has shape [..], expected [..]" (entries < 0 in `expected` match anything).
   const Tensor& at(const std::string& key, const Shape& expected) const;
+  // A model weight: at(key, expected), and floating point ("... has dtype I64, expected floating point").
+  const Tensor& weight(const std::string& key, const Shape& expected) const;
   void insert(const std::string& key, Tensor t) { tensors_[key] = std::move(t); }
 
   // Free-form string metadata (safetensors __metadata__).

@@ -82,11 +82,11 @@ VarConfig infer_var_config(const io::TensorMap& t, const std::vector<int64_t>& p
   while (t.contains(cat("blocks.", c.depth, ".attn.mat_qkv.weight"))) ++c.depth;
   AMSKV_CHECK(c.depth > 0, f, ": no transformer blocks (blocks.0.attn.mat_qkv.weight missing)");
   c.shared_aln = t.contains("shared_ada_lin.1.weight");
-  const Tensor& word = t.at("word_embed.weight", {c.width, -1});
+  const Tensor& word = t.weight("word_embed.weight", {c.width, -1});
   c.cvae = word.dim(1);
-  const Tensor& head = t.at("head.weight", {-1, c.width});
+  const Tensor& head = t.weight("head.weight", {-1, c.width});
   c.vocab = head.dim(0);
-  c.ffn_hidden = t.at("blocks.0.ffn.fc1.weight", {-1, c.width}).dim(0);
+  c.ffn_hidden = t.weight("blocks.0.ffn.fc1.weight", {-1, c.width}).dim(0);
 
   if (t.contains("lvl_1L")) {
     auto pn = schedule_from_levels(t);
@@ -103,7 +103,7 @@ VarConfig infer_var_config(const io::TensorMap& t, const std::vector<int64_t>& p
 
   // Validate every tensor the model uses, so a wrong file fails here with a clear message.
   int64_t params = 0;
-  auto need = [&](const std::string& key, const Shape& shape) { params += t.at(key, shape).numel(); };
+  auto need = [&](const std::string& key, const Shape& shape) { params += t.weight(key, shape).numel(); };
   need("pos_start", {1, 1, C});
   need("pos_1LC", {1, L, C});
   need("word_embed.weight", {C, c.cvae});

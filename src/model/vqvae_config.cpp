@@ -17,7 +17,7 @@ struct Checker {
 
   const Tensor& need(const std::string& key, const Shape& shape) {
     used.insert(key);
-    return t.at(key, shape);
+    return t.weight(key, shape);
   }
   void conv(const std::string& p, int64_t cout, int64_t cin, int64_t k) {
     need(p + ".weight", {cout, cin, k, k});
