@@ -185,3 +185,26 @@ TEST(Cli, EvalSweepWritesTableJsonAndPlots) {
 
 }  // namespace
 }  // namespace amskv::cli_test
+
+namespace amskv::cli_test {
+namespace {
+
+TEST(Cli, ProfileFeedsAmsOfflineAndPlanPrintsReductions) {
+  CaseFiles c("std256");
+  TempDir tmp;
+  auto r = run_cli("profile " + c.model_args() + " --force-tokens " + c.golden + " --out " + (tmp / "p"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_cli("generate " + c.model_args() + " --force-tokens " + c.golden + " --kv ams --ams-profile " +
+              (tmp / "p/profile.json") + " --no-images --report " + (tmp / "r.json"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::ifstream in(tmp / "r.json");
+  const auto j = nlohmann::json::parse(in);
+  EXPECT_NE(j["kv"]["settings"]["decision_basis"].get<std::string>().find("profile"), std::string::npos);
+  r = run_cli("plan --shape d30 --kv ams --ams-cmin 100 --ams-cmax 200 --kv-memory-gib 80");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("allocated 84.14%"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("largest batch"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace amskv::cli_test

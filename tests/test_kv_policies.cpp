@@ -206,3 +206,60 @@ TEST(KvPolicies, MemoryReportReferenceIsDepthTimesL) {
 
 }  // namespace
 }  // namespace amskv::kv
+
+namespace amskv::kv {
+namespace {
+
+ScheduleInfo schedule_256(int depth) {
+  ScheduleInfo s;
+  for (int64_t x : {1, 2, 3, 4, 5, 6, 8, 10, 13, 16}) s.tokens.push_back(x * x);
+  s.depth = depth;
+  return s;
+}
+
+TEST(AmsPolicy, ThresholdModeRaisesLayersBelowTheta) {
+  AmsOptions o;
+  o.cmin = 100, o.cmax = 200, o.theta = 0.5;
+  AmsPolicy p(o, false);
+  p.begin(schedule_256(4));
+  SimilarityLog log;
+  log.reset(4, 10);
+  const double means[4] = {0.6, 0.4, 0.55, 0.1};
+  for (int l = 0; l < 4; ++l)
+    for (int k = 1; k < 10; ++k) log.sim[l][k] = means[l];
+  for (int k = 0; k < 10; ++k) p.before_scale(k, log);
+  EXPECT_EQ(p.demanding_layers(), (std::vector<int>{1, 3}));
+  EXPECT_EQ(p.budget(1), 200);
+  EXPECT_EQ(p.budget(0), 100);
+}
+
+TEST(AmsPolicy, OfflineProfileDecidesBeforeTheFirstScale) {
+  AmsOptions o;
+  o.cmin = 100, o.cmax = 200, o.demanding_fraction = 0.25;
+  o.profile_similarity = {{0.9, 0.9}, {0.2, 0.3}, {0.8, 0.7}, {0.5, 0.6}};
+  o.profile_source = "test";
+  AmsPolicy p(o, false);
+  p.begin(schedule_256(4));
+  EXPECT_FALSE(p.wants_similarity());
+  EXPECT_EQ(p.demanding_layers(), (std::vector<int>{1}));
+  EXPECT_EQ(planned_layer_tokens(p, 1), 174);  // C_max 200: scales 0, 1, 8 at the end; peak 174
+  EXPECT_EQ(planned_layer_tokens(p, 0), 91);   // C_min 100: scales 0..5 before scale 6 evicts them
+}
+
+TEST(AmsPolicy, ProfileWithWrongLayerCountIsAnError) {
+  AmsOptions o;
+  o.profile_similarity = {{0.9}, {0.2}};
+  o.profile_source = "p.json";
+  AmsPolicy p(o, false);
+  EXPECT_THROW(p.begin(schedule_256(4)), amskv::Error);
+}
+
+TEST(AmsPolicy, BudgetBelowCondensedIsAnError) {
+  AmsOptions o;
+  o.cmin = 3;  // condensed scales 0 and 1 need 5 tokens
+  AmsPolicy p(o, false);
+  EXPECT_THROW(p.begin(schedule_256(2)), amskv::Error);
+}
+
+}  // namespace
+}  // namespace amskv::kv
