@@ -6,6 +6,7 @@
 
 #include "cli_runner.h"
 #include "golden_case.h"
+#include "io/safetensors.h"
 #include "io/torch_checkpoint.h"
 #include "model/random_model.h"
 
@@ -140,7 +141,43 @@ TEST(Cli, BadInputGivesOneLineErrorAndNothingHalfWritten) {
     std::ofstream(tmp / "cut.pth", std::ios::binary) << bytes.substr(0, bytes.size() / 2);
   }
   expect_fail("generate --var " + (tmp / "cut.pth") + " --vae " + c.vae + " --out " + (tmp / "o"), "cut.pth");
+  expect_fail("generate " + c.model_args() + " --cfg nan --out " + (tmp / "o"), "finite");
+  expect_fail("generate " + c.model_args() + " --top-p nan --out " + (tmp / "o"), "finite");
+  expect_fail("generate " + c.model_args() + " --threads 100000 --out " + (tmp / "o"), "threads");
+  std::ofstream(tmp / "t99.json") << R"({"layers": {"99": {"full": true}}})";
+  expect_fail("generate " + c.model_args() + " --kv table --kv-table " + (tmp / "t99.json") + " --out " + (tmp / "o"),
+              "layer 99");
+  std::ofstream(tmp / "tdup.json") << R"({"layers": {"1": {"full": true}, "01": {"window": 0}}})";
+  expect_fail("generate " + c.model_args() + " --kv table --kv-table " + (tmp / "tdup.json") + " --out " + (tmp / "o"),
+              "two rules");
+  {
+    std::vector<std::pair<std::string, Tensor>> forced;
+    for (int k = 0; k < 4; ++k) forced.emplace_back(cat("forced_idx.", k), Tensor::zeros(DType::F32, {2, (k + 1) * (k + 1)}));
+    io::save_safetensors(tmp / "float_tokens.safetensors", forced);
+  }
+  expect_fail("generate " + c.model_args() + " --force-tokens " + (tmp / "float_tokens.safetensors") + " --out " +
+                  (tmp / "o"),
+              "expected integer tokens");
+  expect_fail("plan --shape d36 --batch 4611686018427387903", "batch");
   EXPECT_FALSE(std::filesystem::exists(tmp / "o/000000.png"));
+}
+
+TEST(Cli, ProfileInBatchesEqualsOneBatch) {
+  CaseFiles c("std256");
+  TempDir tmp;
+  auto r = run_cli("profile " + c.model_args() + " --top-k 20 --seed 3 --out " + (tmp / "a"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_cli("profile " + c.model_args() + " --top-k 20 --seed 3 --batch 1 --out " + (tmp / "b"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::ifstream ia(tmp / "a/profile.json"), ib(tmp / "b/profile.json");
+  const auto a = nlohmann::json::parse(ia), b = nlohmann::json::parse(ib);
+  for (size_t l = 0; l < a["similarity"].size(); ++l) {
+    for (size_t s = 0; s < a["similarity"][l].size(); ++s)
+      EXPECT_NEAR(a["similarity"][l][s].get<double>(), b["similarity"][l][s].get<double>(), 1e-5);  // fp32 rounding differs with batch size
+    for (size_t j = 0; j < a["density"][l].size(); ++j)
+      for (size_t i = 0; i < a["density"][l][j].size(); ++i)
+        EXPECT_NEAR(a["density"][l][j][i].get<double>(), b["density"][l][j][i].get<double>(), 1e-5);
+  }
 }
 
 TEST(Cli, RandomModelInspectAndConvertRoundTrip) {

@@ -78,13 +78,19 @@ TEST(KvPolicies, AmsRespectsBudgetsCondensedAndFifoOnRandomSchedules) {
   for (int trial = 0; trial < 300; ++trial) {
     const Sched s = random_schedule(rng);
     AmsOptions o;
-    o.condensed = std::uniform_int_distribution<int>(0, std::min(2, s.info.num_scales() - 1))(rng);
+    const int condensed = std::uniform_int_distribution<int>(0, std::min(2, s.info.num_scales() - 1))(rng);
     int64_t condensed_tokens = 0;
-    for (int c = 0; c < o.condensed; ++c) condensed_tokens += s.info.tokens[c];
+    for (int c = 0; c < condensed; ++c) condensed_tokens += s.info.tokens[c];
+    o.condensed = condensed;
     o.cmin = condensed_tokens + std::uniform_int_distribution<int64_t>(0, 60)(rng);
-    o.cmax = o.cmin + std::uniform_int_distribution<int64_t>(0, 80)(rng);
+    o.cmax = *o.cmin + std::uniform_int_distribution<int64_t>(0, 80)(rng);
     o.demanding_fraction = std::uniform_real_distribution<double>(0, 1)(rng);
     AmsPolicy policy(o, false);
+    try {
+      policy.begin(s.info);
+    } catch (const amskv::Error&) {
+      continue;  // C_min exceeded before any similarity exists: rejected by design (tested below)
+    }
     std::vector<std::set<int>> ever_evicted(s.info.depth);
     std::vector<std::vector<int>> previous(s.info.depth);
     drive(policy, s, [&](int l, int k, const KvCache& cache) {
@@ -92,12 +98,12 @@ TEST(KvPolicies, AmsRespectsBudgetsCondensedAndFifoOnRandomSchedules) {
       ASSERT_LE(cache.store().stored_tokens(l), policy.budget(l)) << "trial " << trial;
       for (int old : previous[l]) {
         if (std::find(stored.begin(), stored.end(), old) != stored.end()) continue;
-        ASSERT_GE(old, o.condensed) << "a condensed scale was evicted";
+        ASSERT_GE(old, condensed) << "a condensed scale was evicted";
         ever_evicted[l].insert(old);
-        for (int other : stored) ASSERT_FALSE(other >= o.condensed && other < old) << "eviction not oldest-first";
+        for (int other : stored) ASSERT_FALSE(other >= condensed && other < old) << "eviction not oldest-first";
       }
       for (int sc : stored) ASSERT_EQ(ever_evicted[l].count(sc), 0u) << "an evicted scale came back";
-      for (int c = 0; c < std::min(o.condensed, k + 1); ++c)
+      for (int c = 0; c < std::min(condensed, k + 1); ++c)
         if (k + 1 < s.info.num_scales())
           ASSERT_TRUE(std::find(stored.begin(), stored.end(), c) != stored.end()) << "condensed scale missing";
       previous[l] = stored;
@@ -236,7 +242,7 @@ TEST(AmsPolicy, ThresholdModeRaisesLayersBelowTheta) {
 TEST(AmsPolicy, OfflineProfileDecidesBeforeTheFirstScale) {
   AmsOptions o;
   o.cmin = 100, o.cmax = 200, o.demanding_fraction = 0.25;
-  o.profile_similarity = {{0.9, 0.9}, {0.2, 0.3}, {0.8, 0.7}, {0.5, 0.6}};
+  for (double v : {0.9, 0.25, 0.75, 0.55}) o.profile_similarity.push_back(std::vector<double>(9, v));
   o.profile_source = "test";
   AmsPolicy p(o, false);
   p.begin(schedule_256(4));
@@ -248,10 +254,32 @@ TEST(AmsPolicy, OfflineProfileDecidesBeforeTheFirstScale) {
 
 TEST(AmsPolicy, ProfileWithWrongLayerCountIsAnError) {
   AmsOptions o;
-  o.profile_similarity = {{0.9}, {0.2}};
+  o.profile_similarity = {std::vector<double>(9, 0.9), std::vector<double>(9, 0.2)};
   o.profile_source = "p.json";
   AmsPolicy p(o, false);
   EXPECT_THROW(p.begin(schedule_256(4)), amskv::Error);
+}
+
+TEST(AmsPolicy, DecisionBeforeAnySimilarityIsAnError) {
+  AmsOptions o;
+  o.condensed = 1, o.cmin = 4, o.cmax = 600;  // exceeded at scale 1: no inter-scale similarity yet
+  AmsPolicy p(o, false);
+  EXPECT_THROW(p.begin(schedule_256(2)), amskv::Error);
+}
+
+TEST(AmsPolicy, DefaultBudgetsFollowTheCondensedCount) {
+  const auto b2 = default_ams_budgets({1, 4, 9, 16, 25}, 2), b3 = default_ams_budgets({1, 4, 9, 16, 25}, 3);
+  EXPECT_EQ(b2.cmin, 5 + 16);
+  EXPECT_EQ(b3.cmin, 14 + 16);
+  EXPECT_EQ(b3.cmax, 14 + 16 + 9);
+}
+
+TEST(AmsPolicy, ProfileFromAnotherScheduleIsAnError) {
+  AmsOptions o;
+  o.profile_similarity.assign(2, std::vector<double>(7, 0.5));  // 8 scales, the model has 10
+  o.profile_source = "p.json";
+  AmsPolicy p(o, false);
+  EXPECT_THROW(p.begin(schedule_256(2)), amskv::Error);
 }
 
 TEST(AmsPolicy, BudgetBelowCondensedIsAnError) {

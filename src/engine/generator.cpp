@@ -95,6 +95,9 @@ GenerateResult generate(const model::VarModel& var, const model::Vqvae& vae, kv:
       AMSKV_CHECK(forced.ndim() == 2 && forced.dim(1) == n && forced.dim(0) >= opt.forced_offset + B,
                   opt.forced_tokens->source(), ": ", key, " has shape ", shape_str(forced.shape()), ", expected [",
                   opt.forced_offset + B, ", ", n, "]");
+      const DType d = forced.dtype();
+      AMSKV_CHECK(d == DType::I64 || d == DType::I32 || d == DType::I16 || d == DType::I8 || d == DType::U8,
+                  opt.forced_tokens->source(), ": ", key, " has dtype ", dtype_name(d), ", expected integer tokens");
       const auto values = forced.to_f64_vector();
       for (int64_t i = 0; i < B * n; ++i) {
         const double v = values[static_cast<size_t>(opt.forced_offset * n + i)];

@@ -1,12 +1,17 @@
 #include "kv/memory_plan.h"
 
+#include <algorithm>
+
 namespace amskv::kv {
 
 KvStats plan_footprint(CachePolicy& policy, const ScheduleInfo& schedule, const std::vector<int64_t>& scale_sides) {
   KvCache cache(policy, schedule, scale_sides, /*rows=*/1, /*heads=*/1, /*head_dim=*/1);
   for (int k = 0; k < schedule.num_scales(); ++k) {
     cache.begin_scale(k);
+    // Keys of +1 then -1 on alternate scales: every measured similarity is -1, the lowest possible, so a
+    // threshold raises every layer (the worst case) and a fraction raises the first layers.
     for (int l = 0; l < schedule.depth; ++l) {
+      std::fill_n(cache.transient_k(), schedule.tokens[k], k % 2 ? -1.0f : 1.0f);
       cache.attention_segments(l);
       cache.finish_layer(l);
     }

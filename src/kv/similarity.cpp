@@ -13,8 +13,9 @@ double inter_scale_key_similarity(const AttentionSegment& prev, int64_t prev_sid
   AMSKV_CHECK(prev.tokens == prev_side * prev_side && cur.tokens == cur_side * cur_side,
               "similarity: segment sizes do not match the scale sides");
   const int64_t n_prev = prev.tokens, n_cur = cur.tokens;
-  double total = 0.0;
-#pragma omp parallel reduction(+ : total)
+  // Per-(row, head) sums added in a fixed order afterwards, so the result does not depend on threads.
+  std::vector<double> partial(static_cast<size_t>(rows * heads), 0.0);
+#pragma omp parallel
   {
     std::vector<float> planes(static_cast<size_t>(head_dim * n_prev));
     std::vector<float> up(static_cast<size_t>(head_dim * n_cur));
@@ -33,10 +34,12 @@ double inter_scale_key_similarity(const AttentionSegment& prev, int64_t prev_sid
           uu += u * u;
           kk += k * k;
         }
-        total += dot / std::max(std::sqrt(uu * kk), 1e-30);
+        partial[rh] += dot / std::max(std::sqrt(uu * kk), 1e-30);
       }
     }
   }
+  double total = 0.0;
+  for (double p : partial) total += p;
   return total / static_cast<double>(rows * heads * n_cur);
 }
 

@@ -83,8 +83,11 @@ void run_eval(const EvalArgs& a) {
   std::vector<kv::PolicyOptions> variants;
   if (a.sweep) {
     std::vector<int64_t> budgets = a.sweep_budgets;
-    if (budgets.empty()) {  // condensed + fractions of the largest stored scale up to everything
-      const int K = cfg.schedule.num_scales();
+    const int K = cfg.schedule.num_scales();
+    const bool by_scales = a.run.policy.name == "window" || a.run.policy.name == "sink";
+    if (budgets.empty() && by_scales) {  // windows of 1 .. K-1 scales
+      for (int w = 1; w < K; ++w) budgets.push_back(w);
+    } else if (budgets.empty()) {  // condensed + fractions of the largest stored scale up to everything
       const int64_t cond = cfg.schedule.tokens(0) + (K > 1 ? cfg.schedule.tokens(1) : 0);
       for (double f : {0.25, 0.5, 1.0, 1.5, 2.0, 3.0}) budgets.push_back(cond + static_cast<int64_t>(f * cfg.schedule.tokens(K - 2)));
     }
@@ -94,7 +97,7 @@ void run_eval(const EvalArgs& a) {
       else if (p.name == "window" || p.name == "sink") p.window = static_cast<int>(b);
       else {
         p.ams.cmin = b;
-        p.ams.cmax = a.run.policy.ams.cmax >= 0 ? std::max(a.run.policy.ams.cmax, b) : 2 * b;
+        p.ams.cmax = a.run.policy.ams.cmax ? std::max(*a.run.policy.ams.cmax, b) : 2 * b;
       }
       variants.push_back(p);
     }

@@ -8,6 +8,7 @@
 #include "io/png_writer.h"
 #include "io/safetensors.h"
 #include "report_json.h"
+#include "batch_merger.h"
 #include "run_options.h"
 
 namespace amskv::cli {
@@ -21,39 +22,57 @@ struct GenerateArgs {
   bool dump_logits = false, no_grid = false, no_images = false;
 };
 
+constexpr int64_t kGridImages = 64;  // grid.png shows at most the first 64 images
+
+std::string image_path(const std::string& dir, int64_t index) {
+  char name[32];
+  std::snprintf(name, sizeof name, "%06lld.png", static_cast<long long>(index));
+  return (std::filesystem::path(dir) / name).string();
+}
+
 void run_generate(const GenerateArgs& a) {
   GenerationJob job(a.run);
   const auto& cfg = job.var().config();
-  const engine::GenerateResult r =
-      job.run(a.run.policy, a.dump_logits, {}, /*decode=*/!(a.no_images && a.dump_path.empty()));
-  const int64_t B = r.tokens.empty() ? 0 : r.tokens[0].dim(0);
-  const int64_t side = cfg.image_size();
+  const int64_t total = static_cast<int64_t>(a.run.labels().size());
+  const int64_t side = cfg.image_size(), image_floats = 3 * side * side;
+  const bool dump = !a.dump_path.empty();
+  if (!a.no_images) std::filesystem::create_directories(a.out_dir);
+
+  // Images are written batch by batch; only a dump keeps every batch's tensors until the end.
+  BatchMerger merger(/*keep_tensors=*/dump);
+  std::vector<float> grid;
+  job.run_batches(a.run.policy, a.dump_logits, {}, /*decode=*/!(a.no_images && !dump),
+                  [&](engine::GenerateResult&& r, int64_t first) {
+                    const int64_t n = r.tokens.empty() ? 0 : r.tokens[0].dim(0);
+                    if (!a.no_images) {
+                      const float* img = r.images.data<float>();
+                      for (int64_t b = 0; b < n; ++b)
+                        io::write_png(image_path(a.out_dir, first + b), img + b * image_floats, side, side);
+                      const int64_t take = std::min(n, kGridImages - first);
+                      if (take > 0) grid.insert(grid.end(), img, img + take * image_floats);
+                    }
+                    merger.add(std::move(r));
+                  });
+  const engine::GenerateResult r = merger.finish();
 
   if (!a.no_images) {
-    std::filesystem::create_directories(a.out_dir);
-    const float* img = r.images.data<float>();
-    for (int64_t b = 0; b < B; ++b) {
-      char name[32];
-      std::snprintf(name, sizeof name, "%06lld.png", static_cast<long long>(b));
-      io::write_png((std::filesystem::path(a.out_dir) / name).string(), img + b * 3 * side * side, side, side);
-    }
-    if (!a.no_grid && B > 1) {
-      const int64_t columns = std::min<int64_t>(B, 8);
-      io::write_png_grid((std::filesystem::path(a.out_dir) / "grid.png").string(), img, B, side, side, columns);
-    }
-    if (!a.run.quiet) std::cerr << "wrote " << B << " images to " << a.out_dir << "\n";
+    const int64_t shown = static_cast<int64_t>(grid.size()) / image_floats;
+    if (!a.no_grid && shown > 1)
+      io::write_png_grid((std::filesystem::path(a.out_dir) / "grid.png").string(), grid.data(), shown, side, side,
+                         std::min<int64_t>(shown, 8));
+    if (!a.run.quiet) std::cerr << "wrote " << total << " images to " << a.out_dir << "\n";
   }
-  if (!a.dump_path.empty()) {
-    std::vector<std::pair<std::string, Tensor>> dump;
-    for (size_t k = 0; k < r.tokens.size(); ++k) dump.emplace_back(cat("idx.", k), r.tokens[k]);
-    for (size_t k = 0; k < r.logits_cfg.size(); ++k) dump.emplace_back(cat("logits_cfg.", k), r.logits_cfg[k]);
-    dump.emplace_back("image", r.images);
-    dump.emplace_back("fhat", r.fhat);
-    io::save_safetensors(a.dump_path, dump,
+  if (dump) {
+    std::vector<std::pair<std::string, Tensor>> tensors;
+    for (size_t k = 0; k < r.tokens.size(); ++k) tensors.emplace_back(cat("idx.", k), r.tokens[k]);
+    for (size_t k = 0; k < r.logits_cfg.size(); ++k) tensors.emplace_back(cat("logits_cfg.", k), r.logits_cfg[k]);
+    tensors.emplace_back("image", r.images);
+    tensors.emplace_back("fhat", r.fhat);
+    io::save_safetensors(a.dump_path, tensors,
                          {{"model", cfg.summary()}, {"labels", a.run.labels_text}, {"policy", a.run.policy.name}});
   }
-  const int64_t batch = a.run.batch > 0 ? std::min<int64_t>(a.run.batch, B) : B;
-  const nlohmann::json report = generation_report(r, cfg, 2 * batch, B);
+  const int64_t batch = a.run.batch > 0 ? std::min<int64_t>(a.run.batch, total) : total;
+  const nlohmann::json report = generation_report(r, cfg, 2 * batch, total);
   if (!a.report_path.empty()) write_json_file(a.report_path, report);
   if (!a.run.quiet) std::cerr << generation_report_table(report);
 }

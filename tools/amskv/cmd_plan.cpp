@@ -22,7 +22,6 @@ struct PlanArgs {
   int64_t batch = 1;
   double budget_gib = 0;
   kv::PolicyOptions policy;
-  std::optional<double> theta;
 };
 
 void run_plan(const PlanArgs& a) {
@@ -39,9 +38,7 @@ void run_plan(const PlanArgs& a) {
   kv::ScheduleInfo info;
   for (int64_t s : sides) info.tokens.push_back(s * s);
   info.depth = static_cast<int>(depth);
-  auto po = a.policy;
-  po.ams.theta = a.theta;
-  auto policy = kv::make_policy(po);
+  auto policy = kv::make_policy(a.policy);
   kv::KvStats st = kv::plan_footprint(*policy, info, sides);
   const int64_t rows = 2 * a.batch;
   st.bytes_per_token = rows * 2 * width * elem;
@@ -85,10 +82,11 @@ void add_plan_command(CLI::App& app) {
   cmd->add_option("--shape", a->shape, "d16, d20, d24, d30, d36 or tiny")
       ->check(CLI::IsMember({"d16", "d20", "d24", "d30", "d36", "tiny"}));
   cmd->add_option("--var", a->var_path, "Take the shape from this checkpoint instead");
-  cmd->add_option("--batch", a->batch, "Images")->check(CLI::PositiveNumber);
+  cmd->add_option("--batch", a->batch, "Images")->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
   cmd->add_option("--dtype", a->dtype, "K/V storage type")->check(CLI::IsMember({"bf16", "fp16", "fp32"}));
-  cmd->add_option("--kv-memory-gib", a->budget_gib, "Also print the largest batch whose KV fits this many GiB");
-  add_policy_options(*cmd, a->policy, a->theta);
+  cmd->add_option("--kv-memory-gib", a->budget_gib, "Also print the largest batch whose KV fits this many GiB")
+      ->check(finite_number & CLI::Range(0.0, 1e6));
+  add_policy_options(*cmd, a->policy);
   cmd->callback([a] { run_plan(*a); });
 }
 

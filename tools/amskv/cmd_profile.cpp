@@ -120,7 +120,6 @@ void run_profile(const ProfileArgs& a) {
 
   // Layer classes by the same rule AMS-KV applies to a profile (offline mode).
   kv::AmsOptions ams = a.run.policy.ams;
-  ams.theta = a.run.ams_theta;
   for (int l = 0; l < D; ++l) ams.profile_similarity.emplace_back(r.similarity[l].begin() + 1, r.similarity[l].end());
   ams.profile_source = "this run";
   kv::AmsPolicy classifier(ams, false);
@@ -158,11 +157,11 @@ void run_profile(const ProfileArgs& a) {
       {"ams", {{"condensed", decision["condensed"]}, {"cmin", decision["cmin"]}, {"cmax", decision["cmax"]},
                {"budgets", decision["budgets"]}}},
   };
-  if (a.run.ams_theta) j["ams"]["theta"] = *a.run.ams_theta;
-  else j["ams"]["demanding_fraction"] = ams.demanding_fraction;
+  if (decision.contains("theta")) j["ams"]["theta"] = decision["theta"];
+  else j["ams"]["demanding_fraction"] = decision["demanding_fraction"];
   std::filesystem::create_directories(a.out_dir);
   write_json_file(a.out_dir + "/profile.json", j);
-  write_plots(a.out_dir, cfg, r, layer_mean, demanding, a.run.ams_theta);
+  write_plots(a.out_dir, cfg, r, layer_mean, demanding, ams.theta);
   std::cout << "wrote " << a.out_dir << "/profile.json and plots; cache-demanding layers:";
   for (int l : demanding) std::cout << " " << l;
   std::cout << "\n";

@@ -3,11 +3,13 @@
 #pragma once
 #include <CLI/CLI.hpp>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "batch_merger.h"
 #include "engine/generator.h"
 #include "kv/policy_factory.h"
 
@@ -21,12 +23,14 @@ struct RunOptions {
   bool quiet = false;
   model::SamplingOptions sampling;
   kv::PolicyOptions policy;
-  std::optional<double> ams_theta;
   std::vector<int64_t> labels() const;
 };
 
+// Rejects NaN and infinities (CLI11's Range lets NaN through).
+extern const CLI::Validator finite_number;
+
 // --kv and its knobs.
-void add_policy_options(CLI::App& cmd, kv::PolicyOptions& policy, std::optional<double>& ams_theta);
+void add_policy_options(CLI::App& cmd, kv::PolicyOptions& policy);
 // Adds the options; `with_policy` adds --kv and its knobs.
 void add_run_options(CLI::App& cmd, RunOptions& o, bool with_policy);
 
@@ -36,8 +40,12 @@ class GenerationJob {
   explicit GenerationJob(const RunOptions& options);
   const model::VarModel& var() const { return *var_; }
   const model::Vqvae& vae() const { return *vae_; }
-  // Runs every label in batches with the given policy options; results are concatenated along the
-  // batch (images, fhat, tokens, logits), KV footprints and analysis taken from the largest batch.
+  // Runs every label in batches with a fresh policy each; each batch's result goes to the callback with
+  // the index of its first image.
+  using BatchCallback = std::function<void(engine::GenerateResult&&, int64_t first_image)>;
+  void run_batches(const kv::PolicyOptions& policy, bool keep_logits, kv::KvAnalysisOptions analysis, bool decode,
+                   const BatchCallback& on_batch) const;
+  // All batches merged (BatchMerger): tensors concatenated, analysis averaged over images.
   engine::GenerateResult run(const kv::PolicyOptions& policy, bool keep_logits, kv::KvAnalysisOptions analysis,
                              bool decode = true) const;
 

@@ -12,26 +12,26 @@
 
 namespace amskv::kv {
 
+// Unset knobs take their defaults when the policy starts (condensed 2, budgets from the schedule,
+// demanding fraction 0.1); a profile file fills only knobs that are still unset.
 struct AmsOptions {
-  int condensed = 2;
-  int64_t cmin = -1;  // tokens; -1: the model's default
-  int64_t cmax = -1;
-  std::optional<double> theta;       // threshold mode when set
-  double demanding_fraction = 0.1;   // fraction mode otherwise
+  std::optional<int> condensed;
+  std::optional<int64_t> cmin, cmax;        // tokens
+  std::optional<double> theta;              // threshold mode when set
+  std::optional<double> demanding_fraction; // fraction mode otherwise
   // Offline mode: per-layer similarity from a profile (mean over its measured scales decides the classes).
   std::vector<std::vector<double>> profile_similarity;
   std::string profile_source;
 
-  // Reads knobs and similarities from a profile JSON written by `amskv profile` (or by hand); fields
-  // present in the file fill options not already set on the command line.
+  // Reads knobs and similarities from a profile JSON written by `amskv profile` (or by hand).
   void merge_profile_file(const std::string& path);
 };
 
-// Default budgets for a schedule, documented in docs/ams_defaults.md.
+// Default budgets for a schedule and condensed count, documented in docs/ams_defaults.md.
 struct AmsBudgets {
   int64_t cmin, cmax;
 };
-AmsBudgets default_ams_budgets(const std::vector<int64_t>& tokens_per_scale);
+AmsBudgets default_ams_budgets(const std::vector<int64_t>& tokens_per_scale, int condensed);
 
 class AmsPolicy : public CachePolicy {
  public:
@@ -54,6 +54,9 @@ class AmsPolicy : public CachePolicy {
 
   AmsOptions opt_;
   bool uniform_;
+  int condensed_ = 2;
+  int64_t cmin_ = 0, cmax_ = 0;
+  double fraction_ = 0.1;
   std::vector<int64_t> budgets_;
   std::vector<int> demanding_;
   std::vector<double> layer_similarity_;

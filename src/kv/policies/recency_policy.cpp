@@ -26,6 +26,13 @@ RecencyPolicy::RecencyPolicy(std::string name, RecencyRule default_rule,
                              std::vector<std::pair<int, RecencyRule>> overrides)
     : name_(std::move(name)), default_rule_(default_rule), overrides_(std::move(overrides)) {}
 
+void RecencyPolicy::begin(const ScheduleInfo& schedule) {
+  CachePolicy::begin(schedule);
+  for (const auto& [layer, rule] : overrides_)
+    AMSKV_CHECK(layer < schedule.depth, name_, " policy: a rule for layer ", layer, ", but the model has ",
+                schedule.depth, " layers (0..", schedule.depth - 1, ")");
+}
+
 const RecencyRule& RecencyPolicy::rule_for(int layer) const {
   for (const auto& [l, rule] : overrides_)
     if (l == layer) return rule;
@@ -90,14 +97,12 @@ std::unique_ptr<CachePolicy> make_table_policy_from_json(const nlohmann::json& t
     } else if (key == "layers") {
       AMSKV_CHECK(value.is_object(), source, ": layers must be an object keyed by layer index");
       for (const auto& [layer, rule] : value.items()) {
-        int l = -1;
-        try {
-          size_t used = 0;
-          l = std::stoi(layer, &used);
-          if (used != layer.size()) l = -1;
-        } catch (const std::exception&) {
-        }
-        AMSKV_CHECK(l >= 0 && l < 100000, source, ": layers key '", layer, "' is not a layer index");
+        const bool digits = !layer.empty() && layer.size() <= 6 &&
+                            layer.find_first_not_of("0123456789") == std::string::npos;
+        AMSKV_CHECK(digits, source, ": layers key '", layer, "' is not a layer index (plain digits)");
+        const int l = std::stoi(layer);
+        for (const auto& [seen, unused] : overrides)
+          AMSKV_CHECK(seen != l, source, ": layer ", l, " has two rules");
         overrides.emplace_back(l, parse_rule(rule, cat(source, ": layers.", layer)));
       }
     } else {

@@ -22,6 +22,7 @@ class RecencyPolicy : public CachePolicy {
  public:
   RecencyPolicy(std::string name, RecencyRule default_rule, std::vector<std::pair<int, RecencyRule>> overrides = {});
   std::string name() const override { return name_; }
+  void begin(const ScheduleInfo& schedule) override;
   std::vector<int> retain(int layer, int scale, const std::vector<int>& stored) const override;
   nlohmann::json describe() const override;
   const RecencyRule& rule_for(int layer) const;
