@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "core/error.h"
+#include "io/json_file.h"
 
 namespace amskv::kv {
 
@@ -39,14 +40,7 @@ std::optional<double> profile_knob(const nlohmann::json& obj, const char* key, d
 }  // namespace
 
 void AmsOptions::merge_profile_file(const std::string& path) {
-  std::ifstream in(path);
-  AMSKV_CHECK(in, path, ": cannot open AMS profile");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    fail(path, ": not valid JSON: ", e.what());
-  }
+  const nlohmann::json j = io::read_json_file(path, "AMS profile");
   AMSKV_CHECK(j.is_object(), path, ": an AMS profile must be a JSON object");
   const nlohmann::json& ams = j.contains("ams") && j["ams"].is_object() ? j["ams"] : j;
   if (auto v = profile_knob(ams, "condensed", 0, 64, true, path); v && !condensed) condensed = static_cast<int>(*v);

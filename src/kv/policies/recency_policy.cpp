@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "io/json_file.h"
 
 namespace amskv::kv {
 
@@ -113,15 +114,7 @@ std::unique_ptr<CachePolicy> make_table_policy_from_json(const nlohmann::json& t
 }
 
 std::unique_ptr<CachePolicy> load_table_policy(const std::string& path) {
-  std::ifstream in(path);
-  AMSKV_CHECK(in, path, ": cannot open KV table");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    fail(path, ": not valid JSON: ", e.what());
-  }
-  return make_table_policy_from_json(j, path);
+  return make_table_policy_from_json(io::read_json_file(path, "KV table"), path);
 }
 
 }  // namespace amskv::kv
