@@ -173,6 +173,9 @@ void add_profile_command(CLI::App& app) {
   auto a = std::make_shared<ProfileArgs>();
   CLI::App* cmd = app.add_subcommand("profile", "Per-layer key similarity and attention density (full cache)");
   add_run_options(*cmd, a->run, true);
+  // The analysis always runs the full cache; the AMS knobs only shape the layer classes it reports.
+  for (const char* unused : {"--kv", "--kv-window", "--kv-budget", "--kv-table", "--ams-profile"})
+    cmd->remove_option(cmd->get_option(unused));
   cmd->add_option("--out", a->out_dir, "Folder for profile.json and the plots");
   cmd->callback([a] { run_profile(*a); });
 }
