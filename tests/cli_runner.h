@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include "io_test_util.h"
+
 namespace amskv::cli_test {
 
 struct CliResult {
@@ -28,21 +30,10 @@ inline CliResult run_cli(const std::string& args) {
   return r;
 }
 
-// A scratch folder per test.
-class TempDir {
+// A scratch folder per test; `dir / "name"` is a path inside it.
+class TempDir : public io_test::ScratchDir {
  public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = std::filesystem::temp_directory_path() /
-           ("amskv_cli_" + std::to_string(::getpid()) + "_" + (info ? info->name() : "x"));
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-  }
-  ~TempDir() { std::filesystem::remove_all(dir_); }
-  std::string operator/(const std::string& name) const { return (dir_ / name).string(); }
-
- private:
-  std::filesystem::path dir_;
+  std::string operator/(const std::string& name) const { return path(name); }
 };
 
 }  // namespace amskv::cli_test
