@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
 # Builds and runs every test: a release build, then the same tests under AddressSanitizer and
 # UndefinedBehaviorSanitizer, then the fuzz corpora replayed through the sanitized parsers.
-# Golden data: ../shared/golden beside the checkout, or $AMSKV_GOLDEN_DIR.
+# Golden data: the bundled mini case (tests/fixtures/golden) always; the full reference set in addition when
+# ../shared/golden is beside the checkout or $AMSKV_GOLDEN_DIR names it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
+
+shared_golden=${AMSKV_GOLDEN_DIR:-../shared/golden}
+if [ -f "$shared_golden/tiny/golden.safetensors" ]; then
+  golden_sets="bundled (mini) + full reference set from $shared_golden (tiny, std256, saln288)"
+else
+  golden_sets="bundled (mini) only: no full reference set at $shared_golden, so its cases are skipped"
+fi
+echo "golden sets: $golden_sets"
 
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j "$jobs"
@@ -20,4 +29,4 @@ for target in fuzz_torch_checkpoint fuzz_safetensors; do
   corpus="fuzz/corpus/${target#fuzz_}"
   [ -d "$corpus" ] && build-asan/fuzz/$target "$corpus"
 done
-echo "all tests passed (release and ASan/UBSan), fuzz corpora replayed"
+echo "all tests passed (release and ASan/UBSan), fuzz corpora replayed; golden sets: $golden_sets"

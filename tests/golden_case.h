@@ -1,4 +1,4 @@
-// Loads one golden case (../shared/golden/<case>): the transformer, the shared VQVAE, the reference
+// Loads one golden case (see golden_dir.h for where each case lives): the transformer, the shared VQVAE, the reference
 // tensors and the run settings from config.json.
 #pragma once
 #include <cmath>
@@ -23,7 +23,7 @@ struct GoldenCase {
   std::unique_ptr<model::Vqvae> vae;
   std::vector<int64_t> labels;
 
-  explicit GoldenCase(const std::string& case_name) : name(case_name), dir(golden_dir() + "/" + case_name) {
+  explicit GoldenCase(const std::string& case_name) : name(case_name), dir(golden_case_dir(case_name)) {
     std::ifstream in(dir + "/config.json");
     config = nlohmann::json::parse(in);
     ref = io::load_tensor_file(dir + "/golden.safetensors");

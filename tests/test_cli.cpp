@@ -17,7 +17,7 @@ struct CaseFiles {
   std::string dir, var, vae, golden, labels;
   double cfg;
   explicit CaseFiles(const std::string& name) {
-    dir = golden_dir() + "/" + name;
+    dir = golden_case_dir(name);
     std::ifstream in(dir + "/config.json");
     const auto config = nlohmann::json::parse(in);
     var = dir + "/var.pth";
@@ -82,10 +82,10 @@ TEST_P(CliGolden, ProfileJsonMatchesReference) {
     EXPECT_TRUE(std::filesystem::exists(tmp / (std::string("p/") + png))) << png;
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, CliGolden, ::testing::Values("tiny", "std256", "saln288"));
+INSTANTIATE_TEST_SUITE_P(Cases, CliGolden, ::testing::ValuesIn(golden_cases()));
 
 TEST(Cli, GreedyTokensMatchReferenceThroughTheCommandLine) {
-  CaseFiles c("tiny");  // tiny has no near-ties (smallest margin 1.1e-2)
+  CaseFiles c("mini");
   TempDir tmp;
   const auto r = run_cli("generate " + c.model_args() + " --top-k 1 --no-images --dump " + (tmp / "d.safetensors"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -96,6 +96,7 @@ TEST(Cli, GreedyTokensMatchReferenceThroughTheCommandLine) {
 }
 
 TEST(Cli, ReportHasTheMemoryNumbersAndBatchesDoNotChangeImages) {
+  AMSKV_REQUIRE_SHARED_GOLDEN();
   CaseFiles c("std256");
   TempDir tmp;
   auto r = run_cli("generate " + c.model_args() + " --top-k 20 --seed 5 --kv ams --report " + (tmp / "r.json") +
@@ -117,7 +118,7 @@ TEST(Cli, ReportHasTheMemoryNumbersAndBatchesDoNotChangeImages) {
 }
 
 TEST(Cli, BadInputGivesOneLineErrorAndNothingHalfWritten) {
-  CaseFiles c("tiny");
+  CaseFiles c("mini");
   TempDir tmp;
   auto expect_fail = [&](const std::string& args, const std::string& needle) {
     const auto r = run_cli(args);
@@ -163,6 +164,7 @@ TEST(Cli, BadInputGivesOneLineErrorAndNothingHalfWritten) {
 }
 
 TEST(Cli, ProfileInBatchesEqualsOneBatch) {
+  AMSKV_REQUIRE_SHARED_GOLDEN();
   CaseFiles c("std256");
   TempDir tmp;
   auto r = run_cli("profile " + c.model_args() + " --top-k 20 --seed 3 --out " + (tmp / "a"));
@@ -205,7 +207,7 @@ namespace amskv::cli_test {
 namespace {
 
 TEST(Cli, EvalSweepWritesTableJsonAndPlots) {
-  CaseFiles c("tiny");
+  CaseFiles c("mini");
   TempDir tmp;
   const auto r = run_cli("eval " + c.model_args() + " --top-k 20 --kv ams --sweep --sweep-budgets 5,14,29 --json " +
                          (tmp / "e.json") + " --out " + (tmp / "e"));
@@ -214,7 +216,7 @@ TEST(Cli, EvalSweepWritesTableJsonAndPlots) {
   std::ifstream in(tmp / "e.json");
   const auto j = nlohmann::json::parse(in);
   ASSERT_EQ(j["runs"].size(), 3u);
-  // Budget 29 holds every stored scale of the tiny schedule (1 + 4 + 9 + ... = 14 < 29): identical to full.
+  // Budget 29 holds every stored scale of the 1,2,3,4 schedule (1 + 4 + 9 + ... = 14 < 29): identical to full.
   EXPECT_EQ(j["runs"][2]["mean_ssim"].get<double>(), 1.0);
   for (const auto& v : j["runs"][2]["token_agreement"]) EXPECT_EQ(v.get<double>(), 1.0);
   EXPECT_TRUE(std::filesystem::exists(tmp / "e/quality_memory.png"));
@@ -227,6 +229,7 @@ namespace amskv::cli_test {
 namespace {
 
 TEST(Cli, ProfileFeedsAmsOfflineAndPlanPrintsReductions) {
+  AMSKV_REQUIRE_SHARED_GOLDEN();
   CaseFiles c("std256");
   TempDir tmp;
   auto r = run_cli("profile " + c.model_args() + " --force-tokens " + c.golden + " --out " + (tmp / "p"));

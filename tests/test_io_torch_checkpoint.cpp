@@ -87,15 +87,15 @@ std::vector<float> iota_floats(int n) {
 
 // --- golden files -------------------------------------------------------------------------------------
 
-TEST(IoTorchCheckpoint, GoldenTinyShapesAndDtypes) {
-  const TensorMap m = load_torch_checkpoint(golden_dir() + "/tiny/var.pth");
-  EXPECT_EQ(m.size(), 38u);
-  const Tensor& qkv = m.at("blocks.0.attn.mat_qkv.weight", {384, 128});
+TEST(IoTorchCheckpoint, GoldenMiniShapesAndDtypes) {
+  const TensorMap m = load_torch_checkpoint(golden_case_dir("mini") + "/var.pth");
+  EXPECT_EQ(m.size(), 25u);
+  const Tensor& qkv = m.at("blocks.0.attn.mat_qkv.weight", {192, 64});
   EXPECT_EQ(qkv.dtype(), DType::F32);
   EXPECT_FALSE(qkv.owns_data());  // a zero-copy view of the mapping
   EXPECT_EQ(reinterpret_cast<uintptr_t>(qkv.raw()) % 64, 0u);
-  EXPECT_EQ(m.at("pos_1LC").shape(), (Shape{1, 30, 128}));
-  EXPECT_EQ(m.at("class_emb.weight").shape(), (Shape{11, 128}));
+  EXPECT_EQ(m.at("pos_1LC").shape(), (Shape{1, 30, 64}));
+  EXPECT_EQ(m.at("class_emb.weight").shape(), (Shape{6, 64}));
   const Tensor& lvl = m.at("lvl_1L", {1, 30});
   ASSERT_EQ(lvl.dtype(), DType::I64);
   // Scale index of each token for patch_nums 1,2,3,4.
@@ -109,8 +109,9 @@ TEST(IoTorchCheckpoint, GoldenTinyShapesAndDtypes) {
 }
 
 TEST(IoTorchCheckpoint, GoldenTorch1AndTorch2ReadIdentically) {
-  const TensorMap a = load_torch_checkpoint(golden_dir() + "/tiny/var.pth");
-  const TensorMap b = load_torch_checkpoint(golden_dir() + "/tiny/var_torch2.pth");
+  AMSKV_REQUIRE_SHARED_GOLDEN();
+  const TensorMap a = load_torch_checkpoint(shared_golden_dir() + "/tiny/var.pth");
+  const TensorMap b = load_torch_checkpoint(shared_golden_dir() + "/tiny/var_torch2.pth");
   ASSERT_EQ(a.size(), b.size());
   for (const auto& [key, t] : a.all()) {
     ASSERT_TRUE(b.contains(key)) << key;
@@ -119,7 +120,8 @@ TEST(IoTorchCheckpoint, GoldenTorch1AndTorch2ReadIdentically) {
 }
 
 TEST(IoTorchCheckpoint, GoldenVae) {
-  const TensorMap m = load_torch_checkpoint(golden_dir() + "/vae-V512-Cvae16-ch32-s100.pth");
+  AMSKV_REQUIRE_SHARED_GOLDEN();
+  const TensorMap m = load_torch_checkpoint(shared_golden_dir() + "/vae-V512-Cvae16-ch32-s100.pth");
   EXPECT_EQ(m.size(), 324u);
   m.at("quantize.embedding.weight", {512, 16});
   m.at("encoder.conv_in.weight", {32, 3, 3, 3});
@@ -128,8 +130,8 @@ TEST(IoTorchCheckpoint, GoldenVae) {
 }
 
 TEST(IoTorchCheckpoint, SniffedByLoadTensorFile) {
-  const TensorMap m = load_tensor_file(golden_dir() + "/tiny/var.pth");
-  EXPECT_EQ(m.size(), 38u);
+  const TensorMap m = load_tensor_file(golden_case_dir("mini") + "/var.pth");
+  EXPECT_EQ(m.size(), 25u);
 }
 
 // --- round trips --------------------------------------------------------------------------------------
@@ -195,7 +197,7 @@ TEST(IoTorchCheckpoint, RoundTripZip64) {
 
 TEST(IoTorchCheckpoint, GoldenRewrittenByOurWriter) {
   ScratchDir dir;
-  const TensorMap m = load_torch_checkpoint(golden_dir() + "/tiny/var.pth");
+  const TensorMap m = load_torch_checkpoint(golden_case_dir("mini") + "/var.pth");
   std::vector<std::pair<std::string, Tensor>> all(m.all().begin(), m.all().end());
   save_torch_checkpoint(dir.path("var.pth"), all);
   expect_round_trip(all, load_torch_checkpoint(dir.path("var.pth")));
@@ -319,7 +321,7 @@ TEST(IoTorchCheckpoint, ErrorMissingFile) {
 
 TEST(IoTorchCheckpoint, ErrorTruncatedFile) {
   ScratchDir dir;
-  auto bytes = read_bytes(golden_dir() + "/tiny/var.pth");
+  auto bytes = read_bytes(golden_case_dir("mini") + "/var.pth");
   for (size_t keep : {size_t{0}, size_t{3}, size_t{100}, bytes.size() / 2, bytes.size() - 10}) {
     const std::string path = dir.path("cut.pth");
     write_bytes(path, std::vector<uint8_t>(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(keep)));
@@ -342,7 +344,7 @@ size_t central_header(const std::vector<uint8_t>& b, int n) {
 
 TEST(IoTorchCheckpoint, ErrorCorruptCentralDirectory) {
   ScratchDir dir;
-  auto bytes = read_bytes(golden_dir() + "/tiny/var.pth");
+  auto bytes = read_bytes(golden_case_dir("mini") + "/var.pth");
   const size_t second = central_header(bytes, 1);
   ASSERT_GT(second, 0u);
   bytes[second] = 'X';
@@ -353,7 +355,7 @@ TEST(IoTorchCheckpoint, ErrorCorruptCentralDirectory) {
 
 TEST(IoTorchCheckpoint, ErrorCompressedEntry) {
   ScratchDir dir;
-  auto bytes = read_bytes(golden_dir() + "/tiny/var.pth");
+  auto bytes = read_bytes(golden_case_dir("mini") + "/var.pth");
   const size_t first = central_header(bytes, 0);  // var/data.pkl
   bytes[first + 10] = 8;                          // deflate
   const std::string path = dir.path("deflate.pth");

@@ -67,7 +67,7 @@ TEST(Philox, KnownAnswerAndIndependentCounters) {
 }
 
 TEST(Generation, AnImageDependsOnlyOnSeedAndIndexNotOnBatch) {
-  golden::GoldenCase g("tiny");
+  golden::GoldenCase g("mini");
   auto opt = g.options();
   opt.sampling.top_k = 50;
   opt.sampling.seed = 9;
@@ -84,7 +84,7 @@ TEST(Generation, AnImageDependsOnlyOnSeedAndIndexNotOnBatch) {
 }
 
 TEST(Generation, MoreSmoothRunsAndDiffersFromHardTokens) {
-  golden::GoldenCase g("tiny");
+  golden::GoldenCase g("mini");
   auto opt = g.options();
   opt.sampling.top_k = 50;
   opt.sampling.seed = 3;

@@ -438,23 +438,29 @@ struct GoldenCase {
   std::string name;
   std::vector<int64_t> patch_nums;
   io::TensorMap golden;
+  nlohmann::json config;
 };
-
-const Vqvae& golden_vae() {
-  static const Vqvae vae(io::load_tensor_file(golden_dir() + "/vae-V512-Cvae16-ch32-s100.pth"));
-  return vae;
-}
 
 GoldenCase load_case(const std::string& name) {
   GoldenCase c;
   c.name = name;
-  const std::string dir = golden_dir() + "/" + name;
+  const std::string dir = golden_case_dir(name);
   std::ifstream in(dir + "/config.json");
   if (!in) fail("cannot open ", dir, "/config.json");
-  const auto cfg = nlohmann::json::parse(in);
-  c.patch_nums = cfg.at("patch_nums").get<std::vector<int64_t>>();
+  c.config = nlohmann::json::parse(in);
+  c.patch_nums = c.config.at("patch_nums").get<std::vector<int64_t>>();
   c.golden = io::load_tensor_file(dir + "/golden.safetensors");
   return c;
+}
+
+// The VQVAE a case names in its config.json (shared between cases, so loaded once per file).
+const Vqvae& golden_vae(const std::string& name) {
+  static std::map<std::string, std::unique_ptr<Vqvae>> cache;
+  std::ifstream in(golden_case_dir(name) + "/config.json");
+  const std::string path = golden_case_dir(name) + "/" + nlohmann::json::parse(in).at("vae_file").get<std::string>();
+  auto& slot = cache[path];
+  if (!slot) slot = std::make_unique<Vqvae>(io::load_tensor_file(path));
+  return *slot;
 }
 
 // max |a − ref| and max |ref|
@@ -471,21 +477,23 @@ std::pair<double, double> compare(const float* a, const Tensor& ref) {
 class VqvaeGolden : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(VqvaeGolden, ConfigOfGoldenVae) {
-  const auto& c = golden_vae().config();
-  EXPECT_EQ(c.vocab, 512);
-  EXPECT_EQ(c.cvae, 16);
-  EXPECT_EQ(c.ch, 32);
+  const GoldenCase gc = load_case(GetParam());
+  const auto& c = golden_vae(GetParam()).config();
+  // Both golden VQVAEs are built like the official one at ch 32 (the mini one without its encoder).
+  EXPECT_EQ(c.vocab, gc.config.at("V").get<int64_t>());
+  EXPECT_EQ(c.cvae, gc.config.at("Cvae").get<int64_t>());
+  EXPECT_EQ(c.ch, gc.config.at("ch").get<int64_t>());
   EXPECT_EQ(c.ch_mult, (std::vector<int64_t>{1, 1, 2, 2, 4}));
   EXPECT_EQ(c.num_res_blocks, 2);
   EXPECT_EQ(c.level_has_attn, (std::vector<bool>{false, false, false, false, true}));
   EXPECT_TRUE(c.mid_attn);
-  EXPECT_TRUE(c.has_encoder);
+  EXPECT_EQ(c.has_encoder, GetParam() != "mini");
   EXPECT_EQ(c.num_phi, 4);
 }
 
 TEST_P(VqvaeGolden, AccumulateAndNextMap) {
   const GoldenCase gc = load_case(GetParam());
-  const Vqvae& vae = golden_vae();
+  const Vqvae& vae = golden_vae(GetParam());
   const int K = static_cast<int>(gc.patch_nums.size());
   const int64_t HW = gc.patch_nums.back(), C = vae.config().cvae;
   for (const std::string run : {"forced", "greedy"}) {
@@ -514,7 +522,7 @@ TEST_P(VqvaeGolden, AccumulateAndNextMap) {
 
 TEST_P(VqvaeGolden, DecodeImages) {
   const GoldenCase gc = load_case(GetParam());
-  const Vqvae& vae = golden_vae();
+  const Vqvae& vae = golden_vae(GetParam());
   const int K = static_cast<int>(gc.patch_nums.size());
   for (const std::string run : {"forced", "greedy"}) {
     const Tensor& ref = gc.golden.at(run + ".image");
@@ -527,7 +535,7 @@ TEST_P(VqvaeGolden, DecodeImages) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, VqvaeGolden, ::testing::Values("tiny", "std256", "saln288"));
+INSTANTIATE_TEST_SUITE_P(Cases, VqvaeGolden, ::testing::ValuesIn(golden_cases()));
 
 }  // namespace
 }  // namespace amskv
