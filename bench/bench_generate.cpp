@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "backend/cpu/cpu_backend.h"
 #include "engine/generator.h"
 #include "kv/memory_report.h"
 #include "kv/policy_factory.h"
@@ -72,14 +73,13 @@ int main(int argc, char** argv) {
   }
   try {
     const auto spec = model::official_var_spec(shape);
-    const model::VarModel var(model::to_tensor_map(model::random_var_weights(spec), "random " + shape));
+    backend::CpuBackend cpu;
+    const model::VarModel var(cpu, model::to_tensor_map(model::random_var_weights(spec), "random " + shape));
     model::RandomVqvaeSpec vs;
     vs.vocab = spec.vocab, vs.cvae = spec.cvae, vs.ch = vae_ch;
-    const model::Vqvae vae(model::to_tensor_map(model::random_vqvae_weights(vs), "random VQVAE"));
+    const model::Vqvae vae(cpu, model::to_tensor_map(model::random_vqvae_weights(vs), "random VQVAE"));
     const auto& cfg = var.config();
-    kv::ScheduleInfo info;
-    for (int k = 0; k < cfg.schedule.num_scales(); ++k) info.tokens.push_back(cfg.schedule.tokens(k));
-    info.depth = static_cast<int>(cfg.depth);
+    const kv::ScheduleInfo info = model::kv_schedule(cfg);
 
     nlohmann::json rows = nlohmann::json::array();
     std::vector<std::vector<std::string>> table;

@@ -20,6 +20,7 @@
 #include "core/tensor.h"
 #include "io/tensor_map.h"
 #include "model/random_model.h"
+#include "backend/cpu/cpu_backend.h"
 #include "model/vqvae.h"
 
 namespace {
@@ -112,7 +113,8 @@ int main(int argc, char** argv) {
   try {
     const auto t0 = std::chrono::steady_clock::now();
     const amskv::io::TensorMap tensors = official_shape_vqvae(seed);
-    const amskv::model::Vqvae vae(tensors);
+    amskv::backend::CpuBackend cpu;
+    const amskv::model::Vqvae vae(cpu, tensors);
     const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const auto& cfg = vae.config();
     std::fprintf(stderr, "%s (built in %.2f s)\n", cfg.summary().c_str(), load_s);

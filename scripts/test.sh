@@ -21,7 +21,7 @@ cmake --build build -j "$jobs"
 # barriers wait on descheduled threads (25x slower here).
 ctest --test-dir build --output-on-failure
 
-cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAMSKV_SANITIZE=ON -DAMSKV_BENCH=OFF
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAMSKV_SANITIZE=ON -DAMSKV_BENCH=OFF -DAMSKV_CUDA=OFF
 cmake --build build-asan -j "$jobs"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 ctest --test-dir build-asan --output-on-failure

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "backend/cpu/cpu_backend.h"
 #include "engine/generator.h"
 #include "golden_dir.h"
 #include "io/tensor_file.h"
@@ -16,6 +17,7 @@
 namespace amskv::golden {
 
 struct GoldenCase {
+  backend::CpuBackend cpu;  // first: the models below hold its memory
   std::string name, dir;
   nlohmann::json config;
   io::TensorMap ref;
@@ -27,8 +29,8 @@ struct GoldenCase {
     std::ifstream in(dir + "/config.json");
     config = nlohmann::json::parse(in);
     ref = io::load_tensor_file(dir + "/golden.safetensors");
-    var = std::make_unique<model::VarModel>(io::load_tensor_file(dir + "/var.pth"));
-    vae = std::make_unique<model::Vqvae>(io::load_tensor_file(dir + "/" + config["vae_file"].get<std::string>()));
+    var = std::make_unique<model::VarModel>(cpu, io::load_tensor_file(dir + "/var.pth"));
+    vae = std::make_unique<model::Vqvae>(cpu, io::load_tensor_file(dir + "/" + config["vae_file"].get<std::string>()));
     labels = config["labels"].get<std::vector<int64_t>>();
   }
   int num_scales() const { return var->config().schedule.num_scales(); }

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "host_span.h"
 #include "kv/kv_cache.h"
 #include "kv/memory_report.h"
 #include "kv/policies/ams_policy.h"
@@ -40,7 +41,9 @@ Sched random_schedule(std::mt19937& rng) {
 // Runs a whole generation's worth of cache traffic; calls check(layer, scale, cache) after every layer.
 template <class Check>
 void drive(CachePolicy& policy, const Sched& s, Check&& check) {
-  KvCache cache(policy, s.info, s.sides, kRows, kHeads, kDim);
+  KvCache cache(test::cpu(), policy, s.info, s.sides, kRows, kHeads, kDim);
+  auto* tk = static_cast<float*>(cache.transient_k().raw());  // host memory on the CPU backend
+  auto* tv = static_cast<float*>(cache.transient_v().raw());
   for (int k = 0; k < s.info.num_scales(); ++k) {
     cache.begin_scale(k);
     const int64_t n = s.info.tokens[k];
@@ -48,8 +51,8 @@ void drive(CachePolicy& policy, const Sched& s, Check&& check) {
       for (int64_t b = 0; b < kRows * kHeads; ++b)
         for (int64_t t = 0; t < n; ++t)
           for (int64_t d = 0; d < kDim; ++d) {
-            cache.transient_k()[(b * n + t) * kDim + d] = code(l, k, t);
-            cache.transient_v()[(b * n + t) * kDim + d] = -code(l, k, t);
+            tk[(b * n + t) * kDim + d] = code(l, k, t);
+            tv[(b * n + t) * kDim + d] = -code(l, k, t);
           }
       const auto segs = cache.attention_segments(l);
       const auto stored = cache.store().stored_scales(l);
@@ -60,8 +63,10 @@ void drive(CachePolicy& policy, const Sched& s, Check&& check) {
         const int scale = i < stored.size() ? stored[i] : k;
         for (int64_t b = 0; b < kRows * kHeads; ++b)
           for (int64_t t = 0; t < segs[i].tokens; ++t) {
-            ASSERT_EQ(segs[i].k[b * segs[i].head_stride + t * kDim], code(l, scale, t));
-            ASSERT_EQ(segs[i].v[b * segs[i].head_stride + t * kDim + kDim - 1], -code(l, scale, t));
+            const auto* sk = static_cast<const float*>(segs[i].k);
+            const auto* sv = static_cast<const float*>(segs[i].v);
+            ASSERT_EQ(sk[b * segs[i].head_stride + t * kDim], code(l, scale, t));
+            ASSERT_EQ(sv[b * segs[i].head_stride + t * kDim + kDim - 1], -code(l, scale, t));
           }
       }
       cache.finish_layer(l);

@@ -8,10 +8,13 @@
 #include "core/philox.h"
 #include "golden_case.h"
 #include "kv/policies/recency_policy.h"
-#include "model/sampler.h"
+#include "backend/cpu/sampling.h"
 
 namespace amskv::model {
 namespace {
+
+using cpu::mask_top_k_top_p;
+using cpu::sample_tokens;
 
 TEST(Sampler, TopKKeepsTiesAtTheKthValue) {
   std::vector<float> l = {1, 5, 3, 5, 2, 3};

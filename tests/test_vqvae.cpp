@@ -20,6 +20,7 @@
 #include "core/error.h"
 #include "core/tensor.h"
 #include "golden_dir.h"
+#include "host_span.h"
 #include "io/tensor_file.h"
 #include "model/random_model.h"
 #include "model/vqvae.h"
@@ -412,7 +413,7 @@ TEST(VqvaeConfig, MissingAndUnexpectedKeys) {
 }
 
 TEST(VqvaeModel, SyntheticDecodeShapeAndRange) {
-  const Vqvae vae(synthetic_vqvae());
+  const Vqvae vae(test::cpu(), synthetic_vqvae());
   Tensor f = Tensor::zeros(DType::F32, {2, 4, 3, 3});
   const auto v = random_vec(2 * 4 * 9, 21);
   std::copy(v.begin(), v.end(), f.mutable_data<float>());
@@ -428,7 +429,7 @@ TEST(VqvaeModel, SyntheticDecodeShapeAndRange) {
   EXPECT_THROW(vae.decode(Tensor::zeros(DType::F32, {1, 5, 3, 3})), Error);
   const int64_t bad = 24;
   std::vector<float> fh(4 * 9);
-  EXPECT_THROW(vae.accumulate_scale({1, 3}, 0, &bad, 1, fh.data()), Error);
+  EXPECT_THROW(vae.accumulate_scale({1, 3}, 0, test::host_span(&bad, 1), 1, test::host_span(fh.data(), 36)), Error);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -459,7 +460,7 @@ const Vqvae& golden_vae(const std::string& name) {
   std::ifstream in(golden_case_dir(name) + "/config.json");
   const std::string path = golden_case_dir(name) + "/" + nlohmann::json::parse(in).at("vae_file").get<std::string>();
   auto& slot = cache[path];
-  if (!slot) slot = std::make_unique<Vqvae>(io::load_tensor_file(path));
+  if (!slot) slot = std::make_unique<Vqvae>(test::cpu(), io::load_tensor_file(path));
   return *slot;
 }
 
@@ -502,14 +503,16 @@ TEST_P(VqvaeGolden, AccumulateAndNextMap) {
     double worst_fhat = 0, worst_next = 0;  // max over scales of err / max|ref|
     for (int k = 0; k < K; ++k) {
       const Tensor& idx = gc.golden.at(cat(run, ".idx.", k), {B, gc.patch_nums[k] * gc.patch_nums[k]});
-      vae.accumulate_scale(gc.patch_nums, k, idx.data<int64_t>(), B, f_hat.data());
+      vae.accumulate_scale(gc.patch_nums, k, test::host_span(idx.data<int64_t>(), idx.numel()), B,
+                           test::host_span(f_hat.data(), static_cast<int64_t>(f_hat.size())));
       const auto [err, mag] = compare(f_hat.data(), gc.golden.at(cat(run, ".fhat.", k), {B, C, HW, HW}));
       EXPECT_LE(err, 1e-5 * mag) << gc.name << " " << run << ".fhat." << k << " (max |ref| " << mag << ")";
       worst_fhat = std::max(worst_fhat, err / mag);
       if (k + 1 < K) {
         const int64_t pn = gc.patch_nums[k + 1];
         std::vector<float> next(static_cast<size_t>(B * C * pn * pn));
-        vae.next_map(f_hat.data(), B, HW, pn, next.data());
+        vae.next_map(test::host_span(f_hat.data(), static_cast<int64_t>(f_hat.size())), B, HW, pn,
+                     test::host_span(next.data(), static_cast<int64_t>(next.size())));
         const auto [e2, m2] = compare(next.data(), gc.golden.at(cat(run, ".next_map.", k), {B, C, pn, pn}));
         EXPECT_LE(e2, 1e-5 * m2) << gc.name << " " << run << ".next_map." << k << " (max |ref| " << m2 << ")";
         worst_next = std::max(worst_next, e2 / m2);

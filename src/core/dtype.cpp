@@ -3,6 +3,8 @@
 #include <bit>
 #include <cstring>
 
+#include "core/error.h"
+
 namespace amskv {
 
 namespace {
@@ -87,6 +89,42 @@ uint16_t float_to_half(float f) {
   const uint32_t rem = mant & 0x1FFFu;
   if (rem > 0x1000u || (rem == 0x1000u && (out & 1u))) ++out;  // may carry into the exponent: correct
   return sign | static_cast<uint16_t>(out);
+}
+
+bool is_floating(DType t) { return t == DType::F32 || t == DType::F64 || t == DType::F16 || t == DType::BF16; }
+
+namespace {
+float load_float(const void* p, DType t, int64_t i) {
+  switch (t) {
+    case DType::F32: return static_cast<const float*>(p)[i];
+    case DType::F64: return static_cast<float>(static_cast<const double*>(p)[i]);
+    case DType::F16: return half_to_float(static_cast<const uint16_t*>(p)[i]);
+    default: return bfloat16_to_float(static_cast<const uint16_t*>(p)[i]);
+  }
+}
+void store_float(void* p, DType t, int64_t i, float v) {
+  switch (t) {
+    case DType::F32: static_cast<float*>(p)[i] = v; break;
+    case DType::F64: static_cast<double*>(p)[i] = v; break;
+    case DType::F16: static_cast<uint16_t*>(p)[i] = float_to_half(v); break;
+    default: static_cast<uint16_t*>(p)[i] = float_to_bfloat16(v); break;
+  }
+}
+}  // namespace
+
+void convert_values(const void* src, DType from, void* dst, DType to, int64_t n) {
+  if (from == to) {
+    std::memcpy(dst, src, static_cast<size_t>(n) * dtype_size(from));
+    return;
+  }
+  AMSKV_CHECK(is_floating(from) && is_floating(to), "cannot convert ", dtype_name(from), " values to ",
+              dtype_name(to));
+  if (from == DType::F64 && to == DType::F32) {  // no double rounding through float for the common case
+    for (int64_t i = 0; i < n; ++i) static_cast<float*>(dst)[i] = static_cast<float>(static_cast<const double*>(src)[i]);
+    return;
+  }
+#pragma omp parallel for schedule(static) if (n >= (int64_t{1} << 20))
+  for (int64_t i = 0; i < n; ++i) store_float(dst, to, i, load_float(src, from, i));
 }
 
 }  // namespace amskv

@@ -17,6 +17,11 @@ float bfloat16_to_float(uint16_t b);
 uint16_t float_to_half(float f);      // round to nearest even
 uint16_t float_to_bfloat16(float f);  // round to nearest even
 
+bool is_floating(DType t);  // F32, F64, F16, BF16
+// Converts n values between floating types (rounding to nearest even), or copies them when the types agree
+// (any type). Throws amskv::Error for any other pair.
+void convert_values(const void* src, DType from, void* dst, DType to, int64_t n);
+
 template <class T> constexpr DType dtype_of();
 template <> constexpr DType dtype_of<float>() { return DType::F32; }
 template <> constexpr DType dtype_of<double>() { return DType::F64; }

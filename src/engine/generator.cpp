@@ -1,14 +1,219 @@
 #include "engine/generator.h"
 
+#include <algorithm>
 #include <chrono>
 
-#include "backend/cpu/gemm.h"
-
 namespace amskv::engine {
+
+using backend::DeviceBuffer;
+using backend::DeviceSpan;
 
 namespace {
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// A host copy of device values, for observers and results.
+std::vector<float> download_floats(backend::Backend& be, DeviceSpan span) {
+  std::vector<float> host(static_cast<size_t>(span.size()));
+  be.download(span, host.data());
+  return host;
+}
+
+// The tokens of scale k from a --force-tokens file, checked (dtype, shape, vocabulary) on the host.
+std::vector<int64_t> forced_tokens(const io::TensorMap& file, int k, int64_t offset, int64_t batch, int64_t n,
+                                   int64_t vocab) {
+  const std::string key = cat("forced_idx.", k);
+  const Tensor& forced = file.at(key);
+  AMSKV_CHECK(forced.ndim() == 2 && forced.dim(1) == n && forced.dim(0) >= offset + batch, file.source(), ": ", key,
+              " has shape ", shape_str(forced.shape()), ", expected [", offset + batch, ", ", n, "]");
+  const DType d = forced.dtype();
+  AMSKV_CHECK(d == DType::I64 || d == DType::I32 || d == DType::I16 || d == DType::I8 || d == DType::U8, file.source(),
+              ": ", key, " has dtype ", dtype_name(d), ", expected integer tokens");
+  const auto values = forced.to_f64_vector();
+  std::vector<int64_t> out(static_cast<size_t>(batch * n));
+  for (int64_t i = 0; i < batch * n; ++i) {
+    const double v = values[static_cast<size_t>(offset * n + i)];
+    AMSKV_CHECK(v >= 0 && v < vocab, file.source(), ": ", key, " holds token ", v, " outside the vocabulary of ", vocab);
+    out[static_cast<size_t>(i)] = static_cast<int64_t>(v);
+  }
+  return out;
+}
+
+// One request, as named steps that each backend runs in its own memory: condition, transformer, choose the
+// tokens (head, guidance, sampling), update the latent, decode.
+class Generation {
+ public:
+  Generation(const model::VarModel& var, const model::Vqvae& vae, kv::CachePolicy& policy, const GenerateOptions& o,
+             GenerationObserver* observer)
+      : var_(var),
+        vae_(vae),
+        be_(var.backend()),
+        opt_(o),
+        obs_(observer && observer->wants_tensors() ? observer : nullptr),
+        progress_(observer),
+        cfg_(var.config()),
+        K_(cfg_.schedule.num_scales()),
+        B_(static_cast<int64_t>(o.labels.size())),
+        R_(2 * B_),
+        cond_(var.condition(class_rows_for(o.labels, cfg_.num_classes))),
+        cache_(be_, policy, model::kv_schedule(cfg_), cfg_.schedule.patch_nums, R_, cfg_.heads, cfg_.head_dim,
+               o.analysis),
+        head_images_(o.plan.head_images > 0 ? std::min(o.plan.head_images, B_) : B_),
+        ws_(be_, cfg_, R_, std::max(o.plan.chunk_rows > 0 ? o.plan.chunk_rows : R_, head_images_)) {
+    int64_t n_max = 0;
+    for (int k = 0; k < K_; ++k) n_max = std::max(n_max, cfg_.schedule.tokens(k));
+    const int64_t HW = cfg_.schedule.last_side(), V = cfg_.vocab, Cv = cfg_.cvae;
+    logits_ = be_.alloc(DType::F32, 2 * head_images_ * n_max * V);
+    guided_ = be_.alloc(DType::F32, head_images_ * n_max * V);
+    tokens_ = be_.alloc(DType::I64, B_ * n_max);
+    fhat_ = be_.alloc(DType::F32, B_ * Cv * HW * HW);
+    be_.fill_zero(fhat_);
+    next_ = be_.alloc(DType::F32, B_ * Cv * HW * HW);
+    if (o.sampling.more_smooth && !o.forced_tokens) soft_ = be_.alloc(DType::F32, B_ * n_max * Cv);
+  }
+
+  GenerateResult run(kv::CachePolicy& policy) {
+    const auto t_start = Clock::now();
+    var_.first_input(cond_, ws_);
+    for (int k = 0; k < K_; ++k) {
+      const auto t_scale = Clock::now();
+      run_transformer(k);
+      choose_tokens(k);
+      update_latent(k);
+      be_.synchronize();
+      res_.time.per_scale_s.push_back(since(t_scale));
+      if (progress_) progress_->on_scale_done(k, K_, res_.time.per_scale_s.back());
+    }
+    res_.time.attention_s = ws_.attention_timer->seconds();
+    res_.kv = cache_.stats();
+    res_.policy = policy.describe();
+    res_.similarity = cache_.similarity().sim;
+    if (opt_.analysis.density) res_.density = cache_.density();
+    res_.fhat = Tensor::zeros(DType::F32, {B_, cfg_.cvae, cfg_.schedule.last_side(), cfg_.schedule.last_side()});
+    be_.download(fhat_, res_.fhat.mutable_data<float>());
+    if (opt_.decode_images) decode();
+    res_.time.total_s = since(t_start);
+    return std::move(res_);
+  }
+
+ private:
+  void run_transformer(int k) {
+    const auto t0 = Clock::now();
+    const int64_t n = cfg_.schedule.tokens(k);
+    if (obs_) obs_->on_scale_input(k, download_floats(be_, ws_.x.slice(0, R_ * n * cfg_.width)).data(), R_, n, cfg_.width);
+    cache_.begin_scale(k);
+    var_.forward_blocks(k, cond_, cache_, ws_);
+    be_.synchronize();
+    res_.time.transformer_s += since(t0);
+  }
+
+  // Head and guidance for images [b0, b0 + count): the conditional rows' logits, then the unconditional ones,
+  // blended with the reference's linear ramp t = cfg · k / (K − 1).
+  DeviceSpan guide(int k, int64_t b0, int64_t count, std::vector<float>* raw_host, std::vector<float>* cfg_host) {
+    const int64_t n = cfg_.schedule.tokens(k), V = cfg_.vocab, per = count * n * V;
+    const DeviceSpan logits = logits_.slice(0, 2 * per), guided = guided_.slice(0, per);
+    var_.head(n, cond_, ws_, b0, count, logits.slice(0, per));
+    var_.head(n, cond_, ws_, B_ + b0, count, logits.slice(per, per));
+    const double ratio = K_ > 1 ? static_cast<double>(k) / (K_ - 1) : 0.0;
+    be_.cfg_blend(logits, static_cast<float>(opt_.sampling.cfg * ratio), guided);
+    if (raw_host) {  // [2B, n, V]: conditional rows first
+      const auto both = download_floats(be_, logits);
+      std::copy(both.begin(), both.begin() + per, raw_host->begin() + b0 * n * V);
+      std::copy(both.begin() + per, both.end(), raw_host->begin() + (B_ + b0) * n * V);
+    }
+    if (cfg_host) {
+      const auto g = download_floats(be_, guided);
+      std::copy(g.begin(), g.end(), cfg_host->begin() + b0 * n * V);
+    }
+    return guided;
+  }
+
+  void choose_tokens(int k) {
+    const auto t0 = Clock::now();
+    const int64_t n = cfg_.schedule.tokens(k), V = cfg_.vocab;
+    const bool keep = opt_.keep_logits || obs_;
+    std::vector<float> raw, guided_host;
+    if (obs_) raw.resize(static_cast<size_t>(R_ * n * V));
+    if (keep) guided_host.resize(static_cast<size_t>(B_ * n * V));
+    const DeviceSpan tokens = tokens_.slice(0, B_ * n);
+    if (opt_.forced_tokens) {
+      const auto forced = forced_tokens(*opt_.forced_tokens, k, opt_.forced_offset, B_, n, V);
+      be_.upload(tokens, forced.data(), DType::I64);
+    }
+    const backend::TokenSampling sampling{opt_.sampling.top_k, opt_.sampling.top_p, opt_.sampling.seed};
+    const double ratio = K_ > 1 ? static_cast<double>(k) / (K_ - 1) : 0.0;
+    for (int64_t b0 = 0; b0 < B_; b0 += head_images_) {
+      const int64_t count = std::min(head_images_, B_ - b0);
+      const DeviceSpan guided = guide(k, b0, count, obs_ ? &raw : nullptr, keep ? &guided_host : nullptr);
+      if (opt_.forced_tokens) continue;
+      const DeviceSpan chunk_tokens = tokens.slice(b0 * n, count * n);
+      be_.sample_tokens(guided, count, n, V, sampling, opt_.first_image_index + static_cast<uint64_t>(b0), k,
+                        chunk_tokens);
+      if (soft_.allocated())  // more_smooth: soft codebook mixtures from the masked logits
+        be_.soft_token_embedding(guided, count, n, V, ratio, opt_.sampling.seed,
+                                 opt_.first_image_index + static_cast<uint64_t>(b0), k, vae_.codebook(), cfg_.cvae,
+                                 soft_.slice(b0 * n * cfg_.cvae, count * n * cfg_.cvae));
+    }
+    if (obs_) obs_->on_logits_raw(k, raw.data(), R_, n, V);
+    if (obs_) obs_->on_logits_cfg(k, guided_host.data(), B_, n, V);
+    if (opt_.keep_logits) res_.logits_cfg.push_back(Tensor::from_vector<float>({B_, n, V}, guided_host));
+    Tensor tok = Tensor::zeros(DType::I64, {B_, n});
+    be_.download(tokens, tok.mutable_data<int64_t>());
+    if (progress_) progress_->on_tokens(k, tok.data<int64_t>(), B_, n);
+    res_.tokens.push_back(std::move(tok));
+    res_.time.sampling_s += since(t0);
+  }
+
+  // Tokens -> latent: f_hat += φ(up(codebook[idx])), then the next scale's input map.
+  void update_latent(int k) {
+    const auto t0 = Clock::now();
+    const int64_t n = cfg_.schedule.tokens(k), Cv = cfg_.cvae, HW = cfg_.schedule.last_side();
+    const auto& sides = cfg_.schedule.patch_nums;
+    if (soft_.allocated()) {
+      DeviceBuffer h = be_.alloc(DType::F32, B_ * Cv * n);
+      be_.transpose(soft_.slice(0, B_ * n * Cv), B_, n, Cv, h);
+      vae_.accumulate_embedded(sides, k, h, B_, fhat_);
+    } else {
+      vae_.accumulate_scale(sides, k, tokens_.slice(0, B_ * n), B_, fhat_);
+    }
+    if (obs_) obs_->on_fhat(k, download_floats(be_, fhat_).data(), B_, Cv, HW);
+    if (k + 1 < K_) {
+      const int64_t pn = sides[static_cast<size_t>(k + 1)];
+      const DeviceSpan next = next_.slice(0, B_ * Cv * pn * pn);
+      vae_.next_map(fhat_, B_, HW, pn, next);
+      if (obs_) obs_->on_next_map(k, download_floats(be_, next).data(), B_, Cv, pn);
+      var_.scale_input(k + 1, next, B_, ws_);
+    }
+    be_.synchronize();
+    res_.time.latent_s += since(t0);
+  }
+
+  void decode() {
+    const auto t0 = Clock::now();
+    const int64_t HW = cfg_.schedule.last_side(), side = HW * vae_.config().upsample_factor();
+    const DeviceBuffer images = vae_.decode(fhat_, B_, HW);
+    res_.images = Tensor::zeros(DType::F32, {B_, 3, side, side});
+    be_.download(images, res_.images.mutable_data<float>());
+    res_.time.decode_s = since(t0);
+  }
+
+  const model::VarModel& var_;
+  const model::Vqvae& vae_;
+  backend::Backend& be_;
+  const GenerateOptions& opt_;
+  GenerationObserver* obs_;       // tensor hooks (null when none are wanted)
+  GenerationObserver* progress_;  // per-scale hooks
+  const model::VarConfig& cfg_;
+  const int K_;
+  const int64_t B_, R_;
+  model::Conditioning cond_;
+  kv::KvCache cache_;
+  const int64_t head_images_;
+  model::Workspace ws_;
+  DeviceBuffer logits_, guided_, tokens_, fhat_, next_, soft_;
+  GenerateResult res_;
+};
+
 }  // namespace
 
 std::vector<int64_t> class_rows_for(const std::vector<int64_t>& labels, int64_t num_classes) {
@@ -31,132 +236,13 @@ void check_compatible(const model::VarConfig& var, const std::string& var_file, 
 }
 
 GenerateResult generate(const model::VarModel& var, const model::Vqvae& vae, kv::CachePolicy& policy,
-                        const GenerateOptions& opt, GenerationObserver* observer) {
-  const auto t_start = Clock::now();
-  const model::VarConfig& cfg = var.config();
-  const auto& sched = cfg.schedule;
-  const int K = sched.num_scales();
-  const int64_t B = static_cast<int64_t>(opt.labels.size());
-  const int64_t R = 2 * B, C = cfg.width, V = cfg.vocab, Cv = cfg.cvae, HW = sched.last_side();
-  AMSKV_CHECK(B > 0, "generate: no labels given");
-  AMSKV_CHECK(vae.config().vocab == V && vae.config().cvae == Cv, "generate: the VQVAE does not fit the transformer");
-
-  GenerateResult res;
-  const model::Conditioning cond = var.condition(class_rows_for(opt.labels, cfg.num_classes));
-  kv::ScheduleInfo info;
-  for (int k = 0; k < K; ++k) info.tokens.push_back(sched.tokens(k));
-  info.depth = static_cast<int>(cfg.depth);
-  kv::KvCache cache(policy, info, sched.patch_nums, R, cfg.heads, cfg.head_dim, opt.analysis);
-  model::Workspace ws(cfg, R);
-
-  int64_t n_max = 0;
-  for (int k = 0; k < K; ++k) n_max = std::max(n_max, sched.tokens(k));
-  std::vector<float> x(static_cast<size_t>(R * n_max * C));
-  std::vector<float> logits(static_cast<size_t>(R * n_max * V));
-  std::vector<float> guided(static_cast<size_t>(B * n_max * V));
-  std::vector<float> next(static_cast<size_t>(B * Cv * HW * HW));
-  std::vector<float> soft, embedded;
-  res.fhat = Tensor::zeros(DType::F32, {B, Cv, HW, HW});
-  float* fhat = res.fhat.mutable_data<float>();
-
-  var.first_input(cond, x.data());
-  for (int k = 0; k < K; ++k) {
-    const auto t_scale = Clock::now();
-    const int64_t n = sched.tokens(k);
-    if (observer) observer->on_scale_input(k, x.data(), R, n, C);
-
-    auto t0 = Clock::now();
-    cache.begin_scale(k);
-    var.forward_blocks(k, x.data(), cond, cache, ws);
-    var.head(x.data(), n, cond, ws, logits.data());
-    res.time.transformer_s += since(t0);
-    if (observer) observer->on_logits_raw(k, logits.data(), R, n, V);
-
-    // Classifier-free guidance with the reference's linear ramp: t = cfg * k / (K - 1).
-    t0 = Clock::now();
-    const double ratio = K > 1 ? static_cast<double>(k) / (K - 1) : 0.0;
-    const auto t = static_cast<float>(opt.sampling.cfg * ratio);
-    const float* cond_logits = logits.data();
-    const float* uncond_logits = logits.data() + B * n * V;
-    for (int64_t i = 0; i < B * n * V; ++i) guided[i] = (1.0f + t) * cond_logits[i] - t * uncond_logits[i];
-    if (observer) observer->on_logits_cfg(k, guided.data(), B, n, V);
-    if (opt.keep_logits) {
-      Tensor lg = Tensor::zeros(DType::F32, {B, n, V});
-      std::copy(guided.begin(), guided.begin() + B * n * V, lg.mutable_data<float>());
-      res.logits_cfg.push_back(std::move(lg));
-    }
-
-    Tensor tok = Tensor::zeros(DType::I64, {B, n});
-    int64_t* idx = tok.mutable_data<int64_t>();
-    const bool smooth = opt.sampling.more_smooth && !opt.forced_tokens;
-    if (opt.forced_tokens) {
-      const std::string key = cat("forced_idx.", k);
-      const Tensor& forced = opt.forced_tokens->at(key);
-      AMSKV_CHECK(forced.ndim() == 2 && forced.dim(1) == n && forced.dim(0) >= opt.forced_offset + B,
-                  opt.forced_tokens->source(), ": ", key, " has shape ", shape_str(forced.shape()), ", expected [",
-                  opt.forced_offset + B, ", ", n, "]");
-      const DType d = forced.dtype();
-      AMSKV_CHECK(d == DType::I64 || d == DType::I32 || d == DType::I16 || d == DType::I8 || d == DType::U8,
-                  opt.forced_tokens->source(), ": ", key, " has dtype ", dtype_name(d), ", expected integer tokens");
-      const auto values = forced.to_f64_vector();
-      for (int64_t i = 0; i < B * n; ++i) {
-        const double v = values[static_cast<size_t>(opt.forced_offset * n + i)];
-        AMSKV_CHECK(v >= 0 && v < V, opt.forced_tokens->source(), ": ", key, " holds token ", v,
-                    " outside the vocabulary of ", V);
-        idx[i] = static_cast<int64_t>(v);
-      }
-    } else {
-      model::mask_top_k_top_p(guided.data(), B * n, V, opt.sampling.top_k, opt.sampling.top_p);
-#pragma omp parallel for schedule(dynamic)
-      for (int64_t b = 0; b < B; ++b)
-        model::sample_tokens(guided.data() + b * n * V, n, V, opt.sampling.seed, opt.first_image_index + b, k,
-                             idx + b * n);
-    }
-    if (observer) observer->on_tokens(k, idx, B, n);
-    res.time.sampling_s += since(t0);
-
-    // Tokens -> latent: f_hat += phi(up(codebook[idx])), then the next scale's input map.
-    t0 = Clock::now();
-    if (smooth) {
-      soft.resize(static_cast<size_t>(n * V));
-      embedded.resize(static_cast<size_t>(B * Cv * n));
-      std::vector<float> h(static_cast<size_t>(n * Cv));
-      for (int64_t b = 0; b < B; ++b) {
-        model::gumbel_soft_weights(guided.data() + b * n * V, n, V, ratio, opt.sampling.seed,
-                                   opt.first_image_index + b, k, soft.data());
-        cpu::gemm(false, false, n, Cv, V, 1.0f, soft.data(), V, vae.codebook(), Cv, 0.0f, h.data(), Cv);
-        for (int64_t tkn = 0; tkn < n; ++tkn)
-          for (int64_t c = 0; c < Cv; ++c) embedded[(b * Cv + c) * n + tkn] = h[tkn * Cv + c];
-      }
-      vae.accumulate_embedded(sched.patch_nums, k, embedded.data(), B, fhat);
-    } else {
-      vae.accumulate_scale(sched.patch_nums, k, idx, B, fhat);
-    }
-    res.tokens.push_back(std::move(tok));
-    if (observer) observer->on_fhat(k, fhat, B, Cv, HW);
-    if (k + 1 < K) {
-      const int64_t pn = sched.patch_nums[k + 1];
-      vae.next_map(fhat, B, HW, pn, next.data());
-      if (observer) observer->on_next_map(k, next.data(), B, Cv, pn);
-      var.scale_input(k + 1, next.data(), B, x.data());
-    }
-    res.time.latent_s += since(t0);
-    res.time.per_scale_s.push_back(since(t_scale));
-    if (observer) observer->on_scale_done(k, K, res.time.per_scale_s.back());
-  }
-  res.time.attention_s = ws.attention_seconds;
-  res.kv = cache.stats();
-  res.policy = policy.describe();
-  res.similarity = cache.similarity().sim;
-  if (opt.analysis.density) res.density = cache.density();
-
-  if (opt.decode_images) {
-    const auto t0 = Clock::now();
-    res.images = vae.decode(res.fhat);
-    res.time.decode_s = since(t0);
-  }
-  res.time.total_s = since(t_start);
-  return res;
+                        const GenerateOptions& options, GenerationObserver* observer) {
+  AMSKV_CHECK(!options.labels.empty(), "generate: no labels given");
+  AMSKV_CHECK(&var.backend() == &vae.backend(), "generate: the transformer and the VQVAE live on different backends");
+  AMSKV_CHECK(vae.config().vocab == var.config().vocab && vae.config().cvae == var.config().cvae,
+              "generate: the VQVAE does not fit the transformer");
+  Generation g(var, vae, policy, options, observer);
+  return g.run(policy);
 }
 
 }  // namespace amskv::engine

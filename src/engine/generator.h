@@ -1,5 +1,6 @@
 // One generation request end to end (DESIGN.md data flow): labels -> per-scale transformer passes through
-// the KV cache policy -> guided logits -> tokens (sampled or forced) -> VQVAE latent -> images.
+// the KV cache policy -> guided logits -> tokens (sampled or forced) -> VQVAE latent -> images. Everything
+// runs on the models' backend; results come back to the host at the end (tokens per scale as they are chosen).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -15,7 +16,8 @@
 
 namespace amskv::engine {
 
-// Hooks for tests and tools that want intermediate tensors. Pointers are valid during the call only.
+// Hooks for tests and tools that want intermediate tensors (host copies, made only when an observer is
+// given). Pointers are valid during the call only.
 class GenerationObserver {
  public:
   virtual ~GenerationObserver() = default;
@@ -26,6 +28,15 @@ class GenerationObserver {
   virtual void on_fhat(int k, const float* fhat, int64_t batch, int64_t channels, int64_t side) {}
   virtual void on_next_map(int k, const float* map, int64_t batch, int64_t channels, int64_t side) {}
   virtual void on_scale_done(int k, int num_scales, double seconds) {}
+  // Whether the on_scale_input/logits/fhat/next_map hooks need their tensors (downloads cost time).
+  virtual bool wants_tensors() const { return true; }
+};
+
+// How a batch is split to fit memory: the transformer's scratch covers `chunk_rows` CFG rows at a time, and
+// the head, guidance and sampling `head_images` images at a time. 0 means all at once.
+struct ExecutionPlan {
+  int64_t chunk_rows = 0;
+  int64_t head_images = 0;
 };
 
 struct GenerateOptions {
@@ -37,6 +48,7 @@ struct GenerateOptions {
   bool keep_logits = false;                      // keep guided logits (before top-k/top-p) per scale
   bool decode_images = true;
   kv::KvAnalysisOptions analysis;
+  ExecutionPlan plan;
 };
 
 struct GenerateTimings {

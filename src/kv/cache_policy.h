@@ -15,6 +15,13 @@ struct ScheduleInfo {
   std::vector<int64_t> tokens;  // n_s for every scale
   int depth = 0;
   int num_scales() const { return static_cast<int>(tokens.size()); }
+  // From the side of every scale (n_s = side²) and the number of layers.
+  static ScheduleInfo from_sides(const std::vector<int64_t>& sides, int64_t depth) {
+    ScheduleInfo info;
+    for (int64_t s : sides) info.tokens.push_back(s * s);
+    info.depth = static_cast<int>(depth);
+    return info;
+  }
 };
 
 // sim[l][s]: the inter-scale key similarity of layer l at scale s (NaN where not measured).

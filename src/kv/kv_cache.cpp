@@ -3,12 +3,12 @@
 #include <algorithm>
 
 #include "core/error.h"
-#include "kv/similarity.h"
 
 namespace amskv::kv {
 
-KvCache::KvCache(CachePolicy& policy, const ScheduleInfo& schedule, std::vector<int64_t> scale_sides, int64_t rows,
-                 int64_t heads, int64_t head_dim, KvAnalysisOptions analysis)
+KvCache::KvCache(backend::Backend& backend, CachePolicy& policy, const ScheduleInfo& schedule,
+                 std::vector<int64_t> scale_sides, int64_t rows, int64_t heads, int64_t head_dim,
+                 KvAnalysisOptions analysis)
     : policy_(policy),
       schedule_(schedule),
       sides_(std::move(scale_sides)),
@@ -16,11 +16,12 @@ KvCache::KvCache(CachePolicy& policy, const ScheduleInfo& schedule, std::vector<
       heads_(heads),
       head_dim_(head_dim),
       analysis_(analysis),
-      store_(schedule.depth, rows, heads, head_dim) {
+      store_(backend, schedule.depth, rows, heads, head_dim),
+      backend_(backend) {
   const int K = schedule.num_scales();
   transient_tokens_ = *std::max_element(schedule.tokens.begin(), schedule.tokens.end());
-  transient_k_.assign(static_cast<size_t>(rows * heads * transient_tokens_ * head_dim), 0.0f);
-  transient_v_.assign(transient_k_.size(), 0.0f);
+  transient_k_ = backend.alloc(store_.dtype(), rows * heads * transient_tokens_ * head_dim);
+  transient_v_ = backend.alloc(store_.dtype(), rows * heads * transient_tokens_ * head_dim);
   mass_.assign(static_cast<size_t>(rows * heads * (K + 1)), 0.0);
   density_sum_.assign(static_cast<size_t>(schedule.depth),
                       std::vector<std::vector<double>>(static_cast<size_t>(K), std::vector<double>(K, 0.0)));
@@ -41,11 +42,15 @@ void KvCache::begin_scale(int scale) {
   reserve_plan();
 }
 
+AttentionSegment KvCache::transient_segment(int64_t tokens) const {
+  return {transient_k_.span().raw(), transient_v_.span().raw(), tokens, tokens * head_dim_, store_.dtype()};
+}
+
 std::vector<AttentionSegment> KvCache::attention_segments(int layer) {
   std::vector<AttentionSegment> segs = store_.segments(layer);
   segment_scales_ = store_.stored_scales(layer);
   const int64_t n = schedule_.tokens.at(static_cast<size_t>(scale_));
-  segs.push_back({transient_k_.data(), transient_v_.data(), n, n * head_dim_});
+  segs.push_back(transient_segment(n));
   segment_scales_.push_back(scale_);
   // The transient scale is alive now, beside everything every layer stores.
   peak_.resident_tokens = std::max(peak_.resident_tokens, store_.stored_tokens_total() + n);
@@ -64,9 +69,8 @@ void KvCache::finish_layer(int layer) {
   if ((analysis_.similarity || policy_.wants_similarity()) && s >= 1) {
     const AttentionSegment prev = store_.segment_of(layer, s - 1);
     if (prev.tokens > 0) {
-      const AttentionSegment cur{transient_k_.data(), transient_v_.data(), n, n * head_dim_};
       similarity_.sim[layer][s] =
-          inter_scale_key_similarity(prev, sides_[s - 1], cur, sides_[s], rows_, heads_, head_dim_);
+          backend_.key_similarity(prev, sides_[s - 1], transient_segment(n), sides_[s], rows_, heads_, head_dim_);
     }
   }
   if (s + 1 >= schedule_.num_scales()) return;  // the last scale is never stored: nothing reads it
@@ -77,7 +81,8 @@ void KvCache::finish_layer(int layer) {
   for (int old : stored)
     if (std::find(kept.begin(), kept.end(), old) == kept.end()) store_.evict(layer, old);
   if (std::find(kept.begin(), kept.end(), s) != kept.end())
-    store_.store(layer, s, n, transient_k_.data(), transient_v_.data());
+    store_.store(layer, s, n, transient_k_.slice(0, rows_ * heads_ * n * head_dim_),
+                 transient_v_.slice(0, rows_ * heads_ * n * head_dim_));
   layer_peak_[layer] = std::max(layer_peak_[layer], store_.stored_tokens(layer));
   peak_.stored_tokens = std::max(peak_.stored_tokens, store_.stored_tokens_total());
 }

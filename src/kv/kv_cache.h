@@ -1,7 +1,8 @@
 // What the model talks to: the layer's segments to attend at the current scale, and "this layer has
-// computed this scale". It owns the store and the one transient buffer for the current scale, asks the
-// policy what to keep, plans the reservation from the policy, keeps the memory accounting, and runs the
-// optional analysis (inter-scale key similarity, attention density).
+// computed this scale". It owns the store and the one transient buffer for the current scale (both in
+// backend memory), asks the policy what to keep, plans the reservation from the policy, keeps the memory
+// accounting, and runs the optional analysis (inter-scale key similarity through the backend, attention
+// density from the attention kernel's per-segment mass).
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -33,14 +34,15 @@ struct KvStats {
 
 class KvCache {
  public:
-  KvCache(CachePolicy& policy, const ScheduleInfo& schedule, std::vector<int64_t> scale_sides, int64_t rows,
-          int64_t heads, int64_t head_dim, KvAnalysisOptions analysis = {});
+  KvCache(backend::Backend& backend, CachePolicy& policy, const ScheduleInfo& schedule,
+          std::vector<int64_t> scale_sides, int64_t rows, int64_t heads, int64_t head_dim,
+          KvAnalysisOptions analysis = {});
 
   // Before any layer computes `scale`: lets the policy decide and grows reservations if it raised budgets.
   void begin_scale(int scale);
-  // Where the model writes the current scale's K and V, [rows][heads][n][head_dim].
-  float* transient_k() { return transient_k_.data(); }
-  float* transient_v() { return transient_v_.data(); }
+  // Where the model writes the current scale's K and V, [rows][heads][n][head_dim] (backend memory).
+  backend::DeviceSpan transient_k() const { return transient_k_; }
+  backend::DeviceSpan transient_v() const { return transient_v_; }
   // Segments layer `layer` attends at the current scale: its stored scales, then the current scale.
   std::vector<AttentionSegment> attention_segments(int layer);
   // Buffer the attention kernel fills with per-segment mass when density analysis is on, else null.
@@ -57,7 +59,7 @@ class KvCache {
 
  private:
   void reserve_plan();
-  void note_footprint();
+  AttentionSegment transient_segment(int64_t tokens) const;
 
   CachePolicy& policy_;
   ScheduleInfo schedule_;
@@ -65,7 +67,8 @@ class KvCache {
   int64_t rows_, heads_, head_dim_;
   KvAnalysisOptions analysis_;
   KvStore store_;
-  std::vector<float> transient_k_, transient_v_;
+  backend::Backend& backend_;
+  backend::DeviceBuffer transient_k_, transient_v_;
   int64_t transient_tokens_ = 0;
   int scale_ = -1;
   std::vector<int> segment_scales_;  // scales of the segments handed out for the current layer

@@ -1,29 +1,29 @@
 #include "kv/kv_store.h"
 
 #include <algorithm>
-#include <cstring>
 
 #include "core/error.h"
 
 namespace amskv::kv {
 
-KvStore::KvStore(int depth, int64_t rows, int64_t heads, int64_t head_dim)
-    : rows_(rows), heads_(heads), head_dim_(head_dim), layers_(static_cast<size_t>(depth)) {}
+KvStore::KvStore(backend::Backend& backend, int depth, int64_t rows, int64_t heads, int64_t head_dim)
+    : backend_(backend),
+      dtype_(backend.compute_dtype()),
+      rows_(rows),
+      heads_(heads),
+      head_dim_(head_dim),
+      layers_(static_cast<size_t>(depth)) {}
 
 void KvStore::reserve(int layer, int64_t tokens) {
   Layer& L = layers_.at(layer);
   if (tokens <= L.capacity) return;
   const int64_t blocks = rows_ * heads_;
-  std::vector<float> k(static_cast<size_t>(blocks * tokens * head_dim_));
-  std::vector<float> v(k.size());
-  for (int64_t b = 0; b < blocks; ++b) {
-    for (const Entry& e : L.entries) {
-      const int64_t n = e.tokens * head_dim_;
-      std::memcpy(&k[(b * tokens + e.offset) * head_dim_], &L.k[(b * L.capacity + e.offset) * head_dim_],
-                  n * sizeof(float));
-      std::memcpy(&v[(b * tokens + e.offset) * head_dim_], &L.v[(b * L.capacity + e.offset) * head_dim_],
-                  n * sizeof(float));
-    }
+  backend::DeviceBuffer k = backend_.alloc(dtype_, blocks * tokens * head_dim_);
+  backend::DeviceBuffer v = backend_.alloc(dtype_, blocks * tokens * head_dim_);
+  for (const Entry& e : L.entries) {  // same offsets in the larger slab
+    const int64_t at = e.offset * head_dim_, n = e.tokens * head_dim_;
+    backend_.copy_blocks(k.slice(at), tokens * head_dim_, L.k.slice(at), L.capacity * head_dim_, n, blocks);
+    backend_.copy_blocks(v.slice(at), tokens * head_dim_, L.v.slice(at), L.capacity * head_dim_, n, blocks);
   }
   L.k = std::move(k);
   L.v = std::move(v);
@@ -42,11 +42,16 @@ int64_t KvStore::find_free_range(const Layer& L, int64_t tokens) const {
 }
 
 void KvStore::move_range(Layer& L, int64_t from, int64_t to, int64_t tokens) {
-  for (int64_t b = 0; b < rows_ * heads_; ++b) {
-    std::memmove(&L.k[(b * L.capacity + to) * head_dim_], &L.k[(b * L.capacity + from) * head_dim_],
-                 tokens * head_dim_ * sizeof(float));
-    std::memmove(&L.v[(b * L.capacity + to) * head_dim_], &L.v[(b * L.capacity + from) * head_dim_],
-                 tokens * head_dim_ * sizeof(float));
+  const int64_t blocks = rows_ * heads_, stride = L.capacity * head_dim_, n = tokens * head_dim_;
+  const bool overlap = std::max(from, to) < std::min(from, to) + tokens;
+  for (backend::DeviceBuffer* slab : {&L.k, &L.v}) {
+    if (overlap) {  // block copies must not overlap: go through a scratch buffer
+      backend::DeviceBuffer tmp = backend_.alloc(dtype_, blocks * n);
+      backend_.copy_blocks(tmp, n, slab->slice(from * head_dim_), stride, n, blocks);
+      backend_.copy_blocks(slab->slice(to * head_dim_), stride, tmp, n, n, blocks);
+    } else {
+      backend_.copy_blocks(slab->slice(to * head_dim_), stride, slab->slice(from * head_dim_), stride, n, blocks);
+    }
   }
 }
 
@@ -62,7 +67,7 @@ void KvStore::compact(Layer& L) {
   }
 }
 
-void KvStore::store(int layer, int scale, int64_t tokens, const float* k, const float* v) {
+void KvStore::store(int layer, int scale, int64_t tokens, backend::DeviceSpan k, backend::DeviceSpan v) {
   Layer& L = layers_.at(layer);
   for (const Entry& e : L.entries)
     AMSKV_CHECK(e.scale != scale, "KV store: scale ", scale, " of layer ", layer, " is stored already");
@@ -73,12 +78,9 @@ void KvStore::store(int layer, int scale, int64_t tokens, const float* k, const 
     compact(L);
     offset = find_free_range(L, tokens);
   }
-  for (int64_t b = 0; b < rows_ * heads_; ++b) {
-    std::memcpy(&L.k[(b * L.capacity + offset) * head_dim_], k + b * tokens * head_dim_,
-                tokens * head_dim_ * sizeof(float));
-    std::memcpy(&L.v[(b * L.capacity + offset) * head_dim_], v + b * tokens * head_dim_,
-                tokens * head_dim_ * sizeof(float));
-  }
+  const int64_t blocks = rows_ * heads_, n = tokens * head_dim_;
+  backend_.copy_blocks(L.k.slice(offset * head_dim_), L.capacity * head_dim_, k, n, n, blocks);
+  backend_.copy_blocks(L.v.slice(offset * head_dim_), L.capacity * head_dim_, v, n, n, blocks);
   L.entries.push_back({scale, offset, tokens});
   std::sort(L.entries.begin(), L.entries.end(), [](const Entry& a, const Entry& b) { return a.scale < b.scale; });
 }
@@ -94,20 +96,22 @@ void KvStore::clear() {
   for (Layer& L : layers_) L.entries.clear();
 }
 
+AttentionSegment KvStore::segment(const Layer& L, const Entry& e) const {
+  return {L.k.slice(e.offset * head_dim_).raw(), L.v.slice(e.offset * head_dim_).raw(), e.tokens,
+          L.capacity * head_dim_, dtype_};
+}
+
 std::vector<AttentionSegment> KvStore::segments(int layer) const {
   const Layer& L = layers_.at(layer);
   std::vector<AttentionSegment> out;
-  for (const Entry& e : L.entries)
-    out.push_back({L.k.data() + e.offset * head_dim_, L.v.data() + e.offset * head_dim_, e.tokens,
-                   L.capacity * head_dim_});
+  for (const Entry& e : L.entries) out.push_back(segment(L, e));
   return out;
 }
 
 AttentionSegment KvStore::segment_of(int layer, int scale) const {
   const Layer& L = layers_.at(layer);
   for (const Entry& e : L.entries)
-    if (e.scale == scale)
-      return {L.k.data() + e.offset * head_dim_, L.v.data() + e.offset * head_dim_, e.tokens, L.capacity * head_dim_};
+    if (e.scale == scale) return segment(L, e);
   return {};
 }
 

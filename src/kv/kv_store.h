@@ -1,23 +1,25 @@
-// Per-layer storage of past scales' K/V. Each layer owns one slab laid out [rows][heads][capacity][head_dim]
-// for K and the same for V, reserved from the memory plan and written in place; a stored scale occupies a
-// contiguous token range of the slab, so it is one attention segment. Evicting a scale frees its range;
-// when no free range is long enough the slab is compacted (the policy's budget guarantees the total fits).
+// Per-layer storage of past scales' K/V in backend memory. Each layer owns one slab laid out
+// [rows][heads][capacity][head_dim] for K and the same for V, reserved from the memory plan and written in
+// place; a stored scale occupies a contiguous token range of the slab, so it is one attention segment.
+// Evicting a scale frees its range; when no free range is long enough the slab is compacted (the policy's
+// budget guarantees the total fits). Only block copies go through the backend; nothing here reads K/V.
 #pragma once
 #include <cstdint>
 #include <vector>
 
 #include "backend/attention_segment.h"
+#include "backend/backend.h"
 
 namespace amskv::kv {
 
 class KvStore {
  public:
-  KvStore(int depth, int64_t rows, int64_t heads, int64_t head_dim);
+  KvStore(backend::Backend& backend, int depth, int64_t rows, int64_t heads, int64_t head_dim);
 
   // Grows (never shrinks) a layer's slab to hold `tokens` tokens, keeping what it stores.
   void reserve(int layer, int64_t tokens);
   // Copies one scale's K/V, laid out [rows][heads][tokens][head_dim], into the layer's slab.
-  void store(int layer, int scale, int64_t tokens, const float* k, const float* v);
+  void store(int layer, int scale, int64_t tokens, backend::DeviceSpan k, backend::DeviceSpan v);
   void evict(int layer, int scale);
   void clear();
 
@@ -33,8 +35,9 @@ class KvStore {
 
   int depth() const { return static_cast<int>(layers_.size()); }
   int64_t rows() const { return rows_; }
+  DType dtype() const { return dtype_; }
   // Bytes of K plus V for one token of one row of one layer.
-  int64_t bytes_per_token_row() const { return 2 * heads_ * head_dim_ * static_cast<int64_t>(sizeof(float)); }
+  int64_t bytes_per_token_row() const { return 2 * heads_ * head_dim_ * static_cast<int64_t>(dtype_size(dtype_)); }
 
  private:
   struct Entry {
@@ -44,13 +47,18 @@ class KvStore {
   };
   struct Layer {
     int64_t capacity = 0;
-    std::vector<float> k, v;      // [rows][heads][capacity][head_dim]
-    std::vector<Entry> entries;   // sorted by scale
+    backend::DeviceBuffer k, v;  // [rows][heads][capacity][head_dim]
+    std::vector<Entry> entries;  // sorted by scale
   };
   int64_t find_free_range(const Layer& layer, int64_t tokens) const;
   void compact(Layer& layer);
+  // Copies `tokens` tokens of every (row, head) block from one slab position to another (through a scratch
+  // buffer when the ranges overlap).
   void move_range(Layer& layer, int64_t from, int64_t to, int64_t tokens);
+  AttentionSegment segment(const Layer& layer, const Entry& e) const;
 
+  backend::Backend& backend_;
+  DType dtype_;
   int64_t rows_, heads_, head_dim_;
   std::vector<Layer> layers_;
 };

@@ -1,7 +1,6 @@
-// Token sampling from guided logits, as the reference does it (spec C.6): top-k (ties at the k-th value
-// survive), then top-p (ascending cumulative mass <= 1 - p removed, the largest always kept), then a draw
-// from the softmax. The draw uses the engine's counter-based generator keyed by (seed, image, scale,
-// position), so it does not bit-match PyTorch's stream, which itself changes between torch versions.
+// The sampling settings of a generation (spec C.6): guidance scale (ramped linearly over scales), top-k,
+// top-p, the soft "more smooth" path and the seed of the counter-based generator. The draws themselves are
+// backend operations (Backend::cfg_blend, sample_tokens, soft_token_embedding).
 #pragma once
 #include <cstdint>
 
@@ -14,17 +13,5 @@ struct SamplingOptions {
   bool more_smooth = false;
   uint64_t seed = 0;
 };
-
-// In place: entries removed by top-k/top-p become -inf. logits: [count, vocab].
-void mask_top_k_top_p(float* logits, int64_t count, int64_t vocab, int64_t top_k, double top_p);
-
-// Draws one token per position of one image's scale. logits [n, vocab] already masked.
-void sample_tokens(const float* logits, int64_t n, int64_t vocab, uint64_t seed, uint64_t image, int scale,
-                   int64_t* tokens);
-
-// more_smooth: soft Gumbel-softmax weights of one image's scale, [n, vocab], from masked logits,
-// softmax((logits * (1 + ratio) + g) / tau) with tau = max(0.27 * (1 - 0.95 * ratio), 0.005).
-void gumbel_soft_weights(const float* logits, int64_t n, int64_t vocab, double ratio, uint64_t seed, uint64_t image,
-                         int scale, float* weights);
 
 }  // namespace amskv::model

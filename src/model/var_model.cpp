@@ -1,163 +1,202 @@
 #include "model/var_model.h"
 
-#include <chrono>
+#include <algorithm>
 #include <cmath>
-
-#include "backend/cpu/activations.h"
-#include "backend/cpu/attention.h"
-#include "backend/cpu/gemm.h"
-#include "backend/cpu/transformer_ops.h"
 
 namespace amskv::model {
 
-Workspace::Workspace(const VarConfig& c, int64_t rows) {
+using backend::Activation;
+using backend::DeviceBuffer;
+using backend::DeviceSpan;
+
+kv::ScheduleInfo kv_schedule(const VarConfig& c) { return kv::ScheduleInfo::from_sides(c.schedule.patch_nums, c.depth); }
+
+namespace {
+
+int64_t max_tokens(const VarConfig& c) {
   int64_t n = 0;
   for (int k = 0; k < c.schedule.num_scales(); ++k) n = std::max(n, c.schedule.tokens(k));
-  const auto tokens = static_cast<size_t>(rows * n);
-  normed.resize(tokens * c.width);
-  qkv.resize(tokens * 3 * c.width);
-  q.resize(tokens * c.width);
-  attn.resize(tokens * c.width);
-  branch.resize(tokens * c.width);
-  hidden.resize(tokens * c.ffn_hidden);
+  return n;
 }
 
-const float* VarModel::weight(const std::string& key) {
-  const Tensor& t = tensors_.at(key);
-  if (t.dtype() != DType::F32) tensors_.insert(key, t.to_f32());  // fp16/bf16 checkpoints: one fp32 copy
-  return tensors_.at(key).data<float>();
+// Sizes of the workspace buffers, in the order of Workspace's members: residual x, then per-chunk scratch.
+struct WorkspaceSizes {
+  int64_t x, normed, qkv, q, attn, branch, hidden;
+};
+
+WorkspaceSizes workspace_sizes(const VarConfig& c, int64_t rows, int64_t chunk_rows) {
+  const int64_t n = max_tokens(c), C = c.width, tokens = chunk_rows * n;
+  // The head reuses `normed` for `chunk_rows` rows; scale_input reuses `qkv` for the embedded latent tokens of
+  // all images (rows / 2 · n · Cvae), which is smaller than 3C per chunk row for every real model.
+  return {rows * n * C,           tokens * C,
+          std::max(tokens * 3 * C, (rows / 2) * n * c.cvae), tokens * C, tokens * C,
+          tokens * C,             tokens * c.ffn_hidden};
 }
 
-VarModel::VarModel(const io::TensorMap& tensors, const std::vector<int64_t>& patch_nums_override)
-    : tensors_(tensors), config_(infer_var_config(tensors, patch_nums_override)) {
-  const int64_t C = config_.width, H = config_.heads, L = config_.schedule.total_tokens;
-  word_w_ = weight("word_embed.weight");
-  word_b_ = weight("word_embed.bias");
-  class_emb_ = weight("class_emb.weight");
-  pos_start_ = weight("pos_start");
-  head_nm_w_ = weight("head_nm.ada_lin.1.weight");
-  head_nm_b_ = weight("head_nm.ada_lin.1.bias");
-  head_w_ = weight("head.weight");
-  head_b_ = weight("head.bias");
-  if (config_.shared_aln) {
-    shared_w_ = weight("shared_ada_lin.1.weight");
-    shared_b_ = weight("shared_ada_lin.1.bias");
-  }
-  const float* pos = weight("pos_1LC");
-  const float* lvl = weight("lvl_embed.weight");
-  lvl_pos_.resize(static_cast<size_t>(L * C));
+}  // namespace
+
+Workspace::Workspace(backend::Backend& b, const VarConfig& c, int64_t rows_, int64_t chunk_rows_)
+    : rows(rows_), chunk_rows(std::clamp<int64_t>(chunk_rows_, 1, rows_)) {
+  const auto s = workspace_sizes(c, rows, chunk_rows);
+  const DType T = b.compute_dtype();
+  x = b.alloc(DType::F32, s.x);
+  normed = b.alloc(T, s.normed);
+  qkv = b.alloc(T, s.qkv);
+  q = b.alloc(T, s.q);
+  attn = b.alloc(T, s.attn);
+  branch = b.alloc(DType::F32, s.branch);
+  hidden = b.alloc(T, s.hidden);
+  attention_timer = b.make_timer();
+}
+
+int64_t Workspace::bytes(const VarConfig& c, DType compute, int64_t rows, int64_t chunk_rows) {
+  const auto s = workspace_sizes(c, rows, std::clamp<int64_t>(chunk_rows, 1, rows));
+  const auto t = static_cast<int64_t>(dtype_size(compute));
+  return 4 * (s.x + s.branch) + t * (s.normed + s.qkv + s.q + s.attn + s.hidden);
+}
+
+VarModel::VarModel(backend::Backend& b, const io::TensorMap& t, const std::vector<int64_t>& patch_nums_override)
+    : backend_(b), config_(infer_var_config(t, patch_nums_override)) {
+  const int64_t C = config_.width, H = config_.heads, L = config_.schedule.total_tokens, D = config_.depth;
+  auto linear = [&](const std::string& prefix) { return b.make_linear(t.at(prefix + ".weight"), &t.at(prefix + ".bias")); };
+  word_ = linear("word_embed");
+  head_nm_ = linear("head_nm.ada_lin.1");
+  head_ = linear("head");
+  class_table_ = b.constant(t.at("class_emb.weight"), DType::F32);
+
+  // Level + position embedding of every token, and the scale-0 extra bias (spec C.1: pos_start is added too).
+  const Tensor pos = t.at("pos_1LC").to_f32(), lvl = t.at("lvl_embed.weight").to_f32();
+  const Tensor start = t.at("pos_start").to_f32();
+  Tensor lvl_pos = Tensor::zeros(DType::F32, {L, C});
+  float* lp = lvl_pos.mutable_data<float>();
   for (int k = 0; k < config_.schedule.num_scales(); ++k)
-    for (int64_t t = config_.schedule.starts[k]; t < config_.schedule.starts[k] + config_.schedule.tokens(k); ++t)
-      for (int64_t c = 0; c < C; ++c) lvl_pos_[t * C + c] = lvl[k * C + c] + pos[t * C + c];
+    for (int64_t i = config_.schedule.starts[k]; i < config_.schedule.starts[k] + config_.schedule.tokens(k); ++i)
+      for (int64_t c = 0; c < C; ++c) lp[i * C + c] = lvl.data<float>()[k * C + c] + pos.data<float>()[i * C + c];
+  Tensor first = Tensor::zeros(DType::F32, {C});
+  for (int64_t c = 0; c < C; ++c) first.mutable_data<float>()[c] = start.data<float>()[c] + lp[c];
+  lvl_pos_ = b.constant(lvl_pos, DType::F32);
+  first_bias_ = b.constant(first, DType::F32);
 
+  // Shared AdaLN (d36): one weight for every block, each block's offset ada_gss folded into its bias.
+  backend::LinearWeight shared;
+  Tensor shared_bias;
+  if (config_.shared_aln) {
+    shared = linear("shared_ada_lin.1");
+    shared_bias = t.at("shared_ada_lin.1.bias").to_f32();
+  }
   const float ln100 = std::log(100.0f);
-  for (int64_t b = 0; b < config_.depth; ++b) {
-    const std::string p = cat("blocks.", b, ".");
+  for (int64_t i = 0; i < D; ++i) {
+    const std::string p = cat("blocks.", i, ".");
     Block blk;
-    blk.qkv_w = weight(p + "attn.mat_qkv.weight");
-    blk.proj_w = weight(p + "attn.proj.weight");
-    blk.proj_b = weight(p + "attn.proj.bias");
-    blk.fc1_w = weight(p + "ffn.fc1.weight");
-    blk.fc1_b = weight(p + "ffn.fc1.bias");
-    blk.fc2_w = weight(p + "ffn.fc2.weight");
-    blk.fc2_b = weight(p + "ffn.fc2.bias");
+    Tensor qkv_bias = Tensor::zeros(DType::F32, {3 * C});  // [q_bias; 0; v_bias]: k has no bias
+    const Tensor qb = t.at(p + "attn.q_bias").to_f32(), vb = t.at(p + "attn.v_bias").to_f32();
+    std::copy(qb.data<float>(), qb.data<float>() + C, qkv_bias.mutable_data<float>());
+    std::copy(vb.data<float>(), vb.data<float>() + C, qkv_bias.mutable_data<float>() + 2 * C);
+    blk.qkv = b.make_linear(t.at(p + "attn.mat_qkv.weight"), &qkv_bias);
+    blk.proj = linear(p + "attn.proj");
+    blk.fc1 = linear(p + "ffn.fc1");
+    blk.fc2 = linear(p + "ffn.fc2");
     if (config_.shared_aln) {
-      blk.ada_gss = weight(p + "ada_gss");
+      Tensor bias = Tensor::zeros(DType::F32, {6 * C});
+      const Tensor gss = t.at(p + "ada_gss").to_f32();
+      for (int64_t j = 0; j < 6 * C; ++j)
+        bias.mutable_data<float>()[j] = shared_bias.data<float>()[j] + gss.data<float>()[j];
+      blk.ada = shared;
+      blk.ada.bias = b.constant(bias, DType::F32);
     } else {
-      blk.ada_w = weight(p + "ada_lin.1.weight");
-      blk.ada_b = weight(p + "ada_lin.1.bias");
+      blk.ada = linear(p + "ada_lin.1");
     }
-    const float* qb = weight(p + "attn.q_bias");
-    const float* vb = weight(p + "attn.v_bias");
-    blk.qkv_bias.assign(static_cast<size_t>(3 * C), 0.0f);
-    std::copy(qb, qb + C, blk.qkv_bias.begin());
-    std::copy(vb, vb + C, blk.qkv_bias.begin() + 2 * C);
-    const float* mul = weight(p + "attn.scale_mul_1H11");
-    for (int64_t h = 0; h < H; ++h) blk.tau.push_back(std::exp(std::min(mul[h], ln100)));
+    const Tensor mul = t.at(p + "attn.scale_mul_1H11").to_f32();
+    Tensor tau = Tensor::zeros(DType::F32, {H});
+    for (int64_t h = 0; h < H; ++h) tau.mutable_data<float>()[h] = std::exp(std::min(mul.data<float>()[h], ln100));
+    blk.tau = b.constant(tau, DType::F32);
     blocks_.push_back(std::move(blk));
   }
 }
 
 Conditioning VarModel::condition(const std::vector<int64_t>& class_ids) const {
   const int64_t C = config_.width, R = static_cast<int64_t>(class_ids.size()), D = config_.depth;
+  for (int64_t id : class_ids)
+    AMSKV_CHECK(id >= 0 && id <= config_.num_classes, "class id ", id, " out of range [0, ", config_.num_classes, "]");
   Conditioning cond;
   cond.rows = R;
-  cond.class_emb.resize(static_cast<size_t>(R * C));
-  for (int64_t r = 0; r < R; ++r) {
-    const int64_t id = class_ids[r];
-    AMSKV_CHECK(id >= 0 && id <= config_.num_classes, "class id ", id, " out of range [0, ", config_.num_classes, "]");
-    std::copy(class_emb_ + id * C, class_emb_ + (id + 1) * C, cond.class_emb.begin() + r * C);
-  }
-  std::vector<float> act(cond.class_emb.size());
-  cpu::silu(cond.class_emb.data(), act.data(), R * C);
-  cond.block_mod.resize(static_cast<size_t>(D * R * 6 * C));
-  if (config_.shared_aln) {
-    std::vector<float> shared(static_cast<size_t>(R * 6 * C));
-    cpu::linear(act.data(), R, C, shared_w_, shared_b_, 6 * C, shared.data());
-    for (int64_t b = 0; b < D; ++b)
-      for (int64_t r = 0; r < R; ++r)
-        for (int64_t i = 0; i < 6 * C; ++i)
-          cond.block_mod[(b * R + r) * 6 * C + i] = shared[r * 6 * C + i] + blocks_[b].ada_gss[i];
-  } else {
-    for (int64_t b = 0; b < D; ++b)
-      cpu::linear(act.data(), R, C, blocks_[b].ada_w, blocks_[b].ada_b, 6 * C, cond.block_mod.data() + b * R * 6 * C);
-  }
-  cond.head_mod.resize(static_cast<size_t>(R * 2 * C));
-  cpu::linear(act.data(), R, C, head_nm_w_, head_nm_b_, 2 * C, cond.head_mod.data());
+  DeviceBuffer ids = backend_.alloc(DType::I64, R);
+  backend_.upload(ids, class_ids.data(), DType::I64);
+  cond.class_emb = backend_.alloc(DType::F32, R * C);
+  backend_.gather_rows(class_table_, C, ids, cond.class_emb);
+  DeviceBuffer act = backend_.alloc(backend_.compute_dtype(), R * C);
+  backend_.silu(cond.class_emb, act);
+  cond.block_mod = backend_.alloc(DType::F32, D * R * 6 * C);
+  for (int64_t i = 0; i < D; ++i) backend_.linear(act, R, blocks_[i].ada, cond.block_mod.slice(i * R * 6 * C, R * 6 * C));
+  cond.head_mod = backend_.alloc(DType::F32, R * 2 * C);
+  backend_.linear(act, R, head_nm_, cond.head_mod);
   return cond;
 }
 
-void VarModel::first_input(const Conditioning& cond, float* x) const {
-  const int64_t C = config_.width;
-  for (int64_t r = 0; r < cond.rows; ++r)
-    for (int64_t c = 0; c < C; ++c) x[r * C + c] = cond.class_emb[r * C + c] + pos_start_[c] + lvl_pos_[c];
+void VarModel::first_input(const Conditioning& cond, Workspace& ws) const {
+  const DeviceSpan x = ws.x.slice(0, cond.rows * config_.width);
+  backend_.copy(x, cond.class_emb);
+  backend_.add_rows(x, cond.rows, first_bias_);
 }
 
-void VarModel::scale_input(int k, const float* next_map, int64_t batch, float* x) const {
-  const int64_t C = config_.width, Cv = config_.cvae, n = config_.schedule.tokens(k);
-  std::vector<float> tokens(static_cast<size_t>(batch * n * Cv));
-  for (int64_t b = 0; b < batch; ++b)
-    for (int64_t ch = 0; ch < Cv; ++ch)
-      for (int64_t t = 0; t < n; ++t) tokens[(b * n + t) * Cv + ch] = next_map[(b * Cv + ch) * n + t];
-  cpu::linear(tokens.data(), batch * n, Cv, word_w_, word_b_, C, x);
-  const float* lp = lvl_pos_.data() + config_.schedule.starts[k] * C;
-  for (int64_t b = 0; b < batch; ++b)
-    for (int64_t i = 0; i < n * C; ++i) x[b * n * C + i] += lp[i];
-  std::copy(x, x + batch * n * C, x + batch * n * C);  // the unconditional half sees the same map
+void VarModel::scale_input(int k, DeviceSpan next_map, int64_t batch, Workspace& ws) const {
+  const int64_t C = config_.width, Cv = config_.cvae, n = config_.schedule.tokens(k), half = batch * n * C;
+  const DeviceSpan tokens = ws.qkv.slice(0, batch * n * Cv);  // [B, n, Cvae], the next map token-major
+  backend_.transpose(next_map.slice(0, batch * Cv * n), batch, Cv, n, tokens);
+  const DeviceSpan x = ws.x.slice(0, half);
+  backend_.linear(tokens, batch * n, word_, x);
+  backend_.add_rows(x, batch, lvl_pos_.slice(config_.schedule.starts[k] * C, n * C));
+  backend_.copy(ws.x.slice(half, half), x);  // the unconditional half sees the same map
 }
 
-void VarModel::forward_blocks(int k, float* x, const Conditioning& cond, kv::KvCache& cache, Workspace& ws) const {
-  const int64_t C = config_.width, H = config_.heads, dh = config_.head_dim, F = config_.ffn_hidden;
-  const int64_t R = cond.rows, n = config_.schedule.tokens(k), M = R * n;
+void VarModel::forward_blocks(int k, const Conditioning& cond, kv::KvCache& cache, Workspace& ws) const {
+  const int64_t C = config_.width, H = config_.heads, dh = config_.head_dim;
+  const int64_t R = cond.rows, n = config_.schedule.tokens(k), ms = 6 * C;  // ms: stride of rows' modulations
+  const int64_t row_kv = H * n * dh;  // elements of one row in the transient K/V
   for (int64_t b = 0; b < config_.depth; ++b) {
     const Block& blk = blocks_[b];
-    const float* mod = cond.block_mod.data() + b * R * 6 * C;
-    const int64_t ms = 6 * C;  // stride between rows' modulation vectors
-    // Attention branch.
-    cpu::layer_norm_modulate(x, R, n, C, mod + 2 * C, mod + 4 * C, ms, ws.normed.data());
-    cpu::linear(ws.normed.data(), M, C, blk.qkv_w, blk.qkv_bias.data(), 3 * C, ws.qkv.data());
-    cpu::split_qkv_l2norm(ws.qkv.data(), R, n, H, dh, blk.tau.data(), ws.q.data(), cache.transient_k(),
-                          cache.transient_v());
-    const auto t0 = std::chrono::steady_clock::now();
-    const auto segments = cache.attention_segments(static_cast<int>(b));
-    cpu::segmented_attention(ws.q.data(), R, H, n, dh, segments, ws.attn.data(), cache.segment_mass());
-    ws.attention_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const DeviceSpan mod = cond.block_mod.slice(b * R * ms, R * ms);
+    const std::vector<AttentionSegment> segments = cache.attention_segments(static_cast<int>(b));
+    double* mass = cache.segment_mass();
+    for (int64_t r0 = 0; r0 < R; r0 += ws.chunk_rows) {
+      const int64_t rc = std::min(ws.chunk_rows, R - r0), M = rc * n;
+      const DeviceSpan x = ws.x.slice(r0 * n * C, M * C);
+      const DeviceSpan m = mod.slice(r0 * ms);
+      // Attention branch: the chunk's rows of the current scale land in the cache's transient K/V.
+      backend_.layer_norm_modulate(x, rc, n, C, m.slice(2 * C), m.slice(4 * C), ms, ws.normed);
+      backend_.linear(ws.normed, M, blk.qkv, ws.qkv);
+      backend_.qk_norm_split(ws.qkv, rc, n, H, dh, blk.tau, ws.q, cache.transient_k().slice(r0 * row_kv, rc * row_kv),
+                             cache.transient_v().slice(r0 * row_kv, rc * row_kv));
+      std::vector<AttentionSegment> rows_segments = segments;
+      for (AttentionSegment& s : rows_segments) {  // the same segments, starting at row r0
+        const size_t skip = static_cast<size_t>(r0 * H * s.head_stride) * dtype_size(s.dtype);
+        s.k = static_cast<const char*>(s.k) + skip;
+        s.v = static_cast<const char*>(s.v) + skip;
+      }
+      ws.attention_timer->start();
+      backend_.attention(ws.q, rc, H, n, dh, rows_segments, ws.attn,
+                         mass ? mass + r0 * H * static_cast<int64_t>(segments.size()) : nullptr);
+      ws.attention_timer->stop();
+      backend_.linear(ws.attn, M, blk.proj, ws.branch);
+      backend_.gated_residual_add(x, ws.branch, rc, n, C, m, ms);
+      // FFN branch.
+      backend_.layer_norm_modulate(x, rc, n, C, m.slice(3 * C), m.slice(5 * C), ms, ws.normed);
+      backend_.linear(ws.normed, M, blk.fc1, ws.hidden, Activation::GeluTanh);
+      backend_.linear(ws.hidden, M, blk.fc2, ws.branch);
+      backend_.gated_residual_add(x, ws.branch, rc, n, C, m.slice(C), ms);
+    }
     cache.finish_layer(static_cast<int>(b));
-    cpu::linear(ws.attn.data(), M, C, blk.proj_w, blk.proj_b, C, ws.branch.data());
-    cpu::gated_residual_add(x, ws.branch.data(), R, n, C, mod, ms);
-    // FFN branch.
-    cpu::layer_norm_modulate(x, R, n, C, mod + 3 * C, mod + 5 * C, ms, ws.normed.data());
-    cpu::linear(ws.normed.data(), M, C, blk.fc1_w, blk.fc1_b, F, ws.hidden.data());
-    cpu::gelu_tanh(ws.hidden.data(), M * F);
-    cpu::linear(ws.hidden.data(), M, F, blk.fc2_w, blk.fc2_b, C, ws.branch.data());
-    cpu::gated_residual_add(x, ws.branch.data(), R, n, C, mod + C, ms);
   }
 }
 
-void VarModel::head(const float* x, int64_t n, const Conditioning& cond, Workspace& ws, float* logits) const {
-  const int64_t C = config_.width, R = cond.rows;
-  cpu::layer_norm_modulate(x, R, n, C, cond.head_mod.data(), cond.head_mod.data() + C, 2 * C, ws.normed.data());
-  cpu::linear(ws.normed.data(), R * n, C, head_w_, head_b_, config_.vocab, logits);
+void VarModel::head(int64_t n, const Conditioning& cond, Workspace& ws, int64_t first_row, int64_t count,
+                    DeviceSpan logits) const {
+  const int64_t C = config_.width;
+  AMSKV_CHECK(count <= ws.chunk_rows, "head: ", count, " rows exceed the workspace chunk of ", ws.chunk_rows);
+  const DeviceSpan mod = cond.head_mod.slice(first_row * 2 * C);
+  backend_.layer_norm_modulate(ws.x.slice(first_row * n * C, count * n * C), count, n, C, mod, mod.slice(C), 2 * C,
+                               ws.normed);
+  backend_.linear(ws.normed, count * n, head_, logits);
 }
 
 }  // namespace amskv::model

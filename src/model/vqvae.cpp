@@ -5,11 +5,6 @@
 #include <limits>
 #include <utility>
 
-#include "backend/cpu/activations.h"
-#include "backend/cpu/conv2d.h"
-#include "backend/cpu/gemm.h"
-#include "backend/cpu/group_norm.h"
-#include "backend/cpu/resample.h"
 
 namespace amskv::model {
 
@@ -39,280 +34,284 @@ int phi_index(int k, int K, int num_phi) {
 
 namespace {
 
+using backend::DeviceBuffer;
+using backend::DeviceSpan;
+
 constexpr int64_t kGroups = 32;
 constexpr float kEps = 1e-6f;
 constexpr float kResiRatio = 0.5f;  // φ(u) = (1 − 0.5)·u + 0.5·conv(u)
 
-struct Conv {
-  const float* w = nullptr;
-  const float* b = nullptr;
-  int64_t cin = 0, cout = 0, k = 1;
-  std::vector<float> taps;  // regrouped per kernel tap for the shifted-GEMM convolution (3x3 decoder convs)
-
-  cpu::Conv2dParams params() const {
-    cpu::Conv2dParams p;
-    p.weight = w;
-    p.bias = b;
-    p.cin = cin;
-    p.cout = cout;
-    p.kh = p.kw = k;
-    p.pad = k / 2;
-    p.taps = taps.empty() ? nullptr : taps.data();
-    return p;
-  }
-};
-
 struct Norm {
-  const float* gamma = nullptr;
-  const float* beta = nullptr;
+  DeviceBuffer gamma, beta;
 };
 
 struct ResBlock {
   int64_t cin = 0, cout = 0;
   Norm norm1, norm2;
-  Conv conv1, conv2;
+  backend::ConvWeight conv1, conv2;
   bool has_shortcut = false;
-  Conv shortcut;
+  backend::ConvWeight shortcut;
 };
 
 struct AttnBlock {
   int64_t c = 0;
   Norm norm;
-  Conv qkv, proj;
+  backend::ConvWeight qkv, proj;
 };
 
 struct Level {
   std::vector<ResBlock> blocks;
   std::vector<AttnBlock> attn;  // empty, or one after every block
   bool has_upsample = false;
-  Conv upsample;
+  backend::ConvWeight upsample;
 };
 
-// Reusable activation buffers for one image.
+// Activation buffers for one decoder pass over `images` images: float32 ping-pong buffers for the residual
+// stream and the conv1 output, one compute-dtype buffer for padded conv inputs (also the attention's
+// normalised input and output), and float32 qkv.
 struct Workspace {
-  std::vector<float> act, alt, pad, tmp, qkv, scores;
+  DeviceBuffer act, alt, tmp, pad, qkv;
 };
+
+// Largest per-image element counts of the decoder's buffers for latent side hw.
+struct DecoderSizes {
+  int64_t act = 0, pad = 0, qkv = 0;
+};
+
+// Walks the decoder (spec D) tracking channels and resolution.
+DecoderSizes decoder_sizes(const VqvaeConfig& c, int64_t hw) {
+  DecoderSizes s;
+  auto at = [&](int64_t ch, int64_t r) {
+    s.act = std::max(s.act, ch * r * r);
+    s.pad = std::max(s.pad, ch * (r + 2) * (r + 2));
+  };
+  auto attn_at = [&](int64_t ch, int64_t r) { s.qkv = std::max(s.qkv, 3 * ch * r * r); };
+  const int L = c.num_levels();
+  int64_t res = hw;
+  const int64_t top = c.level_channels(L - 1);
+  at(c.cvae, res);
+  at(top, res);
+  if (c.mid_attn) attn_at(top, res);
+  int64_t channels = top;
+  for (int i = L - 1; i >= 0; --i) {
+    const int64_t out = c.level_channels(i);
+    at(channels, res), at(out, res);
+    channels = out;
+    if (c.level_has_attn[static_cast<size_t>(i)]) attn_at(out, res);
+    if (i != 0) res *= 2, at(out, res);
+  }
+  at(3, res);
+  return s;
+}
 
 }  // namespace
 
+int64_t decoder_bytes_per_image(const VqvaeConfig& config, int64_t hw, DType compute) {
+  const DecoderSizes s = decoder_sizes(config, hw);
+  return 4 * (3 * s.act + s.qkv) + static_cast<int64_t>(dtype_size(compute)) * std::max(s.pad, s.act);
+}
+
 struct Vqvae::Impl {
-  const float* codebook = nullptr;
-  Conv post_quant, conv_in, conv_out;
+  backend::Backend& be;
+  DeviceBuffer codebook;
+  backend::ConvWeight post_quant, conv_in, conv_out;
   ResBlock mid1, mid2;
   bool mid_attn = false;
   AttnBlock mid_attn_block;
   std::vector<Level> levels;  // index = level i (processed from the last to 0)
   Norm norm_out;
-  std::vector<Conv> phi;
+  std::vector<backend::ConvWeight> phi;
 
-  void decode_one(const float* z, int64_t hw, float* image, Workspace& ws) const;
-  void resblock(const ResBlock& r, float*& x, float*& alt, int64_t res, Workspace& ws) const;
-  void attention(const AttnBlock& a, float* x, int64_t res, Workspace& ws) const;
+  explicit Impl(backend::Backend& b) : be(b) {}
+  void decode_pass(DeviceSpan z, int64_t images, int64_t hw, DeviceSpan image, Workspace& ws) const;
+  void resblock(const ResBlock& r, DeviceBuffer& x, DeviceBuffer& alt, int64_t images, int64_t res,
+                Workspace& ws) const;
+  void attention(const AttnBlock& a, DeviceBuffer& x, int64_t images, int64_t res, Workspace& ws) const;
 };
 
 namespace {
 
-const float* f32_data(const io::TensorMap& t, const std::string& key) { return t.at(key).data<float>(); }
-
-Conv load_conv(const io::TensorMap& t, const std::string& prefix, bool pack) {
+backend::ConvWeight load_conv(backend::Backend& b, const io::TensorMap& t, const std::string& prefix) {
   const Tensor& w = t.at(prefix + ".weight");
-  Conv c;
-  c.w = w.data<float>();
-  c.b = f32_data(t, prefix + ".bias");
-  c.cout = w.dim(0);
-  c.cin = w.dim(1);
-  c.k = w.dim(2);
-  if (pack && c.k > 1) c.taps = cpu::pack_conv_taps(c.w, c.cout, c.cin, c.k, c.k);
-  return c;
+  return b.make_conv(w, &t.at(prefix + ".bias"), w.dim(2) / 2);
 }
 
-Norm load_norm(const io::TensorMap& t, const std::string& prefix) {
-  return Norm{f32_data(t, prefix + ".weight"), f32_data(t, prefix + ".bias")};
+Norm load_norm(backend::Backend& b, const io::TensorMap& t, const std::string& prefix) {
+  return Norm{b.constant(t.at(prefix + ".weight"), DType::F32), b.constant(t.at(prefix + ".bias"), DType::F32)};
 }
 
-ResBlock load_resblock(const io::TensorMap& t, const std::string& p) {
+ResBlock load_resblock(backend::Backend& b, const io::TensorMap& t, const std::string& p) {
   ResBlock r;
-  r.norm1 = load_norm(t, p + ".norm1");
-  r.conv1 = load_conv(t, p + ".conv1", true);
-  r.norm2 = load_norm(t, p + ".norm2");
-  r.conv2 = load_conv(t, p + ".conv2", true);
+  r.norm1 = load_norm(b, t, p + ".norm1");
+  r.conv1 = load_conv(b, t, p + ".conv1");
+  r.norm2 = load_norm(b, t, p + ".norm2");
+  r.conv2 = load_conv(b, t, p + ".conv2");
   r.cin = r.conv1.cin;
   r.cout = r.conv1.cout;
   r.has_shortcut = t.contains(p + ".nin_shortcut.weight");
-  if (r.has_shortcut) r.shortcut = load_conv(t, p + ".nin_shortcut", false);
+  if (r.has_shortcut) r.shortcut = load_conv(b, t, p + ".nin_shortcut");
   return r;
 }
 
-AttnBlock load_attn(const io::TensorMap& t, const std::string& p) {
+AttnBlock load_attn(backend::Backend& b, const io::TensorMap& t, const std::string& p) {
   AttnBlock a;
-  a.norm = load_norm(t, p + ".norm");
-  a.qkv = load_conv(t, p + ".qkv", false);
-  a.proj = load_conv(t, p + ".proj_out", false);
+  a.norm = load_norm(b, t, p + ".norm");
+  a.qkv = load_conv(b, t, p + ".qkv");
+  a.proj = load_conv(b, t, p + ".proj_out");
   a.c = a.proj.cout;
   return a;
 }
 
 }  // namespace
 
-Vqvae::Vqvae(const io::TensorMap& tensors) : tensors_(tensors.source()), impl_(std::make_unique<Impl>()) {
-  config_ = infer_vqvae_config(tensors);
-  for (const auto& [key, t] : tensors.all()) tensors_.insert(key, t.to_f32());
-  tensors_.metadata = tensors.metadata;
-  const io::TensorMap& t = tensors_;
+Vqvae::Vqvae(backend::Backend& b, const io::TensorMap& t)
+    : backend_(b), config_(infer_vqvae_config(t)), impl_(std::make_unique<Impl>(b)) {
   Impl& m = *impl_;
-  m.codebook = f32_data(t, "quantize.embedding.weight");
-  m.post_quant = load_conv(t, "post_quant_conv", false);
-  m.conv_in = load_conv(t, "decoder.conv_in", true);
-  m.mid1 = load_resblock(t, "decoder.mid.block_1");
-  m.mid2 = load_resblock(t, "decoder.mid.block_2");
+  m.codebook = b.constant(t.at("quantize.embedding.weight"), DType::F32);
+  m.post_quant = load_conv(b, t, "post_quant_conv");
+  m.conv_in = load_conv(b, t, "decoder.conv_in");
+  m.mid1 = load_resblock(b, t, "decoder.mid.block_1");
+  m.mid2 = load_resblock(b, t, "decoder.mid.block_2");
   m.mid_attn = config_.mid_attn;
-  if (m.mid_attn) m.mid_attn_block = load_attn(t, "decoder.mid.attn_1");
+  if (m.mid_attn) m.mid_attn_block = load_attn(b, t, "decoder.mid.attn_1");
   m.levels.resize(static_cast<size_t>(config_.num_levels()));
   for (int i = 0; i < config_.num_levels(); ++i) {
     Level& lv = m.levels[static_cast<size_t>(i)];
     for (int64_t j = 0; j <= config_.num_res_blocks; ++j) {
-      lv.blocks.push_back(load_resblock(t, cat("decoder.up.", i, ".block.", j)));
-      if (config_.level_has_attn[static_cast<size_t>(i)]) lv.attn.push_back(load_attn(t, cat("decoder.up.", i, ".attn.", j)));
+      lv.blocks.push_back(load_resblock(b, t, cat("decoder.up.", i, ".block.", j)));
+      if (config_.level_has_attn[static_cast<size_t>(i)])
+        lv.attn.push_back(load_attn(b, t, cat("decoder.up.", i, ".attn.", j)));
     }
     lv.has_upsample = i != 0;
-    if (lv.has_upsample) lv.upsample = load_conv(t, cat("decoder.up.", i, ".upsample.conv"), true);
+    if (lv.has_upsample) lv.upsample = load_conv(b, t, cat("decoder.up.", i, ".upsample.conv"));
   }
-  m.norm_out = load_norm(t, "decoder.norm_out");
-  m.conv_out = load_conv(t, "decoder.conv_out", true);
-  for (int64_t j = 0; j < config_.num_phi; ++j) m.phi.push_back(load_conv(t, config_.phi_key(j), false));
+  m.norm_out = load_norm(b, t, "decoder.norm_out");
+  m.conv_out = load_conv(b, t, "decoder.conv_out");
+  for (int64_t j = 0; j < config_.num_phi; ++j) m.phi.push_back(load_conv(b, t, config_.phi_key(j)));
 }
 
 Vqvae::~Vqvae() = default;
 Vqvae::Vqvae(Vqvae&&) noexcept = default;
-Vqvae& Vqvae::operator=(Vqvae&&) noexcept = default;
 
-const float* Vqvae::codebook() const { return impl_->codebook; }
+DeviceSpan Vqvae::codebook() const { return impl_->codebook; }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Quantizer side
 
-void Vqvae::accumulate_scale(const std::vector<int64_t>& patch_nums, int k, const int64_t* idx, int64_t batch,
-                             float* f_hat) const {
+void Vqvae::accumulate_scale(const std::vector<int64_t>& patch_nums, int k, DeviceSpan idx, int64_t batch,
+                             DeviceSpan f_hat) const {
   AMSKV_CHECK(k >= 0 && static_cast<size_t>(k) < patch_nums.size(), "VQVAE accumulate_scale: scale ", k,
               " outside a schedule of ", patch_nums.size(), " scales");
-  const int64_t pn = patch_nums[static_cast<size_t>(k)], n = pn * pn, C = config_.cvae, V = config_.vocab;
-  std::vector<float> h(static_cast<size_t>(batch * C * n));
-  for (int64_t b = 0; b < batch; ++b)
-    for (int64_t p = 0; p < n; ++p) {
-      const int64_t v = idx[b * n + p];
-      AMSKV_CHECK(v >= 0 && v < V, "VQVAE accumulate_scale: token ", v, " at scale ", k, " (image ", b,
-                  ", position ", p, ") is outside the vocabulary of ", V);
-      const float* e = impl_->codebook + v * C;
-      for (int64_t c = 0; c < C; ++c) h[static_cast<size_t>((b * C + c) * n + p)] = e[c];
-    }
-  accumulate_embedded(patch_nums, k, h.data(), batch, f_hat);
+  const int64_t pn = patch_nums[static_cast<size_t>(k)], n = pn * pn, C = config_.cvae;
+  DeviceBuffer rows = backend_.alloc(DType::F32, batch * n * C);  // [B, n, C]: one codebook row per token
+  backend_.gather_rows(impl_->codebook, C, idx.slice(0, batch * n), rows);
+  DeviceBuffer h = backend_.alloc(DType::F32, batch * C * n);
+  backend_.transpose(rows, batch, n, C, h);
+  accumulate_embedded(patch_nums, k, h, batch, f_hat);
 }
 
-void Vqvae::accumulate_embedded(const std::vector<int64_t>& patch_nums, int k, const float* h, int64_t batch,
-                                float* f_hat) const {
+void Vqvae::accumulate_embedded(const std::vector<int64_t>& patch_nums, int k, DeviceSpan h, int64_t batch,
+                                DeviceSpan f_hat) const {
   const int K = static_cast<int>(patch_nums.size());
   AMSKV_CHECK(k >= 0 && k < K, "VQVAE accumulate_embedded: scale ", k, " outside a schedule of ", K, " scales");
   const int64_t HW = patch_nums.back(), pn = patch_nums[static_cast<size_t>(k)], C = config_.cvae;
   const int64_t total = batch * C * HW * HW;
-  std::vector<float> up;
-  const float* u = h;
+  DeviceBuffer up;
+  DeviceSpan u = h.slice(0, batch * C * pn * pn);
   if (k < K - 1) {
-    up.resize(static_cast<size_t>(total));
-    cpu::bicubic_resize(h, batch * C, pn, pn, HW, HW, up.data());
-    u = up.data();
+    up = backend_.alloc(DType::F32, total);
+    backend_.bicubic_resize(u, batch * C, pn, pn, HW, HW, up);
+    u = up;
   } else {
     AMSKV_CHECK(pn == HW, "VQVAE accumulate_embedded: the last scale has side ", pn, ", expected ", HW);
   }
+  const DeviceSpan target = f_hat.slice(0, total);
   if (impl_->phi.empty()) {
-    for (int64_t i = 0; i < total; ++i) f_hat[i] += u[i];
+    backend_.accumulate(target, 1.0f, u, 0.0f, u);
     return;
   }
-  const Conv& phi = impl_->phi[static_cast<size_t>(phi_index(k, K, static_cast<int>(impl_->phi.size())))];
-  std::vector<float> conv(static_cast<size_t>(total));
-  cpu::conv2d(u, batch, HW, HW, phi.params(), conv.data());
-  const float keep = 1.0f - kResiRatio;
-  for (int64_t i = 0; i < total; ++i) f_hat[i] += u[i] * keep + conv[static_cast<size_t>(i)] * kResiRatio;
+  const auto& phi = impl_->phi[static_cast<size_t>(phi_index(k, K, static_cast<int>(impl_->phi.size())))];
+  DeviceBuffer conv = backend_.alloc(DType::F32, total);
+  backend_.conv2d(u, batch, HW, HW, phi, conv, /*padded_input=*/false, /*accumulate=*/false);
+  backend_.accumulate(target, 1.0f - kResiRatio, u, kResiRatio, conv);
 }
 
-void Vqvae::next_map(const float* f_hat, int64_t batch, int64_t hw, int64_t pn, float* out) const {
-  cpu::area_resize(f_hat, batch * config_.cvae, hw, hw, pn, pn, out);
+void Vqvae::next_map(DeviceSpan f_hat, int64_t batch, int64_t hw, int64_t pn, DeviceSpan out) const {
+  backend_.area_resize(f_hat, batch * config_.cvae, hw, hw, pn, pn, out);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Decoder
 
-void Vqvae::Impl::resblock(const ResBlock& r, float*& x, float*& alt, int64_t res, Workspace& ws) const {
-  float* pad = ws.pad.data();
-  float* tmp = ws.tmp.data();
-  cpu::group_norm_padded(x, pad, 1, r.cin, res, res, 1, kGroups, r.norm1.gamma, r.norm1.beta, kEps, true);
-  cpu::conv2d_padded(pad, 1, res, res, r.conv1.params(), tmp);
-  cpu::group_norm_padded(tmp, pad, 1, r.cout, res, res, 1, kGroups, r.norm2.gamma, r.norm2.beta, kEps, true);
+void Vqvae::Impl::resblock(const ResBlock& r, DeviceBuffer& x, DeviceBuffer& alt, int64_t images, int64_t res,
+                           Workspace& ws) const {
+  be.group_norm(x, ws.pad, images, r.cin, res, res, 1, kGroups, r.norm1.gamma, r.norm1.beta, kEps, true);
+  be.conv2d(ws.pad, images, res, res, r.conv1, ws.tmp, /*padded_input=*/true, /*accumulate=*/false);
+  be.group_norm(ws.tmp, ws.pad, images, r.cout, res, res, 1, kGroups, r.norm2.gamma, r.norm2.beta, kEps, true);
   if (r.has_shortcut) {
-    cpu::conv2d(x, 1, res, res, r.shortcut.params(), alt);
+    be.conv2d(x, images, res, res, r.shortcut, alt, false, false);
     std::swap(x, alt);
   }
   // out = shortcut(x) + (conv2(·) + bias), accumulated onto the shortcut.
-  cpu::conv2d_padded(pad, 1, res, res, r.conv2.params(), x, true);
+  be.conv2d(ws.pad, images, res, res, r.conv2, x, /*padded_input=*/true, /*accumulate=*/true);
 }
 
-void Vqvae::Impl::attention(const AttnBlock& a, float* x, int64_t res, Workspace& ws) const {
-  const int64_t C = a.c, N = res * res;
-  float* y = ws.tmp.data();
-  float* qkv = ws.qkv.data();
-  float* s = ws.scores.data();
-  cpu::group_norm(x, y, 1, C, N, kGroups, a.norm.gamma, a.norm.beta, kEps, false);
-  cpu::conv2d(y, 1, res, res, a.qkv.params(), qkv);  // [3C, N]: q, k, v channel blocks
-  const float* q = qkv;
-  const float* kk = qkv + C * N;
-  const float* v = qkv + 2 * C * N;
-  // s[i, j] = (q_i · k_j) · C^-0.5 (the reference's int(C) ** -0.5 as a float multiplier)
-  const float scale = static_cast<float>(std::pow(static_cast<double>(C), -0.5));
-  cpu::gemm(true, false, N, N, C, scale, q, N, kk, N, 0.0f, s, N);
-#pragma omp parallel for schedule(static) if (N * N >= (int64_t{1} << 18))
-  for (int64_t i = 0; i < N; ++i) {
-    float* row = s + i * N;
-    float mx = row[0];
-    for (int64_t j = 1; j < N; ++j) mx = std::max(mx, row[j]);
-    double sum = 0.0;
-    for (int64_t j = 0; j < N; ++j) {
-      row[j] = cpu::fast_exp(row[j] - mx);
-      sum += static_cast<double>(row[j]);
-    }
-    const float inv = static_cast<float>(1.0 / sum);
-    for (int64_t j = 0; j < N; ++j) row[j] *= inv;
-  }
-  // o[c, i] = Σ_j v[c, j] · s[i, j]  (into y, free again), then x += proj(o).
-  cpu::gemm(false, true, C, N, N, 1.0f, v, N, s, N, 0.0f, y, N);
-  cpu::conv2d(y, 1, res, res, a.proj.params(), x, true);
+void Vqvae::Impl::attention(const AttnBlock& a, DeviceBuffer& x, int64_t images, int64_t res, Workspace& ws) const {
+  const int64_t N = res * res;
+  be.group_norm(x, ws.pad, images, a.c, res, res, 0, kGroups, a.norm.gamma, a.norm.beta, kEps, false);
+  be.conv2d(ws.pad, images, res, res, a.qkv, ws.qkv, false, false);  // [images, 3C, N]
+  be.spatial_attention(ws.qkv, images, a.c, N, ws.pad);              // the normalised input is no longer needed
+  be.conv2d(ws.pad, images, res, res, a.proj, x, false, /*accumulate=*/true);
 }
 
-void Vqvae::Impl::decode_one(const float* z, int64_t hw, float* image, Workspace& ws) const {
-  float* x = ws.act.data();
-  float* alt = ws.alt.data();
+void Vqvae::Impl::decode_pass(DeviceSpan z, int64_t images, int64_t hw, DeviceSpan image, Workspace& ws) const {
+  DeviceBuffer x = ws.act, alt = ws.alt;
   int64_t res = hw;
-  cpu::conv2d(z, 1, res, res, post_quant.params(), ws.tmp.data());
-  cpu::conv2d(ws.tmp.data(), 1, res, res, conv_in.params(), x);
-  resblock(mid1, x, alt, res, ws);
-  if (mid_attn) attention(mid_attn_block, x, res, ws);
-  resblock(mid2, x, alt, res, ws);
+  be.conv2d(z, images, res, res, post_quant, ws.tmp, false, false);
+  be.conv2d(ws.tmp, images, res, res, conv_in, x, false, false);
+  resblock(mid1, x, alt, images, res, ws);
+  if (mid_attn) attention(mid_attn_block, x, images, res, ws);
+  resblock(mid2, x, alt, images, res, ws);
   for (size_t i = levels.size(); i-- > 0;) {
     const Level& lv = levels[i];
     for (size_t j = 0; j < lv.blocks.size(); ++j) {
-      resblock(lv.blocks[j], x, alt, res, ws);
-      if (!lv.attn.empty()) attention(lv.attn[j], x, res, ws);
+      resblock(lv.blocks[j], x, alt, images, res, ws);
+      if (!lv.attn.empty()) attention(lv.attn[j], x, images, res, ws);
     }
     if (lv.has_upsample) {
-      cpu::nearest_upsample2x(x, lv.upsample.cin, res, res, ws.pad.data(), 1);
+      be.nearest_upsample2x(x, images * lv.upsample.cin, res, res, ws.pad, 1);
       res *= 2;
-      cpu::conv2d_padded(ws.pad.data(), 1, res, res, lv.upsample.params(), alt);
+      be.conv2d(ws.pad, images, res, res, lv.upsample, alt, /*padded_input=*/true, false);
       std::swap(x, alt);
     }
   }
-  cpu::group_norm_padded(x, ws.pad.data(), 1, conv_out.cin, res, res, 1, kGroups, norm_out.gamma, norm_out.beta,
-                         kEps, true);
-  cpu::conv2d_padded(ws.pad.data(), 1, res, res, conv_out.params(), image);
-  const int64_t n = conv_out.cout * res * res;
-  for (int64_t i = 0; i < n; ++i) image[i] = (std::clamp(image[i], -1.0f, 1.0f) + 1.0f) * 0.5f;
+  be.group_norm(x, ws.pad, images, conv_out.cin, res, res, 1, kGroups, norm_out.gamma, norm_out.beta, kEps, true);
+  be.conv2d(ws.pad, images, res, res, conv_out, image, /*padded_input=*/true, false);
+  be.to_unit_range(image);
+}
+
+DeviceBuffer Vqvae::decode(DeviceSpan f_hat, int64_t batch, int64_t hw) const {
+  const Impl& m = *impl_;
+  const int64_t C = config_.cvae, side = hw * config_.upsample_factor(), out_c = m.conv_out.cout;
+  AMSKV_CHECK(hw > 0 && f_hat.size() >= batch * C * hw * hw, "VQVAE decode: f_hat holds ", f_hat.size(),
+              " values, expected [", batch, ", ", C, ", ", hw, ", ", hw, "]");
+  DeviceBuffer image = backend_.alloc(DType::F32, batch * out_c * side * side);
+  if (batch == 0) return image;
+  const int64_t per = std::clamp<int64_t>(
+      backend_.decoder_images_per_pass(decoder_bytes_per_image(config_, hw, backend_.compute_dtype())), 1, batch);
+  const DecoderSizes s = decoder_sizes(config_, hw);
+  Workspace ws;
+  ws.act = backend_.alloc(DType::F32, per * s.act);
+  ws.alt = backend_.alloc(DType::F32, per * s.act);
+  ws.tmp = backend_.alloc(DType::F32, per * s.act);
+  ws.pad = backend_.alloc(backend_.compute_dtype(), per * std::max(s.pad, s.act));
+  ws.qkv = backend_.alloc(DType::F32, per * std::max<int64_t>(s.qkv, 1));
+  for (int64_t b0 = 0; b0 < batch; b0 += per) {
+    const int64_t nb = std::min(per, batch - b0);
+    m.decode_pass(f_hat.slice(b0 * C * hw * hw, nb * C * hw * hw), nb, hw,
+                  image.slice(b0 * out_c * side * side, nb * out_c * side * side), ws);
+  }
+  return image;
 }
 
 Tensor Vqvae::decode(const Tensor& f_hat_in) const {
@@ -320,44 +319,13 @@ Tensor Vqvae::decode(const Tensor& f_hat_in) const {
   const int64_t C = config_.cvae;
   AMSKV_CHECK(f_hat.ndim() == 4 && f_hat.dim(1) == C && f_hat.dim(2) == f_hat.dim(3) && f_hat.dim(2) > 0,
               "VQVAE decode: f_hat has shape ", shape_str(f_hat.shape()), ", expected [B, ", C, ", HW, HW]");
-  const int64_t B = f_hat.dim(0), hw = f_hat.dim(2);
-  const Impl& m = *impl_;
-  const int64_t side = hw * config_.upsample_factor(), out_c = m.conv_out.cout;
-  Tensor image = Tensor::zeros(DType::F32, {B, out_c, side, side});
-  if (B == 0) return image;
-
-  // Buffer sizes: walk the decoder once, tracking channels and resolution.
-  int64_t act = 0, pad = 0, tmp = C * hw * hw, qkv = 0, scores = 0;
-  auto at = [&](int64_t c, int64_t r) {
-    act = std::max(act, c * r * r);
-    tmp = std::max(tmp, c * r * r);
-    pad = std::max(pad, c * (r + 2) * (r + 2));
-  };
-  auto attn_at = [&](int64_t c, int64_t r) {
-    qkv = std::max(qkv, 3 * c * r * r);
-    scores = std::max(scores, r * r * r * r);
-  };
-  int64_t res = hw;
-  at(m.conv_in.cout, res);
-  if (m.mid_attn) attn_at(m.mid_attn_block.c, res);
-  for (size_t i = m.levels.size(); i-- > 0;) {
-    for (const ResBlock& r : m.levels[i].blocks) at(r.cin, res), at(r.cout, res);
-    if (!m.levels[i].attn.empty()) attn_at(m.levels[i].attn[0].c, res);
-    if (m.levels[i].has_upsample) res *= 2, at(m.levels[i].upsample.cout, res);
-  }
-  at(out_c, res);
-  Workspace ws;
-  ws.act.resize(static_cast<size_t>(act));
-  ws.alt.resize(static_cast<size_t>(act));
-  ws.pad.resize(static_cast<size_t>(pad));
-  ws.tmp.resize(static_cast<size_t>(tmp));
-  ws.qkv.resize(static_cast<size_t>(qkv));
-  ws.scores.resize(static_cast<size_t>(scores));
-
-  const float* z = f_hat.data<float>();
-  float* out = image.mutable_data<float>();
-  for (int64_t b = 0; b < B; ++b) m.decode_one(z + b * C * hw * hw, hw, out + b * out_c * side * side, ws);
-  return image;
+  const int64_t B = f_hat.dim(0), hw = f_hat.dim(2), side = hw * config_.upsample_factor();
+  DeviceBuffer z = backend_.alloc(DType::F32, f_hat.numel());
+  backend_.upload(z, f_hat.raw(), DType::F32);
+  const DeviceBuffer image = decode(z, B, hw);
+  Tensor out = Tensor::zeros(DType::F32, {B, impl_->conv_out.cout, side, side});
+  backend_.download(image, out.mutable_data<float>());
+  return out;
 }
 
 }  // namespace amskv::model

@@ -9,9 +9,12 @@
 
 #include "commands.h"
 #include "kv/memory_report.h"
+#include "model/var_model.h"
 #include "report/image_metrics.h"
 #include "report/markdown_table.h"
+#ifdef AMSKV_HAVE_PLOTS
 #include "report/plot.h"
+#endif
 #include "report_json.h"
 #include "run_options.h"
 
@@ -55,10 +58,7 @@ nlohmann::json compare(const engine::GenerateResult& full, const engine::Generat
     if (std::isfinite(psnrs.back())) psnr_sum += psnrs.back(), ++finite;
     ssim_sum += ssims.back();
   }
-  kv::ScheduleInfo info;
-  for (int k = 0; k < cfg.schedule.num_scales(); ++k) info.tokens.push_back(cfg.schedule.tokens(k));
-  info.depth = static_cast<int>(cfg.depth);
-  const auto mem = kv::make_memory_report(pol.kv, info, rows);
+  const auto mem = kv::make_memory_report(pol.kv, model::kv_schedule(cfg), rows);
   j["token_agreement"] = agreement;
   j["psnr_db"] = psnrs;
   j["ssim"] = ssims;
@@ -71,14 +71,14 @@ nlohmann::json compare(const engine::GenerateResult& full, const engine::Generat
 }
 
 void run_eval(const EvalArgs& a) {
-  GenerationJob job(a.run);
-  const auto& cfg = job.var().config();
-  const auto labels = a.run.labels();
-  const int64_t B = static_cast<int64_t>(labels.size());
-  const int64_t rows = 2 * (a.run.batch > 0 ? std::min<int64_t>(a.run.batch, B) : B);
   kv::PolicyOptions full_opt;
   full_opt.name = "full";
-  const auto full = job.run(full_opt, false, {});
+  const engine::GenerationJob job(a.run.resolved(), full_opt);  // full needs the most memory of all policies
+  const auto& cfg = job.var().config();
+  const int64_t B = job.images();
+  const int64_t rows = 2 * job.batch_size();
+  const auto progress = progress_printer(a.run.quiet);
+  const auto full = job.run(full_opt, {}, progress);
 
   std::vector<kv::PolicyOptions> variants;
   if (a.sweep) {
@@ -108,10 +108,9 @@ void run_eval(const EvalArgs& a) {
   nlohmann::json out = {{"model", cfg.summary()}, {"images", B}, {"labels", a.run.labels_text},
                         {"full_time", {{"total_s", full.time.total_s}, {"attention_s", full.time.attention_s}}}};
   std::vector<std::vector<std::string>> rows_md;
-  report::Series psnr_curve{"PSNR vs full (dB)", {}, {}}, ssim_curve{"SSIM vs full", {}, {}},
-      agree_curve{"tokens equal to full (mean over scales)", {}, {}};
+  std::vector<double> reduction_x, psnr_y, ssim_y, agree_y;  // the quality-memory curves of --sweep
   for (const auto& p : variants) {
-    const auto r = job.run(p, false, {});
+    const auto r = job.run(p, {}, progress);
     nlohmann::json c = compare(full, r, cfg, rows);
     const double resident = c["kv"]["reduction"]["resident"];
     std::string setting = p.name;
@@ -128,19 +127,14 @@ void run_eval(const EvalArgs& a) {
                        fmt(100.0 * red["allocated"].get<double>(), "%.2f%%"),
                        fmt(c["kv"]["resident_bytes"].get<double>() / 1048576.0, "%.2f"),
                        fmt(r.time.attention_s, "%.3f"), fmt(r.time.total_s, "%.2f")});
-    psnr_curve.x.push_back(100.0 * resident);
-    psnr_curve.y.push_back(c["mean_psnr_finite_db"].get<double>());
-    ssim_curve.x.push_back(100.0 * resident);
-    ssim_curve.y.push_back(c["mean_ssim"].get<double>());
-    agree_curve.x.push_back(100.0 * resident);
-    agree_curve.y.push_back(mean_agree);
+    reduction_x.push_back(100.0 * resident);
+    psnr_y.push_back(c["mean_psnr_finite_db"].get<double>());
+    ssim_y.push_back(c["mean_ssim"].get<double>());
+    agree_y.push_back(mean_agree);
     c["setting"] = setting;
     out["runs"].push_back(c);
   }
-  kv::ScheduleInfo info;
-  for (int k = 0; k < cfg.schedule.num_scales(); ++k) info.tokens.push_back(cfg.schedule.tokens(k));
-  info.depth = static_cast<int>(cfg.depth);
-  const auto reference = kv::make_memory_report(full.kv, info, rows).reference;
+  const auto reference = kv::make_memory_report(full.kv, model::kv_schedule(cfg), rows).reference;
   rows_md.push_back({"full (reference cache)", "inf", "1.0000", "1.000 / 1.000", "0.00%", "0.00%", "0.00%",
                      fmt(reference.resident_bytes / 1048576.0, "%.2f"), fmt(full.time.attention_s, "%.3f"),
                      fmt(full.time.total_s, "%.2f")});
@@ -152,7 +146,11 @@ void run_eval(const EvalArgs& a) {
   std::cout << table;
   if (!a.json_path.empty()) write_json_file(a.json_path, out);
   if (a.sweep) {
+#ifdef AMSKV_HAVE_PLOTS
     std::filesystem::create_directories(a.out_dir);
+    const report::Series psnr_curve{"PSNR vs full (dB)", reduction_x, psnr_y},
+        ssim_curve{"SSIM vs full", reduction_x, ssim_y},
+        agree_curve{"tokens equal to full (mean over scales)", reduction_x, agree_y};
     report::LinePlotStyle ls;
     ls.x_label = "resident KV reduction vs the reference cache (%)";
     ls.title = cat("Image PSNR against full: ", a.run.policy.name);
@@ -164,6 +162,9 @@ void run_eval(const EvalArgs& a) {
     ls.y_max = 1.0;
     report::line_plot_png(a.out_dir + "/quality_memory.png", {ssim_curve, agree_curve}, ls);
     std::cout << "wrote " << a.out_dir << "/quality_memory.png and quality_memory_psnr.png\n";
+#else
+    std::cout << "this build has no plotting: the sweep is in the table and --json only\n";
+#endif
   }
 }
 

@@ -8,7 +8,6 @@
 #include "io/png_writer.h"
 #include "io/safetensors.h"
 #include "report_json.h"
-#include "batch_merger.h"
 #include "run_options.h"
 
 namespace amskv::cli {
@@ -31,17 +30,20 @@ std::string image_path(const std::string& dir, int64_t index) {
 }
 
 void run_generate(const GenerateArgs& a) {
-  GenerationJob job(a.run);
+  const engine::GenerationJob job(a.run.resolved(), a.run.policy);
   const auto& cfg = job.var().config();
-  const int64_t total = static_cast<int64_t>(a.run.labels().size());
-  const int64_t side = cfg.image_size(), image_floats = 3 * side * side;
+  const int64_t total = job.images();
+  const int64_t side = cfg.schedule.last_side() * job.vae().config().upsample_factor(), image_floats = 3 * side * side;
   const bool dump = !a.dump_path.empty();
   if (!a.no_images) std::filesystem::create_directories(a.out_dir);
 
   // Images are written batch by batch; only a dump keeps every batch's tensors until the end.
-  BatchMerger merger(/*keep_tensors=*/dump);
+  engine::BatchMerger merger(/*keep_tensors=*/dump);
   std::vector<float> grid;
-  job.run_batches(a.run.policy, a.dump_logits, {}, /*decode=*/!(a.no_images && !dump),
+  engine::RunSettings settings;
+  settings.keep_logits = a.dump_logits;
+  settings.decode = !(a.no_images && !dump);
+  job.run_batches(a.run.policy, settings,
                   [&](engine::GenerateResult&& r, int64_t first) {
                     const int64_t n = r.tokens.empty() ? 0 : r.tokens[0].dim(0);
                     if (!a.no_images) {
@@ -52,7 +54,8 @@ void run_generate(const GenerateArgs& a) {
                       if (take > 0) grid.insert(grid.end(), img, img + take * image_floats);
                     }
                     merger.add(std::move(r));
-                  });
+                  },
+                  progress_printer(a.run.quiet));
   const engine::GenerateResult r = merger.finish();
 
   if (!a.no_images) {
@@ -71,8 +74,9 @@ void run_generate(const GenerateArgs& a) {
     io::save_safetensors(a.dump_path, tensors,
                          {{"model", cfg.summary()}, {"labels", a.run.labels_text}, {"policy", a.run.policy.name}});
   }
-  const int64_t batch = a.run.batch > 0 ? std::min<int64_t>(a.run.batch, total) : total;
-  const nlohmann::json report = generation_report(r, cfg, 2 * batch, total);
+  nlohmann::json report = generation_report(r, cfg, 2 * job.batch_size(), total);
+  report["device"] = job.backend().name();
+  report["memory_plan"] = job.memory_plan().to_json();
   if (!a.report_path.empty()) write_json_file(a.report_path, report);
   if (!a.run.quiet) std::cerr << generation_report_table(report);
 }

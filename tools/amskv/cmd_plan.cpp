@@ -35,9 +35,7 @@ void run_plan(const PlanArgs& a) {
     depth = spec.depth, width = spec.width > 0 ? spec.width : 64 * spec.depth, sides = spec.patch_nums;
   }
   const int64_t elem = a.dtype == "fp32" ? 4 : 2;
-  kv::ScheduleInfo info;
-  for (int64_t s : sides) info.tokens.push_back(s * s);
-  info.depth = static_cast<int>(depth);
+  const kv::ScheduleInfo info = kv::ScheduleInfo::from_sides(sides, depth);
   auto policy = kv::make_policy(a.policy);
   kv::KvStats st = kv::plan_footprint(*policy, info, sides);
   const int64_t rows = 2 * a.batch;

@@ -8,7 +8,10 @@
 
 #include "commands.h"
 #include "kv/policies/ams_policy.h"
+#include "model/var_model.h"
+#ifdef AMSKV_HAVE_PLOTS
 #include "report/plot.h"
+#endif
 #include "report_json.h"
 #include "run_options.h"
 
@@ -23,6 +26,7 @@ struct ProfileArgs {
 
 nlohmann::json finite_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
 
+#ifdef AMSKV_HAVE_PLOTS
 void write_plots(const std::string& dir, const model::VarConfig& cfg, const engine::GenerateResult& r,
                  const std::vector<double>& layer_mean, const std::vector<int>& demanding,
                  const std::optional<double>& theta) {
@@ -109,13 +113,17 @@ void write_plots(const std::string& dir, const model::VarConfig& cfg, const engi
   ds.title = "Attention density, mean over layers";
   report::heatmap_png(dir + "/density_mean.png", mean, ds);
 }
+#endif
 
 void run_profile(const ProfileArgs& a) {
-  GenerationJob job(a.run);
-  const auto& cfg = job.var().config();
   kv::PolicyOptions full;
   full.name = "full";
-  const auto r = job.run(full, false, {true, true}, /*decode=*/false);
+  const engine::GenerationJob job(a.run.resolved(), full);
+  const auto& cfg = job.var().config();
+  engine::RunSettings settings;
+  settings.analysis = {true, true};
+  settings.decode = false;
+  const auto r = job.run(full, settings, progress_printer(a.run.quiet));
   const int K = cfg.schedule.num_scales(), D = static_cast<int>(cfg.depth);
 
   // Layer classes by the same rule AMS-KV applies to a profile (offline mode).
@@ -123,10 +131,7 @@ void run_profile(const ProfileArgs& a) {
   for (int l = 0; l < D; ++l) ams.profile_similarity.emplace_back(r.similarity[l].begin() + 1, r.similarity[l].end());
   ams.profile_source = "this run";
   kv::AmsPolicy classifier(ams, false);
-  kv::ScheduleInfo info;
-  for (int k = 0; k < K; ++k) info.tokens.push_back(cfg.schedule.tokens(k));
-  info.depth = D;
-  classifier.begin(info);
+  classifier.begin(model::kv_schedule(cfg));
   const nlohmann::json decision = classifier.describe();
 
   std::vector<double> layer_mean;
@@ -161,8 +166,12 @@ void run_profile(const ProfileArgs& a) {
   else j["ams"]["demanding_fraction"] = decision["demanding_fraction"];
   std::filesystem::create_directories(a.out_dir);
   write_json_file(a.out_dir + "/profile.json", j);
+#ifdef AMSKV_HAVE_PLOTS
   write_plots(a.out_dir, cfg, r, layer_mean, demanding, ams.theta);
   std::cout << "wrote " << a.out_dir << "/profile.json and plots; cache-demanding layers:";
+#else
+  std::cout << "wrote " << a.out_dir << "/profile.json (this build has no plotting: no PNGs); cache-demanding layers:";
+#endif
   for (int l : demanding) std::cout << " " << l;
   std::cout << "\n";
 }

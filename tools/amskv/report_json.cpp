@@ -5,16 +5,14 @@
 
 #include "io/atomic_file.h"
 #include "kv/memory_report.h"
+#include "model/var_model.h"
 #include "report/markdown_table.h"
 
 namespace amskv::cli {
 
 nlohmann::json generation_report(const engine::GenerateResult& r, const model::VarConfig& config,
                                  int64_t rows_per_batch, int64_t images) {
-  kv::ScheduleInfo info;
-  for (int k = 0; k < config.schedule.num_scales(); ++k) info.tokens.push_back(config.schedule.tokens(k));
-  info.depth = static_cast<int>(config.depth);
-  const kv::MemoryReport mem = kv::make_memory_report(r.kv, info, rows_per_batch);
+  const kv::MemoryReport mem = kv::make_memory_report(r.kv, model::kv_schedule(config), rows_per_batch);
   nlohmann::json j;
   j["kv"] = mem.to_json(r.kv, r.policy);
   j["kv"]["batch_images"] = rows_per_batch / 2;

@@ -7,13 +7,17 @@
 #include <vector>
 
 #include "backend/cpu/gemm.h"
+#include "core/error.h"
 
 namespace amskv::cpu {
 
 void segmented_attention(const float* q, int64_t rows, int64_t heads, int64_t n, int64_t head_dim,
                          std::span<const AttentionSegment> segments, float* out, double* segment_mass) {
   int64_t total = 0;
-  for (const auto& s : segments) total += s.tokens;
+  for (const auto& s : segments) {
+    AMSKV_CHECK(s.dtype == DType::F32, "CPU attention reads float32 K/V segments");
+    total += s.tokens;
+  }
   const int64_t nseg = static_cast<int64_t>(segments.size());
   const int64_t width = heads * head_dim;
 
@@ -28,7 +32,7 @@ void segmented_attention(const float* q, int64_t rows, int64_t heads, int64_t n,
       const float* qh = q + rh * n * head_dim;
       int64_t col = 0;
       for (const auto& s : segments) {
-        gemm(false, true, n, s.tokens, head_dim, 1.0f, qh, head_dim, s.k + rh * s.head_stride, head_dim, 0.0f,
+        gemm(false, true, n, s.tokens, head_dim, 1.0f, qh, head_dim, static_cast<const float*>(s.k) + rh * s.head_stride, head_dim, 0.0f,
              scores.data() + col, total);
         col += s.tokens;
       }
@@ -62,7 +66,7 @@ void segmented_attention(const float* q, int64_t rows, int64_t heads, int64_t n,
       col = 0;
       for (size_t si = 0; si < segments.size(); ++si) {
         const auto& s = segments[si];
-        gemm(false, false, n, head_dim, s.tokens, 1.0f, scores.data() + col, total, s.v + rh * s.head_stride,
+        gemm(false, false, n, head_dim, s.tokens, 1.0f, scores.data() + col, total, static_cast<const float*>(s.v) + rh * s.head_stride,
              head_dim, si == 0 ? 0.0f : 1.0f, oh, width);
         col += s.tokens;
       }

@@ -6,20 +6,20 @@
 
 #include "engine/generator.h"
 
-namespace amskv::cli {
+namespace amskv::engine {
 
 class BatchMerger {
  public:
   explicit BatchMerger(bool keep_tensors) : keep_tensors_(keep_tensors) {}
-  void add(engine::GenerateResult&& batch);
-  engine::GenerateResult finish();
+  void add(GenerateResult&& batch);
+  GenerateResult finish();
 
  private:
   bool keep_tensors_;
-  engine::GenerateResult merged_;
-  std::vector<engine::GenerateResult> parts_;
+  GenerateResult merged_;
+  std::vector<GenerateResult> parts_;
   int64_t images_ = 0;
   std::vector<std::vector<double>> sim_sum_, sim_weight_;
 };
 
-}  // namespace amskv::cli
+}  // namespace amskv::engine

@@ -1,9 +1,9 @@
-#include "batch_merger.h"
+#include "engine/batch_merger.h"
 
 #include <cmath>
 #include <cstring>
 
-namespace amskv::cli {
+namespace amskv::engine {
 
 namespace {
 
@@ -25,7 +25,7 @@ Tensor concat_first_dim(const std::vector<const Tensor*>& parts) {
 
 }  // namespace
 
-void BatchMerger::add(engine::GenerateResult&& r) {
+void BatchMerger::add(GenerateResult&& r) {
   const int64_t n = r.tokens.empty() ? 0 : r.tokens[0].dim(0);
   const auto w = static_cast<double>(n);
   if (images_ == 0) {
@@ -59,8 +59,8 @@ void BatchMerger::add(engine::GenerateResult&& r) {
   if (keep_tensors_) parts_.push_back(std::move(r));
 }
 
-engine::GenerateResult BatchMerger::finish() {
-  engine::GenerateResult out = std::move(merged_);
+GenerateResult BatchMerger::finish() {
+  GenerateResult out = std::move(merged_);
   const auto total = static_cast<double>(std::max<int64_t>(images_, 1));
   for (auto& layer : out.density)
     for (auto& row : layer)
@@ -75,8 +75,8 @@ engine::GenerateResult BatchMerger::finish() {
       for (const auto& p : parts_) ts.push_back(&(p.*member));
       return concat_first_dim(ts);
     };
-    out.images = gather(&engine::GenerateResult::images);
-    out.fhat = gather(&engine::GenerateResult::fhat);
+    out.images = gather(&GenerateResult::images);
+    out.fhat = gather(&GenerateResult::fhat);
     for (size_t k = 0; k < parts_[0].tokens.size(); ++k) {
       std::vector<const Tensor*> ts;
       for (const auto& p : parts_) ts.push_back(&p.tokens[k]);
@@ -92,4 +92,4 @@ engine::GenerateResult BatchMerger::finish() {
   return out;
 }
 
-}  // namespace amskv::cli
+}  // namespace amskv::engine

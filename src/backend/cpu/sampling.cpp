@@ -1,4 +1,4 @@
-#include "model/sampler.h"
+#include "backend/cpu/sampling.h"
 
 #include <algorithm>
 #include <cmath>
@@ -8,7 +8,7 @@
 
 #include "core/philox.h"
 
-namespace amskv::model {
+namespace amskv::cpu {
 
 namespace {
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
@@ -99,4 +99,4 @@ void gumbel_soft_weights(const float* logits, int64_t n, int64_t vocab, double r
   }
 }
 
-}  // namespace amskv::model
+}  // namespace amskv::cpu

@@ -1,0 +1,177 @@
+// The backend interface: every operation the VAR transformer, the VQVAE and generation need, on buffers that
+// live on the backend's device. The model asks for operations; it never calls one backend's kernels and
+// never dereferences device memory. Each backend (cpu/, cuda/) implements all of it; the conformance test
+// (tests/test_backend_ops.cpp) runs every operation on every backend present against the CPU.
+//
+// Element types: the residual streams, norms' statistics, logits, the latent f_hat and everything in the
+// VQVAE's quantizer path are float32. Matrix inputs (activations feeding a product), attention operands and
+// the KV cache use the backend's compute dtype (F32 on the CPU; BF16, F16 or F32 on CUDA). Each operation
+// states which of its buffers may use the compute dtype; a buffer of another type is an error.
+//
+// Layout conventions: row-major; "rows" are the 2B classifier-free-guidance rows (conditional first);
+// per-row modulation vectors are `mod_stride` elements apart. All work is enqueued in order on one stream;
+// download() and synchronize() wait for it.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "backend/attention_segment.h"
+#include "backend/device_buffer.h"
+#include "core/tensor.h"
+
+namespace amskv::backend {
+
+// A matrix product's weights, converted once to the compute dtype: y = x·Wᵀ + b (PyTorch nn.Linear layout).
+struct LinearWeight {
+  DeviceBuffer weight;  // [out, in]
+  DeviceBuffer bias;    // [out] float32, or unallocated
+  int64_t out = 0, in = 0;
+};
+
+// A convolution's weights in a backend-private packing (stride 1, zero padding `pad` on every side).
+struct ConvWeight {
+  DeviceBuffer packed;  // layout known only to the backend that made it
+  DeviceBuffer bias;    // [cout] float32, or unallocated
+  int64_t cout = 0, cin = 0, kh = 1, kw = 1, pad = 0;
+};
+
+enum class Activation { None, GeluTanh };
+
+struct MemoryInfo {
+  int64_t free_bytes = 0;
+  int64_t total_bytes = 0;
+};
+
+// Sampling settings that the token draw needs (the guidance scale is applied before, by cfg_blend).
+struct TokenSampling {
+  int64_t top_k = 0;   // 0: off
+  double top_p = 0.0;  // 0: off
+  uint64_t seed = 0;
+};
+
+// Accumulates the device time of the work enqueued between start() and stop() pairs.
+class OpTimer {
+ public:
+  virtual ~OpTimer() = default;
+  virtual void start() = 0;
+  virtual void stop() = 0;
+  virtual double seconds() = 0;  // waits for the timed work
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual std::string device() const = 0;  // "cpu" or "cuda"
+  virtual std::string name() const = 0;    // for reports, e.g. "cuda:0 NVIDIA H200 (bf16)"
+  virtual DType compute_dtype() const = 0;
+  // How many images the VQVAE decoder should run at once (the CPU decodes one at a time, in cache).
+  virtual int64_t decoder_images_per_pass(int64_t bytes_per_image) const = 0;
+
+  // --- memory ------------------------------------------------------------------------------------------
+  // Contents unspecified. Throws amskv::Error naming the size when the device has no room.
+  virtual DeviceBuffer alloc(DType dtype, int64_t count) = 0;
+  // dst <- host values of `host_dtype` (converted when dst has another floating type; integers only to the
+  // same type).
+  virtual void upload(DeviceSpan dst, const void* host, DType host_dtype) = 0;
+  // host <- src (same dtype, src.bytes() bytes); waits for pending work.
+  virtual void download(DeviceSpan src, void* host) = 0;
+  // A constant tensor on the device as `dtype` (zero-copy on the CPU when the types agree).
+  virtual DeviceBuffer constant(const Tensor& host, DType dtype) = 0;
+  virtual void copy(DeviceSpan dst, DeviceSpan src) = 0;  // same dtype and size
+  // `count` blocks of `block` elements: dst[i·dst_stride ...] <- src[i·src_stride ...]; no overlap.
+  virtual void copy_blocks(DeviceSpan dst, int64_t dst_stride, DeviceSpan src, int64_t src_stride, int64_t block,
+                           int64_t count) = 0;
+  virtual void fill_zero(DeviceSpan dst) = 0;
+  virtual MemoryInfo memory() const = 0;
+  virtual void synchronize() = 0;
+  virtual std::unique_ptr<OpTimer> make_timer() = 0;
+
+  // --- weights -----------------------------------------------------------------------------------------
+  // weight [out, in], bias [out] or null; any floating dtype on the host.
+  virtual LinearWeight make_linear(const Tensor& weight, const Tensor* bias) = 0;
+  // weight [cout, cin, kh, kw], bias [cout] or null; zero padding `pad`.
+  virtual ConvWeight make_conv(const Tensor& weight, const Tensor* bias, int64_t pad) = 0;
+
+  // --- transformer -------------------------------------------------------------------------------------
+  // y [rows, out] = act(x [rows, in] · Wᵀ + b). x in the compute dtype; y float32 or the compute dtype.
+  virtual void linear(DeviceSpan x, int64_t rows, const LinearWeight& w, DeviceSpan y,
+                      Activation act = Activation::None) = 0;
+  // y[r, t, :] = LayerNorm(x[r, t, :]) · (1 + scale[r]) + shift[r] (no affine, eps 1e-6, biased variance).
+  // x float32 [rows, tokens, width]; y the compute dtype (or float32); scale/shift float32.
+  virtual void layer_norm_modulate(DeviceSpan x, int64_t rows, int64_t tokens, int64_t width, DeviceSpan scale,
+                                   DeviceSpan shift, int64_t mod_stride, DeviceSpan y) = 0;
+  // Fused qkv [rows, n, 3C] (channel = which·C + head·dh + d, compute dtype) -> q, k, v each
+  // [rows][heads][n][dh] in the compute dtype, q and k l2-normalised per head (eps 1e-12) and q times tau[h]
+  // (float32 [heads]).
+  virtual void qk_norm_split(DeviceSpan qkv, int64_t rows, int64_t n, int64_t heads, int64_t head_dim,
+                             DeviceSpan tau, DeviceSpan q, DeviceSpan k, DeviceSpan v) = 0;
+  // Softmax attention (scale 1: q is pre-scaled) of q [rows][heads][n][dh] over the concatenated segments;
+  // out [rows][n][heads·dh], compute dtype. segment_mass (host, may be null) receives [rows][heads][segments]:
+  // attention probability summed over the n queries and over each segment's keys.
+  virtual void attention(DeviceSpan q, int64_t rows, int64_t heads, int64_t n, int64_t head_dim,
+                         std::span<const AttentionSegment> segments, DeviceSpan out, double* segment_mass) = 0;
+  // x[r, t, :] += gate[r, :] · branch[r, t, :]; x float32, branch float32 or compute dtype, gate float32.
+  virtual void gated_residual_add(DeviceSpan x, DeviceSpan branch, int64_t rows, int64_t tokens, int64_t width,
+                                  DeviceSpan gate, int64_t gate_stride) = 0;
+  // y = x·sigmoid(x), float32 (x == y allowed).
+  virtual void silu(DeviceSpan x, DeviceSpan y) = 0;
+  // out [count, width] = table[ids[i], :]; table and out float32, ids int64 (checked against the table).
+  virtual void gather_rows(DeviceSpan table, int64_t width, DeviceSpan ids, DeviceSpan out) = 0;
+  // x [groups, n·width] += table [n·width] for every group; float32.
+  virtual void add_rows(DeviceSpan x, int64_t groups, DeviceSpan table) = 0;
+  // y [batch, b, a] = x [batch, a, b] transposed; float32.
+  virtual void transpose(DeviceSpan x, int64_t batch, int64_t a, int64_t b, DeviceSpan y) = 0;
+
+  // --- guidance and tokens -----------------------------------------------------------------------------
+  // guided [half] = (1 + t)·logits[:half] − t·logits[half:], half = guided.size(); float32.
+  virtual void cfg_blend(DeviceSpan logits, float t, DeviceSpan guided) = 0;
+  // Masks guided [batch, n, vocab] in place (top-k, then top-p) and draws one token per position with the
+  // counter-based generator keyed by (seed, first_image + b, scale, position); tokens int64 [batch, n].
+  virtual void sample_tokens(DeviceSpan guided, int64_t batch, int64_t n, int64_t vocab, const TokenSampling& s,
+                             uint64_t first_image, int scale, DeviceSpan tokens) = 0;
+  // more_smooth: h [batch, n, dim] = softmax((masked logits·(1 + ratio) + gumbel) / tau) · codebook [vocab, dim].
+  virtual void soft_token_embedding(DeviceSpan masked, int64_t batch, int64_t n, int64_t vocab, double ratio,
+                                    uint64_t seed, uint64_t first_image, int scale, DeviceSpan codebook, int64_t dim,
+                                    DeviceSpan h) = 0;
+
+  // --- latent (float32 NCHW planes) --------------------------------------------------------------------
+  // PyTorch interpolate: bicubic (align_corners False, A = −0.75), area (adaptive average), nearest ×2 (y
+  // written as zero-padded planes when pad > 0: the padded-input layout of conv2d).
+  virtual void bicubic_resize(DeviceSpan x, int64_t planes, int64_t in_h, int64_t in_w, int64_t out_h,
+                              int64_t out_w, DeviceSpan y) = 0;
+  virtual void area_resize(DeviceSpan x, int64_t planes, int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w,
+                           DeviceSpan y) = 0;
+  virtual void nearest_upsample2x(DeviceSpan x, int64_t planes, int64_t h, int64_t w, DeviceSpan y,
+                                  int64_t pad) = 0;
+  // y += a·x1 + b·x2 (float32, same sizes).
+  virtual void accumulate(DeviceSpan y, float a, DeviceSpan x1, float b, DeviceSpan x2) = 0;
+
+  // --- VQVAE decoder -----------------------------------------------------------------------------------
+  // GroupNorm (affine gamma/beta, eps) over x float32 [batch, channels, h, w], optionally then SiLU; y written
+  // as zero-padded planes [batch, channels, h + 2·pad, w + 2·pad] in float32 or the compute dtype.
+  virtual void group_norm(DeviceSpan x, DeviceSpan y, int64_t batch, int64_t channels, int64_t h, int64_t w,
+                          int64_t pad, int64_t groups, DeviceSpan gamma, DeviceSpan beta, float eps,
+                          bool fuse_silu) = 0;
+  // y [batch, cout, oh, ow] (float32) = conv(x) + bias (added onto y with `accumulate`). x is [batch, cin, h, w]
+  // float32 or compute dtype, or with `padded_input` already zero-padded [batch, cin, h + 2·pad, w + 2·pad].
+  virtual void conv2d(DeviceSpan x, int64_t batch, int64_t h, int64_t w, const ConvWeight& weight, DeviceSpan y,
+                      bool padded_input, bool accumulate) = 0;
+  // The VQVAE's single-head attention per image: qkv [batch, 3C, N] (q, k, v channel blocks) ->
+  // out [batch, C, N] = v · softmax_j(q_i·k_j / sqrt(C))ᵀ; qkv and out float32 or compute dtype.
+  virtual void spatial_attention(DeviceSpan qkv, int64_t batch, int64_t channels, int64_t positions,
+                                 DeviceSpan out) = 0;
+  // x = (clamp(x, −1, 1) + 1) / 2, float32.
+  virtual void to_unit_range(DeviceSpan x) = 0;
+
+  // --- analysis ----------------------------------------------------------------------------------------
+  // The inter-scale key similarity of spec/amskv.md: keys of the previous scale upsampled bicubically per
+  // head to the current grid, cosine similarity with the current keys, mean over tokens, heads and rows.
+  virtual double key_similarity(const AttentionSegment& previous, int64_t previous_side,
+                                const AttentionSegment& current, int64_t current_side, int64_t rows, int64_t heads,
+                                int64_t head_dim) = 0;
+};
+
+}  // namespace amskv::backend

@@ -1,0 +1,121 @@
+#include "engine/generation_job.h"
+
+#include <algorithm>
+#include <new>
+
+#include "io/tensor_file.h"
+
+namespace amskv::engine {
+
+namespace {
+
+// Forwards per-scale progress of one batch to the job's callback; wants no tensors.
+class ProgressObserver final : public GenerationObserver {
+ public:
+  ProgressObserver(const ProgressFn& fn, int64_t first, int64_t count, int64_t total)
+      : fn_(fn), first_(first), count_(count), total_(total) {}
+  bool wants_tensors() const override { return false; }
+  void on_scale_done(int k, int num_scales, double seconds) override { fn_(first_, count_, total_, k, num_scales, seconds); }
+
+ private:
+  const ProgressFn& fn_;
+  int64_t first_, count_, total_;
+};
+
+}  // namespace
+
+PlanShapes LoadedModels::plan_shapes() const {
+  PlanShapes s;
+  s.var = var->config();
+  const int64_t hw = s.var.schedule.last_side();
+  s.decoder_bytes_per_image = model::decoder_bytes_per_image(vae->config(), hw, backend->compute_dtype());
+  s.image_side = hw * vae->config().upsample_factor();
+  return s;
+}
+
+LoadedModels load_models(const std::string& var_path, const std::string& vae_path,
+                         const std::vector<int64_t>& patch_nums, const backend::BackendOptions& backend_options) {
+  LoadedModels m;
+  m.var_path = var_path;
+  m.vae_path = vae_path;
+  m.backend = backend::make_backend(backend_options);
+  try {
+    m.var = std::make_unique<model::VarModel>(*m.backend, io::load_tensor_file(var_path), patch_nums);
+  } catch (const std::bad_alloc&) {
+    fail(var_path, ": out of memory while loading the transformer onto ", m.backend->name());
+  }
+  try {
+    m.vae = std::make_unique<model::Vqvae>(*m.backend, io::load_tensor_file(vae_path));
+  } catch (const std::bad_alloc&) {
+    fail(vae_path, ": out of memory while loading the VQVAE onto ", m.backend->name());
+  }
+  check_compatible(m.var->config(), var_path, m.vae->config(), vae_path);
+  return m;
+}
+
+GenerationJob::GenerationJob(JobOptions options, const kv::PolicyOptions& policy)
+    : opt_(std::move(options)), models_(load_models(opt_.var_path, opt_.vae_path, opt_.patch_nums, opt_.backend)) {
+  const model::VarConfig& cfg = models_.var->config();
+  AMSKV_CHECK(!opt_.labels.empty(), "no labels given");
+  for (int64_t l : opt_.labels) class_rows_for({l}, cfg.num_classes);  // every label checked before any work
+  const int64_t total = images();
+  if (!opt_.force_tokens.empty()) {
+    forced_ = io::load_tensor_file(opt_.force_tokens);
+    has_forced_ = true;
+    // Every scale's tokens must cover every image, checked now rather than at the batch that runs short.
+    for (int k = 0; k < cfg.schedule.num_scales(); ++k) {
+      const std::string key = cat("forced_idx.", k);
+      const Tensor& t = forced_.at(key);
+      AMSKV_CHECK(t.ndim() == 2 && t.dim(0) >= total && t.dim(1) == cfg.schedule.tokens(k), opt_.force_tokens, ": ",
+                  key, " has shape ", shape_str(t.shape()), ", expected [", total, ", ", cfg.schedule.tokens(k),
+                  "] (one row per label)");
+    }
+  }
+  backend::Backend& be = *models_.backend;
+  const PlanShapes shapes = models_.plan_shapes();
+  const int64_t available = usable_memory(be.memory().free_bytes);
+  const int64_t per_pass = be.decoder_images_per_pass(shapes.decoder_bytes_per_image);
+  const int64_t wanted = opt_.batch > 0 ? std::min(opt_.batch, total) : total;
+  plan_ = fit_batch(shapes, policy, be.compute_dtype(), wanted, available, per_pass);
+  if (plan_.batch == 0) {
+    const int64_t fits = largest_batch(shapes, policy, be.compute_dtype(), available, per_pass, wanted);
+    const MemoryPlan one = plan_batch(shapes, policy, be.compute_dtype(), 1, {}, per_pass);
+    AMSKV_CHECK(fits > 0, "not even one image fits on ", be.name(), ": it needs ", one.summary(), " and ", gib(available),
+                " are free");
+    AMSKV_CHECK(opt_.batch == 0, "--batch ", opt_.batch, " does not fit on ", be.name(), ": ", gib(available),
+                " are free, and the largest batch that fits is ", fits, " (", policy.name, " KV cache, ",
+                fit_batch(shapes, policy, be.compute_dtype(), fits, available, per_pass).summary(), ")");
+    plan_ = fit_batch(shapes, policy, be.compute_dtype(), fits, available, per_pass);
+  }
+}
+
+void GenerationJob::run_batches(const kv::PolicyOptions& policy_options, const RunSettings& settings,
+                                const BatchCallback& on_batch, const ProgressFn& progress) const {
+  const int64_t total = images(), batch = plan_.batch;
+  for (int64_t first = 0; first < total; first += batch) {
+    const int64_t count = std::min(batch, total - first);
+    GenerateOptions go;
+    go.labels.assign(opt_.labels.begin() + first, opt_.labels.begin() + first + count);
+    go.sampling = opt_.sampling;
+    go.first_image_index = static_cast<uint64_t>(first);
+    go.forced_tokens = has_forced_ ? &forced_ : nullptr;
+    go.forced_offset = first;
+    go.keep_logits = settings.keep_logits;
+    go.decode_images = settings.decode;
+    go.analysis = settings.analysis;
+    go.plan = plan_.exec;
+    auto policy = kv::make_policy(policy_options);
+    std::unique_ptr<ProgressObserver> observer;
+    if (progress) observer = std::make_unique<ProgressObserver>(progress, first, count, total);
+    on_batch(generate(*models_.var, *models_.vae, *policy, go, observer.get()), first);
+  }
+}
+
+GenerateResult GenerationJob::run(const kv::PolicyOptions& policy, const RunSettings& settings,
+                                  const ProgressFn& progress) const {
+  BatchMerger merger(/*keep_tensors=*/true);
+  run_batches(policy, settings, [&](GenerateResult&& r, int64_t) { merger.add(std::move(r)); }, progress);
+  return merger.finish();
+}
+
+}  // namespace amskv::engine
