@@ -82,8 +82,8 @@ class MultiScaleQuantizer(nn.Module):
                 z = F.interpolate(f_rest, size=(pn, pn), mode="area") if k != K - 1 else f_rest
                 z_nc = z.permute(0, 2, 3, 1).reshape(-1, C)
                 idx = self.nearest(z_nc)
-                if self.training:
-                    self.hits += torch.bincount(idx, minlength=self.vocab).float()
+                if self.training:  # index_add_, not bincount: bincount synchronises with the GPU
+                    self.hits.index_add_(0, idx, torch.ones_like(idx, dtype=self.hits.dtype))
                 if collect_rest:
                     rests.append(z_nc)
                 h = self._upsampled(k, idx.view(B, pn, pn), H)

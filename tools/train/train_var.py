@@ -17,6 +17,7 @@ import json
 import os
 import sys
 import time
+import traceback
 
 import torch
 import torch.nn.functional as F
@@ -218,24 +219,30 @@ def run(data, dev, out_dir, seconds, seed, vqvae, classifier=None, resume_dir=No
         steps, passes, secs = train(model, ids, x_in, data["train_y"], dev, seconds, seed, batch, lr,
                                     save_partial, C.env_float("CKPT_SECONDS", 60), resumed)
     info = state_info(steps, passes, secs)
-    # Evaluate exactly what ships: the fp16-rounded weights.
+    # Evaluate exactly what ships: the fp16-rounded weights, saved first so that a failing evaluation
+    # cannot cost the slice's training.
     C.round_to_fp16_(model)
-    t0 = time.time()
-    ev = teacher_forced_eval(model, test_ids, test_in, data["test_y"], dev)
-    C.log(f"var: test NLL {ev['test_nll']:.4f} nats/token, token accuracy {ev['test_token_acc'] * 100:.2f}%, "
-          f"per scale {ev['test_nll_per_scale']}")
-    per_class = C.env_int("EVAL_PER_CLASS", 4 if C.smoke() else EVAL_SAMPLES_PER_CLASS)
-    rows = sample_eval(model, vqvae, classifier, test_feats, dev, eval_settings(), seed + 7, per_class)
-    info.update({k: (round(v, 4) if isinstance(v, float) else v) for k, v in ev.items()})
-    info["samples"] = rows
     size = save(model, out_dir, info, vq_id)
-    best = min(rows, key=lambda r: r.get("fd", 0.0))
-    grid = sample_images(model, vqvae, torch.arange(10, device=dev).repeat_interleave(10), dev,
-                         best["cfg"], best["top_k"], best["top_p"], seed + 11)
-    # One row per class (10 samples each), classes 0..9 from top to bottom.
-    C.save_png(os.path.join(out_dir, "var_samples.png"), C.image_grid(grid.cpu(), cols=10))
-    C.log(f"var: wrote {FILE} ({size} B) and var_samples.png (cfg {best['cfg']}, top_p {best['top_p']}); "
-          f"eval took {time.time() - t0:.1f} s")
+    t0 = time.time()
+    ev, rows = {}, []
+    try:
+        ev = teacher_forced_eval(model, test_ids, test_in, data["test_y"], dev)
+        C.log(f"var: test NLL {ev['test_nll']:.4f} nats/token, token accuracy {ev['test_token_acc'] * 100:.2f}%, "
+              f"per scale {ev['test_nll_per_scale']}")
+        per_class = C.env_int("EVAL_PER_CLASS", 4 if C.smoke() else EVAL_SAMPLES_PER_CLASS)
+        rows = sample_eval(model, vqvae, classifier, test_feats, dev, eval_settings(), seed + 7, per_class)
+        info.update({k: (round(v, 4) if isinstance(v, float) else v) for k, v in ev.items()})
+        info["samples"] = rows
+        size = save(model, out_dir, info, vq_id)
+        best = min(rows, key=lambda r: r.get("fd", 0.0))
+        grid = sample_images(model, vqvae, torch.arange(10, device=dev).repeat_interleave(10), dev,
+                             best["cfg"], best["top_k"], best["top_p"], seed + 11)
+        # One row per class (10 samples each), classes 0..9 from top to bottom.
+        C.save_png(os.path.join(out_dir, "var_samples.png"), C.image_grid(grid.cpu(), cols=10))
+        C.log(f"var: wrote {FILE} ({size} B) and var_samples.png (cfg {best['cfg']}, top_p {best['top_p']}); "
+              f"eval took {time.time() - t0:.1f} s")
+    except Exception:  # noqa: BLE001 - the weights are saved; report and go on to the summary
+        C.log("var: evaluation failed (weights were saved before it):\n" + traceback.format_exc())
     return model, {"var_params": nparams, "var_bytes": size, "var_train_s": round(secs, 1),
                    "var_steps_slice": steps, "var_steps_total": info["steps"], "var_passes_total": info["passes"],
                    **{"var_" + k: v for k, v in ev.items()}, "var_samples": rows}

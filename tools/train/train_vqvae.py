@@ -167,6 +167,7 @@ def run(data, dev, out_dir, seconds, seed, resume_dir=None, var_exists=False, lr
                 "train_seconds": round(info["train_seconds"] + secs, 1), "seeds": info["seeds"] + [seed],
                 "restarts_last_slice": restarted}
     C.round_to_fp16_(model)
+    save(model, out_dir, info)  # a safe point before evaluating
     ev = evaluate(model, data["test_x"], dev)
     info.update({k: (round(v, 3) if isinstance(v, float) else v) for k, v in ev.items()})
     full, eng = save(model, out_dir, info)
