@@ -6,9 +6,12 @@ and compares the engine's dump (guided logits of every scale, f_hat, image) with
 computation of the same: VAR teacher-forced forward with CFG mixing, quantizer f_hat, VQVAE decoder.
 
     python3 tools/train/crosscheck.py RUN_DIR [--amskv build/amskv] [--cfg 1.5]
+    python3 tools/train/crosscheck.py --random [--cfg 3]
 
 RUN_DIR holds var_fmnist.safetensors, vae_fmnist.safetensors and vqvae_fmnist_full.safetensors (for the
-encoder; without it random tokens are forced instead). Exit status 1 when an error exceeds its tolerance.
+encoder; without it random tokens are forced instead). --random checks the full-size configuration with
+random weights perturbed away from their initialisation (so that every block, gate and head matters) and
+random tokens. Exit status 1 when an error exceeds its tolerance.
 """
 import argparse
 import json
@@ -38,13 +41,44 @@ def load_model(cls, path, cfg_key):
     return model.eval(), set(tensors)
 
 
+def write_random_models(out_dir):
+    """Full-size VAR + VQVAE with every weight perturbed (the real init leaves AdaLN gates near zero)."""
+    from var_model import var_config
+    from vqvae import decoder_side, vqvae_config
+    torch.manual_seed(1)
+    vae = VQVAE(vqvae_config(C.smoke()))
+    var = VAR(var_config(vae.cfg["vocab"], vae.cfg["cvae"], C.smoke()))
+    with torch.no_grad():
+        for m in (vae, var):
+            for p in m.parameters():
+                p.add_(torch.randn_like(p) * (0.05 if p.ndim > 1 else 0.2))
+        vae.quantize.embedding.weight.normal_()
+    C.save_safetensors(os.path.join(out_dir, "var_fmnist.safetensors"), C.state_to_fp16(var.state_dict()),
+                       var.meta())
+    C.save_safetensors(os.path.join(out_dir, "vae_fmnist.safetensors"),
+                       decoder_side(C.state_to_fp16(vae.state_dict())), vae.meta())
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("run_dir")
+    ap.add_argument("run_dir", nargs="?")
+    ap.add_argument("--random", action="store_true", help="check random full-size models instead of a run")
     ap.add_argument("--amskv", default=os.path.join(C.REPO_ROOT, "build", "amskv"))
     ap.add_argument("--cfg", type=float, default=1.5)
     ap.add_argument("--labels", default="0,1,2")
     a = ap.parse_args()
+    if a.random:
+        with tempfile.TemporaryDirectory() as tmp:
+            write_random_models(tmp)
+            a.run_dir = tmp
+            check(a)
+    elif a.run_dir:
+        check(a)
+    else:
+        ap.error("give RUN_DIR or --random")
+
+
+def check(a):
     torch.manual_seed(0)
     var_path = os.path.join(a.run_dir, "var_fmnist.safetensors")
     vae_path = os.path.join(a.run_dir, "vae_fmnist.safetensors")

@@ -178,7 +178,7 @@ def eval_settings():
 
 def run(data, dev, out_dir, seconds, seed, vqvae, classifier=None, resume_dir=None, test_feats=None):
     batch = C.env_int("VAR_BATCH", 16 if C.smoke() else 256)
-    lr = C.env_float("VAR_LR", 1e-3)
+    lr = C.env_float("VAR_LR", 1.5e-3)
     vq_id = train_vqvae.vqvae_id(vqvae)
     t0 = time.time()
     ids, x_in = tokenize(vqvae, data["train_x"], dev)
@@ -213,6 +213,10 @@ def run(data, dev, out_dir, seconds, seed, vqvae, classifier=None, resume_dir=No
 
     def save_partial(steps, epochs, secs, partial):
         save(model, out_dir, state_info(steps, steps * batch / ids.shape[0], secs, partial), vq_id)
+        # Held-out loss on a fixed part of the test set, to see overfitting while it happens.
+        n = min(2000, test_ids.shape[0])
+        ev = teacher_forced_eval(model, test_ids[:n], test_in[:n], data["test_y"][:n], dev)
+        C.log(f"var: checkpoint at step {steps}; held-out NLL {ev['test_nll']:.4f} on {n} test images")
 
     steps, passes, secs = 0, 0.0, 0.0
     if seconds > 0:
