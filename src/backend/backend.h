@@ -25,8 +25,9 @@ namespace amskv::backend {
 
 // A matrix product's weights, converted once to the compute dtype: y = x·Wᵀ + b (PyTorch nn.Linear layout).
 struct LinearWeight {
-  DeviceBuffer weight;  // [out, in]
-  DeviceBuffer bias;    // [out] float32, or unallocated
+  DeviceBuffer weight;        // [out, in]
+  DeviceBuffer bias;          // [out] float32, or unallocated
+  DeviceBuffer bias_compute;  // the bias in the compute dtype, where a backend adds it to such outputs
   int64_t out = 0, in = 0;
 };
 
@@ -86,6 +87,10 @@ class Backend {
                            int64_t count) = 0;
   virtual void fill_zero(DeviceSpan dst) = 0;
   virtual MemoryInfo memory() const = 0;
+  // The most memory this backend's buffers held at once since the last reset (the CPU reports its peak
+  // resident set, which it cannot reset).
+  virtual int64_t peak_memory_bytes() const = 0;
+  virtual void reset_peak_memory() = 0;
   virtual void synchronize() = 0;
   virtual std::unique_ptr<OpTimer> make_timer() = 0;
 

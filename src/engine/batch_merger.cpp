@@ -45,6 +45,7 @@ void BatchMerger::add(GenerateResult&& r) {
   } else {
     auto& t = merged_.time;
     t.total_s += r.time.total_s, t.transformer_s += r.time.transformer_s, t.attention_s += r.time.attention_s;
+    t.matmul_s += r.time.matmul_s;
     t.sampling_s += r.time.sampling_s, t.latent_s += r.time.latent_s, t.decode_s += r.time.decode_s;
     for (size_t k = 0; k < r.time.per_scale_s.size() && k < t.per_scale_s.size(); ++k)
       t.per_scale_s[k] += r.time.per_scale_s[k];

@@ -85,6 +85,7 @@ class Generation {
       if (progress_) progress_->on_scale_done(k, K_, res_.time.per_scale_s.back());
     }
     res_.time.attention_s = ws_.attention_timer->seconds();
+    res_.time.matmul_s = ws_.matmul_timer->seconds();
     res_.kv = cache_.stats();
     res_.policy = policy.describe();
     res_.similarity = cache_.similarity().sim;

@@ -52,7 +52,7 @@ struct GenerateOptions {
 };
 
 struct GenerateTimings {
-  double total_s = 0, transformer_s = 0, attention_s = 0, sampling_s = 0, latent_s = 0, decode_s = 0;
+  double total_s = 0, transformer_s = 0, attention_s = 0, matmul_s = 0, sampling_s = 0, latent_s = 0, decode_s = 0;
   std::vector<double> per_scale_s;
 };
 

@@ -44,15 +44,16 @@ Workspace::Workspace(backend::Backend& b, const VarConfig& c, int64_t rows_, int
   qkv = b.alloc(T, s.qkv);
   q = b.alloc(T, s.q);
   attn = b.alloc(T, s.attn);
-  branch = b.alloc(DType::F32, s.branch);
+  branch = b.alloc(T, s.branch);  // attention projection and FFN outputs, read once by the gated residual
   hidden = b.alloc(T, s.hidden);
   attention_timer = b.make_timer();
+  matmul_timer = b.make_timer();
 }
 
 int64_t Workspace::bytes(const VarConfig& c, DType compute, int64_t rows, int64_t chunk_rows) {
   const auto s = workspace_sizes(c, rows, std::clamp<int64_t>(chunk_rows, 1, rows));
   const auto t = static_cast<int64_t>(dtype_size(compute));
-  return 4 * (s.x + s.branch) + t * (s.normed + s.qkv + s.q + s.attn + s.hidden);
+  return 4 * s.x + t * (s.normed + s.qkv + s.q + s.attn + s.branch + s.hidden);
 }
 
 VarModel::VarModel(backend::Backend& b, const io::TensorMap& t, const std::vector<int64_t>& patch_nums_override)
@@ -164,7 +165,9 @@ void VarModel::forward_blocks(int k, const Conditioning& cond, kv::KvCache& cach
       const DeviceSpan m = mod.slice(r0 * ms);
       // Attention branch: the chunk's rows of the current scale land in the cache's transient K/V.
       backend_.layer_norm_modulate(x, rc, n, C, m.slice(2 * C), m.slice(4 * C), ms, ws.normed);
+      ws.matmul_timer->start();
       backend_.linear(ws.normed, M, blk.qkv, ws.qkv);
+      ws.matmul_timer->stop();
       backend_.qk_norm_split(ws.qkv, rc, n, H, dh, blk.tau, ws.q, cache.transient_k().slice(r0 * row_kv, rc * row_kv),
                              cache.transient_v().slice(r0 * row_kv, rc * row_kv));
       std::vector<AttentionSegment> rows_segments = segments;
@@ -177,12 +180,16 @@ void VarModel::forward_blocks(int k, const Conditioning& cond, kv::KvCache& cach
       backend_.attention(ws.q, rc, H, n, dh, rows_segments, ws.attn,
                          mass ? mass + r0 * H * static_cast<int64_t>(segments.size()) : nullptr);
       ws.attention_timer->stop();
+      ws.matmul_timer->start();
       backend_.linear(ws.attn, M, blk.proj, ws.branch);
+      ws.matmul_timer->stop();
       backend_.gated_residual_add(x, ws.branch, rc, n, C, m, ms);
       // FFN branch.
       backend_.layer_norm_modulate(x, rc, n, C, m.slice(3 * C), m.slice(5 * C), ms, ws.normed);
+      ws.matmul_timer->start();
       backend_.linear(ws.normed, M, blk.fc1, ws.hidden, Activation::GeluTanh);
       backend_.linear(ws.hidden, M, blk.fc2, ws.branch);
+      ws.matmul_timer->stop();
       backend_.gated_residual_add(x, ws.branch, rc, n, C, m.slice(C), ms);
     }
     cache.finish_layer(static_cast<int>(b));

@@ -35,7 +35,7 @@ struct Workspace {
   int64_t rows, chunk_rows;
   backend::DeviceBuffer x;  // [rows, n_max, C] float32: the residual stream of the current scale
   backend::DeviceBuffer normed, qkv, q, attn, branch, hidden;
-  std::unique_ptr<backend::OpTimer> attention_timer;
+  std::unique_ptr<backend::OpTimer> attention_timer, matmul_timer;
 };
 
 class VarModel {

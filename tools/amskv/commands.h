@@ -11,5 +11,6 @@ void add_random_model_command(CLI::App& app);
 void add_profile_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_plan_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
 
 }  // namespace amskv::cli

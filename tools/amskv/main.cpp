@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   amskv::cli::add_profile_command(app);
   amskv::cli::add_eval_command(app);
   amskv::cli::add_plan_command(app);
+  amskv::cli::add_bench_command(app);
   amskv::cli::add_inspect_command(app);
   amskv::cli::add_convert_command(app);
   amskv::cli::add_random_model_command(app);
@@ -25,7 +26,7 @@ int main(int argc, char** argv) {
     std::cerr << "amskv: error: " << e.what() << "\n";
     return 1;
   } catch (const std::bad_alloc&) {
-    std::cerr << "amskv: error: out of memory (try a smaller --batch)\n";
+    std::cerr << "amskv: error: out of host memory\n";
     return 1;
   } catch (const std::exception& e) {
     std::cerr << "amskv: error: " << e.what() << "\n";

@@ -1,6 +1,7 @@
 #include "backend/cpu/cpu_backend.h"
 
 #include <omp.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -131,6 +132,12 @@ MemoryInfo CpuBackend::memory() const {
     }
   }
   return m;
+}
+
+int64_t CpuBackend::peak_memory_bytes() const {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<int64_t>(u.ru_maxrss) * 1024;
 }
 
 std::unique_ptr<OpTimer> CpuBackend::make_timer() { return std::make_unique<CpuTimer>(); }

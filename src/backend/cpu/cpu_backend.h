@@ -27,6 +27,8 @@ class CpuBackend final : public Backend {
                    int64_t count) override;
   void fill_zero(DeviceSpan dst) override;
   MemoryInfo memory() const override;
+  int64_t peak_memory_bytes() const override;
+  void reset_peak_memory() override {}
   void synchronize() override {}
   std::unique_ptr<OpTimer> make_timer() override;
 

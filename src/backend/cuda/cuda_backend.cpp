@@ -1,0 +1,461 @@
+#include "backend/cuda/cuda_backend.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "backend/cpu/cpu_backend.h"
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/device_allocator.h"
+#include "backend/cuda/gemm.h"
+#include "backend/cuda/kernels.h"
+
+namespace amskv::backend {
+
+namespace {
+
+using cuda::DeviceAllocator;
+using cuda::GemmCall;
+
+constexpr size_t kGemmWorkspace = size_t{64} << 20;
+
+cudaDataType_t cuda_type(DType t) {
+  switch (t) {
+    case DType::F32: return CUDA_R_32F;
+    case DType::BF16: return CUDA_R_16BF;
+    case DType::F16: return CUDA_R_16F;
+    default: fail("cuda backend: no matrix type for ", dtype_name(t));
+  }
+}
+
+template <class T>
+T* ptr(DeviceSpan s) {
+  return static_cast<T*>(s.raw());
+}
+
+// Event pairs around timed work, kept in a pool: the attention and matrix-product timers run on every layer.
+class CudaTimer final : public OpTimer {
+ public:
+  explicit CudaTimer(cudaStream_t s) : stream_(s) {}
+  ~CudaTimer() override {
+    for (auto& [a, b] : pool_) cudaEventDestroy(a), cudaEventDestroy(b);
+  }
+  void start() override {
+    if (used_ == pool_.size()) {
+      cudaEvent_t a = nullptr, b = nullptr;
+      AMSKV_CUDA_CHECK(cudaEventCreate(&a));
+      AMSKV_CUDA_CHECK(cudaEventCreate(&b));
+      pool_.emplace_back(a, b);
+    }
+    AMSKV_CUDA_CHECK(cudaEventRecord(pool_[used_].first, stream_));
+  }
+  void stop() override { AMSKV_CUDA_CHECK(cudaEventRecord(pool_[used_++].second, stream_)); }
+  double seconds() override {
+    for (size_t i = 0; i < used_; ++i) {
+      AMSKV_CUDA_CHECK(cudaEventSynchronize(pool_[i].second));
+      float ms = 0.0f;
+      AMSKV_CUDA_CHECK(cudaEventElapsedTime(&ms, pool_[i].first, pool_[i].second));
+      total_ += ms * 1e-3;
+    }
+    used_ = 0;
+    return total_;
+  }
+
+ private:
+  cudaStream_t stream_;
+  std::vector<std::pair<cudaEvent_t, cudaEvent_t>> pool_;
+  size_t used_ = 0;
+  double total_ = 0.0;
+};
+
+class CudaBackend final : public Backend {
+ public:
+  CudaBackend(int device, DType compute) : device_(device), compute_(compute) {
+    int count = 0;
+    AMSKV_CUDA_CHECK(cudaGetDeviceCount(&count));
+    AMSKV_CHECK(device >= 0 && device < count, "--gpu ", device, ": this machine has ", count, " CUDA device(s)");
+    AMSKV_CUDA_CHECK(cudaSetDevice(device));
+    cudaDeviceProp prop{};
+    AMSKV_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+    name_ = cat("cuda:", device, " ", prop.name, " (", compute == DType::BF16 ? "bf16" : compute == DType::F16 ? "f16" : "f32",
+                ")");
+    AMSKV_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    alloc_ = std::make_shared<DeviceAllocator>(name_);
+    gemm_ = std::make_unique<cuda::Gemm>(stream_, kGemmWorkspace);
+    flag_ = alloc(DType::I32, 1);
+  }
+  ~CudaBackend() override {
+    gemm_.reset();
+    flag_ = {};
+    if (stream_) {
+      cudaStreamSynchronize(stream_);
+      cudaStreamDestroy(stream_);
+    }
+  }
+
+  std::string device() const override { return "cuda"; }
+  std::string name() const override { return name_; }
+  DType compute_dtype() const override { return compute_; }
+  int64_t decoder_images_per_pass(int64_t bytes_per_image) const override {
+    return std::clamp<int64_t>((int64_t{2} << 30) / std::max<int64_t>(bytes_per_image, 1), 1, 32);
+  }
+
+  // --- memory --------------------------------------------------------------------------------------------
+  DeviceBuffer alloc(DType dtype, int64_t count) override {
+    AMSKV_CHECK(count >= 0, "cuda backend: negative allocation of ", count, " elements");
+    size_t rounded = 0;
+    void* p = alloc_->allocate(static_cast<size_t>(count) * dtype_size(dtype), rounded);
+    std::shared_ptr<const void> holder(p, [a = alloc_, rounded](const void* q) { a->release(const_cast<void*>(q), rounded); });
+    return DeviceBuffer(DeviceSpan(p, dtype, count), std::move(holder));
+  }
+  void upload(DeviceSpan dst, const void* host, DType host_dtype) override {
+    if (dst.empty()) return;
+    if (host_dtype == dst.dtype()) {
+      AMSKV_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), host, dst.bytes(), cudaMemcpyHostToDevice, stream_));
+      return;
+    }
+    std::vector<unsigned char> converted(dst.bytes());
+    convert_values(host, host_dtype, converted.data(), dst.dtype(), dst.size());
+    AMSKV_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), converted.data(), dst.bytes(), cudaMemcpyHostToDevice, stream_));
+    AMSKV_CUDA_CHECK(cudaStreamSynchronize(stream_));  // `converted` goes away
+  }
+  void download(DeviceSpan src, void* host) override {
+    if (src.empty()) return;
+    AMSKV_CUDA_CHECK(cudaMemcpyAsync(host, src.raw(), src.bytes(), cudaMemcpyDeviceToHost, stream_));
+    AMSKV_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+  DeviceBuffer constant(const Tensor& host, DType dtype) override {
+    DeviceBuffer b = alloc(dtype, host.numel());
+    upload(b, host.raw(), host.dtype());
+    return b;
+  }
+  void copy(DeviceSpan dst, DeviceSpan src) override {
+    AMSKV_CHECK(dst.dtype() == src.dtype() && dst.size() == src.size(), "cuda backend: copy of ", src.size(), " ",
+                dtype_name(src.dtype()), " into ", dst.size(), " ", dtype_name(dst.dtype()));
+    if (src.empty()) return;
+    AMSKV_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), src.raw(), src.bytes(), cudaMemcpyDeviceToDevice, stream_));
+  }
+  void copy_blocks(DeviceSpan dst, int64_t dst_stride, DeviceSpan src, int64_t src_stride, int64_t block,
+                   int64_t count) override {
+    AMSKV_CHECK(dst.dtype() == src.dtype(), "cuda backend: copy_blocks between different dtypes");
+    if (count == 0 || block == 0) return;
+    AMSKV_CHECK(dst.size() >= (count - 1) * dst_stride + block && src.size() >= (count - 1) * src_stride + block,
+                "cuda backend: copy_blocks out of range");
+    const size_t es = dtype_size(src.dtype());
+    AMSKV_CUDA_CHECK(cudaMemcpy2DAsync(dst.raw(), dst_stride * es, src.raw(), src_stride * es, block * es,
+                                       static_cast<size_t>(count), cudaMemcpyDeviceToDevice, stream_));
+  }
+  void fill_zero(DeviceSpan dst) override {
+    if (!dst.empty()) AMSKV_CUDA_CHECK(cudaMemsetAsync(dst.raw(), 0, dst.bytes(), stream_));
+  }
+  MemoryInfo memory() const override {
+    size_t free_bytes = 0, total = 0;
+    AMSKV_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total));
+    return {static_cast<int64_t>(free_bytes + alloc_->cached_bytes()), static_cast<int64_t>(total)};
+  }
+  int64_t peak_memory_bytes() const override { return static_cast<int64_t>(alloc_->peak_in_use_bytes()); }
+  void reset_peak_memory() override { alloc_->reset_peak(); }
+  void synchronize() override { AMSKV_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+  std::unique_ptr<OpTimer> make_timer() override { return std::make_unique<CudaTimer>(stream_); }
+
+  // --- weights -------------------------------------------------------------------------------------------
+  LinearWeight make_linear(const Tensor& weight, const Tensor* bias) override {
+    AMSKV_CHECK(weight.ndim() == 2, "linear weight must be 2-D, got ", shape_str(weight.shape()));
+    LinearWeight w;
+    w.out = weight.dim(0);
+    w.in = weight.dim(1);
+    w.weight = constant(weight, compute_);
+    if (bias) {
+      w.bias = constant(*bias, DType::F32);
+      if (compute_ != DType::F32) w.bias_compute = constant(*bias, compute_);
+    }
+    return w;
+  }
+  ConvWeight make_conv(const Tensor& weight, const Tensor* bias, int64_t pad) override {
+    AMSKV_CHECK(weight.ndim() == 4, "conv weight must be 4-D, got ", shape_str(weight.shape()));
+    ConvWeight c;
+    c.cout = weight.dim(0), c.cin = weight.dim(1), c.kh = weight.dim(2), c.kw = weight.dim(3), c.pad = pad;
+    // The PyTorch layout [cout][cin·kh·kw] is already the B operand of the im2col product.
+    c.packed = constant(weight, compute_);
+    if (bias) c.bias = constant(*bias, DType::F32);
+    return c;
+  }
+
+  // --- transformer ---------------------------------------------------------------------------------------
+  void linear(DeviceSpan x, int64_t rows, const LinearWeight& w, DeviceSpan y, Activation act) override {
+    need_type(x, compute_, "linear input");
+    AMSKV_CHECK(x.size() >= rows * w.in && y.size() >= rows * w.out, "cuda linear: buffers too small");
+    GemmCall c;
+    c.trans_a = true;
+    c.m = w.out, c.n = rows, c.k = w.in;
+    c.a = w.weight.span().raw(), c.lda = w.in;
+    c.b = x.raw(), c.ldb = w.in;
+    c.d = y.raw(), c.ldd = w.out;
+    c.ab_type = cuda_type(compute_);
+    c.d_type = cuda_type(y.dtype());
+    // A 16-bit output takes the bias in its own type (the epilogue's common case); float32 outputs a float32 one.
+    const bool compute_bias = y.dtype() == compute_ && w.bias_compute.allocated();
+    c.bias = w.bias.allocated() ? (compute_bias ? w.bias_compute.span().raw() : w.bias.span().raw()) : nullptr;
+    c.bias_type = compute_bias ? cuda_type(compute_) : CUDA_R_32F;
+    gemm_->run(c);
+    if (act == Activation::GeluTanh) cuda::launch_gelu_tanh(y.raw(), y.dtype(), rows * w.out, stream_);
+  }
+  void layer_norm_modulate(DeviceSpan x, int64_t rows, int64_t tokens, int64_t width, DeviceSpan scale,
+                           DeviceSpan shift, int64_t mod_stride, DeviceSpan y) override {
+    need_type(x, DType::F32, "layer norm input");
+    cuda::launch_layer_norm_modulate(ptr<const float>(x), rows, tokens, width, ptr<const float>(scale),
+                                     ptr<const float>(shift), mod_stride, y.raw(), y.dtype(), stream_);
+  }
+  void qk_norm_split(DeviceSpan qkv, int64_t rows, int64_t n, int64_t heads, int64_t head_dim, DeviceSpan tau,
+                     DeviceSpan q, DeviceSpan k, DeviceSpan v) override {
+    for (const DeviceSpan& s : {qkv, q, k, v}) need_type(s, compute_, "q/k/v");
+    cuda::launch_qk_norm_split(qkv.raw(), compute_, rows, n, heads, head_dim, ptr<const float>(tau), q.raw(), k.raw(),
+                               v.raw(), stream_);
+  }
+  void attention(DeviceSpan q, int64_t rows, int64_t heads, int64_t n, int64_t head_dim,
+                 std::span<const AttentionSegment> segments, DeviceSpan out, double* segment_mass) override {
+    need_type(q, compute_, "attention queries");
+    need_type(out, compute_, "attention output");
+    cuda::SegmentList list;
+    const size_t es = dtype_size(compute_);
+    for (const AttentionSegment& s : segments) {
+      AMSKV_CHECK(s.dtype == compute_, "cuda attention: K/V segments of ", dtype_name(s.dtype));
+      // Scales stored side by side in one slab are one segment to the kernel (fewer partial key tiles),
+      // except when the per-segment mass is wanted.
+      const int last = list.count - 1;
+      if (!segment_mass && last >= 0 && list.head_stride[last] == s.head_stride &&
+          static_cast<const char*>(list.k[last]) + list.tokens[last] * head_dim * es == s.k &&
+          static_cast<const char*>(list.v[last]) + list.tokens[last] * head_dim * es == s.v) {
+        list.tokens[last] += s.tokens;
+        continue;
+      }
+      AMSKV_CHECK(list.count < cuda::kMaxSegments, "cuda attention: more than ", cuda::kMaxSegments, " segments");
+      list.k[list.count] = s.k, list.v[list.count] = s.v;
+      list.tokens[list.count] = s.tokens, list.head_stride[list.count] = s.head_stride;
+      ++list.count;
+    }
+    if (!segment_mass) {
+      cuda::launch_attention(q.raw(), compute_, rows, heads, n, head_dim, list, out.raw(), stream_);
+      return;
+    }
+    DeviceBuffer mass = alloc(DType::F64, rows * heads * list.count);
+    cuda::launch_attention_with_mass(q.raw(), compute_, rows, heads, n, head_dim, list, out.raw(), ptr<double>(mass),
+                                     stream_);
+    download(mass, segment_mass);
+  }
+  void gated_residual_add(DeviceSpan x, DeviceSpan branch, int64_t rows, int64_t tokens, int64_t width,
+                          DeviceSpan gate, int64_t gate_stride) override {
+    need_type(x, DType::F32, "residual");
+    cuda::launch_gated_residual_add(ptr<float>(x), branch.raw(), branch.dtype(), rows, tokens, width,
+                                    ptr<const float>(gate), gate_stride, stream_);
+  }
+  void silu(DeviceSpan x, DeviceSpan y) override {
+    need_type(x, DType::F32, "silu input");
+    cuda::launch_silu(ptr<const float>(x), y.raw(), y.dtype(), x.size(), stream_);
+  }
+  void gather_rows(DeviceSpan table, int64_t width, DeviceSpan ids, DeviceSpan out) override {
+    need_type(table, DType::F32, "gather table");
+    need_type(ids, DType::I64, "gather ids");
+    fill_zero(flag_);
+    cuda::launch_gather_rows(ptr<const float>(table), width, table.size() / width, ptr<const int64_t>(ids), ids.size(),
+                             ptr<float>(out), ptr<int>(flag_), stream_);
+    int bad = 0;
+    download(flag_, &bad);
+    AMSKV_CHECK(bad == 0, "gather: an id outside the table of ", table.size() / width, " rows");
+  }
+  void add_rows(DeviceSpan x, int64_t groups, DeviceSpan table) override {
+    cuda::launch_add_rows(ptr<float>(x), groups, ptr<const float>(table), table.size(), stream_);
+  }
+  void transpose(DeviceSpan x, int64_t batch, int64_t a, int64_t b, DeviceSpan y) override {
+    need_type(x, DType::F32, "transpose input");
+    cuda::launch_transpose(ptr<const float>(x), batch, a, b, y.raw(), y.dtype(), stream_);
+  }
+
+  // --- guidance and tokens -------------------------------------------------------------------------------
+  void cfg_blend(DeviceSpan logits, float t, DeviceSpan guided) override {
+    cuda::launch_cfg_blend(ptr<const float>(logits), t, ptr<float>(guided), guided.size(), stream_);
+  }
+  void sample_tokens(DeviceSpan guided, int64_t batch, int64_t n, int64_t vocab, const TokenSampling& s,
+                     uint64_t first_image, int scale, DeviceSpan tokens) override {
+    need_type(tokens, DType::I64, "tokens");
+    cuda::launch_sample_tokens(ptr<float>(guided), batch, n, vocab, s.top_k, s.top_p, s.seed, first_image, scale,
+                               ptr<int64_t>(tokens), stream_);
+  }
+  void soft_token_embedding(DeviceSpan masked, int64_t batch, int64_t n, int64_t vocab, double ratio, uint64_t seed,
+                            uint64_t first_image, int scale, DeviceSpan codebook, int64_t dim, DeviceSpan h) override {
+    // The visualisation-only soft path runs on the host: it draws one Gumbel number per vocabulary entry and
+    // position, which the CPU code already does with the engine's generator.
+    std::vector<float> lg(static_cast<size_t>(batch * n * vocab)), cb(static_cast<size_t>(vocab * dim)),
+        out(static_cast<size_t>(batch * n * dim));
+    download(masked.slice(0, batch * n * vocab), lg.data());
+    download(codebook.slice(0, vocab * dim), cb.data());
+    CpuBackend host;
+    host.soft_token_embedding(DeviceSpan(lg.data(), DType::F32, batch * n * vocab), batch, n, vocab, ratio, seed,
+                              first_image, scale, DeviceSpan(cb.data(), DType::F32, vocab * dim), dim,
+                              DeviceSpan(out.data(), DType::F32, batch * n * dim));
+    upload(h.slice(0, batch * n * dim), out.data(), DType::F32);
+  }
+
+  // --- latent --------------------------------------------------------------------------------------------
+  void bicubic_resize(DeviceSpan x, int64_t planes, int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w,
+                      DeviceSpan y) override {
+    cuda::launch_bicubic(ptr<const float>(x), planes, in_h, in_w, out_h, out_w, ptr<float>(y), stream_);
+  }
+  void area_resize(DeviceSpan x, int64_t planes, int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w,
+                   DeviceSpan y) override {
+    cuda::launch_area(ptr<const float>(x), planes, in_h, in_w, out_h, out_w, ptr<float>(y), stream_);
+  }
+  void nearest_upsample2x(DeviceSpan x, int64_t planes, int64_t h, int64_t w, DeviceSpan y, int64_t pad) override {
+    need_type(x, DType::F32, "upsample input");
+    cuda::launch_nearest_upsample2x(ptr<const float>(x), planes, h, w, y.raw(), y.dtype(), pad, stream_);
+  }
+  void accumulate(DeviceSpan y, float a, DeviceSpan x1, float b, DeviceSpan x2) override {
+    cuda::launch_accumulate(ptr<float>(y), a, ptr<const float>(x1), b, ptr<const float>(x2), y.size(), stream_);
+  }
+
+  // --- decoder -------------------------------------------------------------------------------------------
+  void group_norm(DeviceSpan x, DeviceSpan y, int64_t batch, int64_t channels, int64_t h, int64_t w, int64_t pad,
+                  int64_t groups, DeviceSpan gamma, DeviceSpan beta, float eps, bool fuse_silu) override {
+    need_type(x, DType::F32, "group norm input");
+    AMSKV_CHECK(groups > 0 && channels % groups == 0, "group_norm: ", channels, " channels are not divisible into ",
+                groups, " groups");
+    DeviceBuffer scale = alloc(DType::F32, batch * channels), shift = alloc(DType::F32, batch * channels);
+    cuda::launch_group_norm_stats(ptr<const float>(x), batch, channels, h * w, groups,
+                                  gamma.empty() ? nullptr : ptr<const float>(gamma),
+                                  beta.empty() ? nullptr : ptr<const float>(beta), eps, ptr<float>(scale),
+                                  ptr<float>(shift), stream_);
+    cuda::launch_group_norm_apply(ptr<const float>(x), batch, channels, h, w, pad, ptr<const float>(scale),
+                                  ptr<const float>(shift), fuse_silu, y.raw(), y.dtype(), stream_);
+  }
+  void conv2d(DeviceSpan x, int64_t batch, int64_t h, int64_t w, const ConvWeight& c, DeviceSpan y, bool padded_input,
+              bool accumulate) override {
+    need_type(y, DType::F32, "conv output");
+    const int64_t oh = h + 2 * c.pad - c.kh + 1, ow = w + 2 * c.pad - c.kw + 1;
+    AMSKV_CHECK(oh > 0 && ow > 0, "conv2d: invalid input size ", h, "x", w);
+    const float* bias = c.bias.allocated() ? ptr<const float>(c.bias) : nullptr;
+    GemmCall g;
+    g.ab_type = cuda_type(compute_);
+    g.d_type = CUDA_R_32F;
+    g.batch = static_cast<int>(batch);
+    if (c.kh == 1 && c.kw == 1 && c.pad == 0) {
+      // y_b [cout, P] = W [cout, cin] · x_b [cin, P], accumulated onto the bias (or onto y).
+      const int64_t P = h * w;
+      DeviceBuffer converted;
+      DeviceSpan xin = x;
+      if (x.dtype() != compute_) {
+        converted = alloc(compute_, batch * c.cin * P);
+        cuda::launch_convert(x.raw(), x.dtype(), converted.span().raw(), compute_, batch * c.cin * P, stream_);
+        xin = converted;
+      }
+      cuda::launch_bias_planes(ptr<float>(y), batch, c.cout, P, bias, accumulate, stream_);
+      g.m = P, g.n = c.cout, g.k = c.cin;
+      g.a = xin.raw(), g.lda = P, g.stride_a = c.cin * P;
+      g.b = c.packed.span().raw(), g.ldb = c.cin, g.stride_b = 0;
+      g.d = y.raw(), g.ldd = P, g.stride_d = c.cout * P;
+      g.beta = 1.0f;
+      gemm_->run(g);
+      return;
+    }
+    // k×k: the columns of every image (im2col, in the compute dtype), then one product per image with
+    // K = cin·kh·kw, accumulated onto the bias (or onto y) in fp32.
+    const int64_t Q = oh * ow, K9 = c.cin * c.kh * c.kw;
+    DeviceBuffer cols = alloc(compute_, batch * K9 * Q);
+    cuda::launch_im2col(x.raw(), x.dtype(), batch, c.cin, h, w, padded_input ? c.pad : 0, c.kh, c.kw, c.pad,
+                        cols.span().raw(), compute_, stream_);
+    cuda::launch_bias_planes(ptr<float>(y), batch, c.cout, Q, bias, accumulate, stream_);
+    g.m = Q, g.n = c.cout, g.k = K9;
+    g.a = cols.span().raw(), g.lda = Q, g.stride_a = K9 * Q;
+    g.b = c.packed.span().raw(), g.ldb = K9, g.stride_b = 0;
+    g.d = y.raw(), g.ldd = Q, g.stride_d = c.cout * Q;
+    g.beta = 1.0f;
+    gemm_->run(g);
+  }
+  void spatial_attention(DeviceSpan qkv, int64_t batch, int64_t channels, int64_t positions,
+                         DeviceSpan out) override {
+    const int64_t C = channels, N = positions;
+    DeviceBuffer converted;
+    DeviceSpan in = qkv;
+    if (qkv.dtype() != compute_) {
+      converted = alloc(compute_, batch * 3 * C * N);
+      cuda::launch_convert(qkv.raw(), qkv.dtype(), converted.span().raw(), compute_, batch * 3 * C * N, stream_);
+      in = converted;
+    }
+    const size_t es = dtype_size(compute_);
+    const char* base = static_cast<const char*>(in.raw());
+    // s [i][j] = (q_i · k_j) / sqrt(C): column-major S'(j, i) = Σ_c K(j, c) Q(i, c).
+    DeviceBuffer scores = alloc(DType::F32, batch * N * N);
+    GemmCall g;
+    g.ab_type = cuda_type(compute_);
+    g.batch = static_cast<int>(batch);
+    g.trans_a = false, g.trans_b = true;
+    g.m = N, g.n = N, g.k = C;
+    g.a = base + C * N * es, g.lda = N, g.stride_a = 3 * C * N;
+    g.b = base, g.ldb = N, g.stride_b = 3 * C * N;
+    g.d = scores.span().raw(), g.ldd = N, g.stride_d = N * N, g.d_type = CUDA_R_32F;
+    g.alpha = static_cast<float>(std::pow(static_cast<double>(C), -0.5));
+    gemm_->run(g);
+    DeviceBuffer probs = alloc(compute_, batch * N * N);
+    cuda::launch_softmax_rows(ptr<const float>(scores), batch * N, N, 1.0f, probs.span().raw(), compute_, stream_);
+    // out [c][i] = Σ_j v[c][j] p[i][j]: column-major out'(i, c) = Σ_j P(i, j) V(j, c).
+    GemmCall o;
+    o.ab_type = cuda_type(compute_);
+    o.batch = static_cast<int>(batch);
+    o.trans_a = true, o.trans_b = false;
+    o.m = N, o.n = C, o.k = N;
+    o.a = probs.span().raw(), o.lda = N, o.stride_a = N * N;
+    o.b = base + 2 * C * N * es, o.ldb = N, o.stride_b = 3 * C * N;
+    o.d = out.raw(), o.ldd = N, o.stride_d = C * N, o.d_type = cuda_type(out.dtype());
+    gemm_->run(o);
+  }
+  void to_unit_range(DeviceSpan x) override { cuda::launch_to_unit_range(ptr<float>(x), x.size(), stream_); }
+
+  // --- analysis ------------------------------------------------------------------------------------------
+  double key_similarity(const AttentionSegment& prev, int64_t prev_side, const AttentionSegment& cur,
+                        int64_t cur_side, int64_t rows, int64_t heads, int64_t head_dim) override {
+    AMSKV_CHECK(prev.tokens == prev_side * prev_side && cur.tokens == cur_side * cur_side,
+                "similarity: segment sizes do not match the scale sides");
+    DeviceBuffer partial = alloc(DType::F64, rows * heads);
+    cuda::launch_key_similarity(prev.k, cur.k, prev.dtype, rows * heads, prev.head_stride, cur.head_stride, prev_side,
+                                cur_side, head_dim, ptr<double>(partial), stream_);
+    std::vector<double> host(static_cast<size_t>(rows * heads));
+    download(partial, host.data());
+    double total = 0.0;
+    for (double p : host) total += p;  // fixed order: independent of the device's scheduling
+    return total / static_cast<double>(rows * heads * cur.tokens);
+  }
+
+ private:
+  static void need_type(DeviceSpan s, DType t, const char* what) {
+    AMSKV_CHECK(s.dtype() == t, "cuda backend: ", what, " must be ", dtype_name(t), ", got ", dtype_name(s.dtype()));
+  }
+
+  int device_;
+  DType compute_;
+  std::string name_;
+  cudaStream_t stream_ = nullptr;
+  std::shared_ptr<DeviceAllocator> alloc_;
+  std::unique_ptr<cuda::Gemm> gemm_;
+  DeviceBuffer flag_;
+};
+
+}  // namespace
+
+bool cuda_device_available() {
+  int count = 0;
+  const cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  return count > 0;
+}
+
+std::unique_ptr<Backend> make_cuda_backend(int device, DType compute) {
+  AMSKV_CHECK(compute == DType::BF16 || compute == DType::F16 || compute == DType::F32,
+              "cuda backend: compute type ", dtype_name(compute), " (bf16, f16 or f32)");
+  AMSKV_CHECK(cuda_device_available(), "--device cuda: no usable CUDA device (driver missing, or no GPU on this machine)");
+  return std::make_unique<CudaBackend>(device, compute);
+}
+
+}  // namespace amskv::backend

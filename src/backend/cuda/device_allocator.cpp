@@ -1,0 +1,94 @@
+#include "backend/cuda/device_allocator.h"
+
+#include <algorithm>
+
+#include "backend/cuda/cuda_check.h"
+
+namespace amskv::backend::cuda {
+
+namespace {
+constexpr size_t kSmall = size_t{1} << 20;  // below: 512-byte granularity; above: 2 MiB
+size_t round_up(size_t bytes) {
+  const size_t g = bytes < kSmall ? 512 : (size_t{2} << 20);
+  return (std::max<size_t>(bytes, 1) + g - 1) / g * g;
+}
+}  // namespace
+
+DeviceAllocator::~DeviceAllocator() {
+  for (auto& [size, p] : free_) cudaFree(p);  // errors at teardown are not actionable
+}
+
+void* DeviceAllocator::allocate(size_t bytes, size_t& rounded) {
+  rounded = round_up(bytes);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    // Reuse a cached block of the same size, or a large one at most a quarter bigger.
+    auto it = free_.lower_bound(rounded);
+    if (it != free_.end() && (it->first == rounded || (rounded >= kSmall && it->first <= rounded + rounded / 4))) {
+      rounded = it->first;
+      void* p = it->second;
+      cached_ -= it->first;
+      free_.erase(it);
+      in_use_ += rounded;
+      peak_ = std::max(peak_, in_use_);
+      return p;
+    }
+  }
+  void* p = nullptr;
+  cudaError_t e = cudaMalloc(&p, rounded);
+  if (e == cudaErrorMemoryAllocation) {
+    (void)cudaGetLastError();  // clear the sticky-free error state and retry with the cache emptied
+    trim();
+    e = cudaMalloc(&p, rounded);
+  }
+  if (e == cudaErrorMemoryAllocation) {
+    (void)cudaGetLastError();
+    size_t free_bytes = 0, total = 0;
+    cudaMemGetInfo(&free_bytes, &total);
+    fail("out of GPU memory on ", device_name_, ": cannot allocate ", rounded / (1 << 20), " MiB (", free_bytes / (1 << 20),
+         " MiB free of ", total / (1 << 20), " MiB)");
+  }
+  AMSKV_CUDA_CHECK(e);
+  std::lock_guard<std::mutex> lock(mutex_);
+  in_use_ += rounded;
+  peak_ = std::max(peak_, in_use_);
+  return p;
+}
+
+void DeviceAllocator::release(void* p, size_t rounded) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  free_.emplace(rounded, p);
+  cached_ += rounded;
+  in_use_ -= rounded;
+}
+
+void DeviceAllocator::trim() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (free_.empty()) return;
+  cudaDeviceSynchronize();  // blocks may still be read by queued work
+  for (auto& [size, p] : free_) cudaFree(p);
+  free_.clear();
+  cached_ = 0;
+}
+
+size_t DeviceAllocator::in_use_bytes() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return in_use_;
+}
+
+size_t DeviceAllocator::peak_in_use_bytes() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return peak_;
+}
+
+void DeviceAllocator::reset_peak() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  peak_ = in_use_;
+}
+
+size_t DeviceAllocator::cached_bytes() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return cached_;
+}
+
+}  // namespace amskv::backend::cuda

@@ -1,0 +1,40 @@
+// A caching allocator for device memory: blocks freed by a DeviceBuffer go back to a free list and are
+// reused by later allocations of (nearly) the same size, so per-scale scratch costs no cudaMalloc/cudaFree
+// (each of which synchronises the device). All work runs on one stream, so a block reused by later work is
+// ordered after the work that used it before.
+#pragma once
+#include <cstddef>
+#include <map>
+#include <mutex>
+#include <string>
+
+namespace amskv::backend::cuda {
+
+class DeviceAllocator {
+ public:
+  explicit DeviceAllocator(std::string device_name) : device_name_(std::move(device_name)) {}
+  ~DeviceAllocator();
+  DeviceAllocator(const DeviceAllocator&) = delete;
+  DeviceAllocator& operator=(const DeviceAllocator&) = delete;
+
+  // At least `bytes` bytes (rounded up; the rounded size is returned through `rounded`). Throws amskv::Error
+  // naming the request and the device's free memory when even an emptied cache cannot satisfy it.
+  void* allocate(size_t bytes, size_t& rounded);
+  void release(void* p, size_t rounded);
+  // Returns every cached block to the device.
+  void trim();
+  size_t cached_bytes() const;
+  // Bytes handed out and not yet released, and the most of that since reset_peak().
+  size_t in_use_bytes() const;
+  size_t peak_in_use_bytes() const;
+  void reset_peak();
+
+ private:
+  std::string device_name_;
+  mutable std::mutex mutex_;
+  std::multimap<size_t, void*> free_;
+  size_t cached_ = 0;
+  size_t in_use_ = 0, peak_ = 0;
+};
+
+}  // namespace amskv::backend::cuda

@@ -1,0 +1,87 @@
+// Launchers of the CUDA backend's kernels (plain C++ declarations; the kernels live in the .cu files).
+// Pointers are device memory. `DType` arguments name the element type of a `void*` buffer: F32, BF16 or
+// F16 (the compute dtype). Every launcher checks the launch and enqueues on `stream`.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace amskv::backend::cuda {
+
+// --- element-wise and transformer steps (kernels_transformer.cu) ---------------------------------------
+void launch_convert(const void* src, DType from, void* dst, DType to, int64_t n, cudaStream_t s);
+void launch_layer_norm_modulate(const float* x, int64_t rows, int64_t tokens, int64_t width, const float* scale,
+                                const float* shift, int64_t mod_stride, void* y, DType y_type, cudaStream_t s);
+void launch_qk_norm_split(const void* qkv, DType t, int64_t rows, int64_t n, int64_t heads, int64_t head_dim,
+                          const float* tau, void* q, void* k, void* v, cudaStream_t s);
+void launch_gated_residual_add(float* x, const void* branch, DType branch_type, int64_t rows, int64_t tokens,
+                               int64_t width, const float* gate, int64_t gate_stride, cudaStream_t s);
+void launch_silu(const float* x, void* y, DType y_type, int64_t n, cudaStream_t s);
+void launch_gelu_tanh(void* x, DType t, int64_t n, cudaStream_t s);
+// out[i, :] = table[ids[i], :]; an id outside [0, table_rows) sets *bad to 1 and writes zeros.
+void launch_gather_rows(const float* table, int64_t width, int64_t table_rows, const int64_t* ids, int64_t count,
+                        float* out, int* bad, cudaStream_t s);
+void launch_add_rows(float* x, int64_t groups, const float* table, int64_t n, cudaStream_t s);
+void launch_transpose(const float* x, int64_t batch, int64_t a, int64_t b, void* y, DType y_type, cudaStream_t s);
+void launch_cfg_blend(const float* logits, float t, float* guided, int64_t half, cudaStream_t s);
+// Column-major D[m×n] (ldd, batched): D[i + j·ldd] += bias[i].
+void launch_add_bias_columns(void* d, DType t, int64_t m, int64_t n, int64_t ldd, int64_t batch, int64_t stride,
+                             const float* bias, cudaStream_t s);
+// y[b, c, :plane] = bias[c] (or += with accumulate): the starting value of a 1x1 convolution's product.
+void launch_bias_planes(float* y, int64_t batch, int64_t channels, int64_t plane, const float* bias, bool accumulate,
+                        cudaStream_t s);
+void launch_accumulate(float* y, float a, const float* x1, float b, const float* x2, int64_t n, cudaStream_t s);
+void launch_to_unit_range(float* x, int64_t n, cudaStream_t s);
+
+// --- attention (kernels_attention.cu) ------------------------------------------------------------------
+constexpr int kMaxSegments = 64;
+struct SegmentList {
+  const void* k[kMaxSegments];
+  const void* v[kMaxSegments];
+  int64_t tokens[kMaxSegments];
+  int64_t head_stride[kMaxSegments];
+  int count = 0;
+};
+// out [rows][n][heads·dh] = softmax(q·kᵀ)·v over the concatenated segments (q pre-scaled). Tensor-core
+// flash kernel for BF16/F16 with dh = 64; a warp-per-query kernel otherwise.
+void launch_attention(const void* q, DType t, int64_t rows, int64_t heads, int64_t n, int64_t head_dim,
+                      const SegmentList& segments, void* out, cudaStream_t s);
+// The same, also writing mass [rows][heads][segments] (probability summed over queries and each segment's keys).
+void launch_attention_with_mass(const void* q, DType t, int64_t rows, int64_t heads, int64_t n, int64_t head_dim,
+                                const SegmentList& segments, void* out, double* mass, cudaStream_t s);
+
+// --- sampling (kernels_sampling.cu) --------------------------------------------------------------------
+// Masks guided [batch·n, vocab] in place (top-k, then top-p) and draws tokens [batch·n] with the engine's
+// counter-based generator (seed, first_image + b, scale, position).
+void launch_sample_tokens(float* guided, int64_t batch, int64_t n, int64_t vocab, int64_t top_k, double top_p,
+                          uint64_t seed, uint64_t first_image, int scale, int64_t* tokens, cudaStream_t s);
+
+// --- images and latents (kernels_image.cu) -------------------------------------------------------------
+void launch_bicubic(const float* x, int64_t planes, int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w, float* y,
+                    cudaStream_t s);
+void launch_area(const float* x, int64_t planes, int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w, float* y,
+                 cudaStream_t s);
+void launch_nearest_upsample2x(const float* x, int64_t planes, int64_t h, int64_t w, void* y, DType y_type,
+                               int64_t pad, cudaStream_t s);
+// Per (image, channel) scale and shift of GroupNorm: y = x·scale + shift (statistics in double).
+void launch_group_norm_stats(const float* x, int64_t batch, int64_t channels, int64_t hw, int64_t groups,
+                             const float* gamma, const float* beta, float eps, float* scale, float* shift,
+                             cudaStream_t s);
+void launch_group_norm_apply(const float* x, int64_t batch, int64_t channels, int64_t h, int64_t w, int64_t pad,
+                             const float* scale, const float* shift, bool silu, void* y, DType y_type, cudaStream_t s);
+// The columns of a k×k convolution (stride 1, zero padding `pad`) for one product per image:
+// cols[b][(ci·kh + ky)·kw + kx][oy·ow + ox] = x[b][ci][oy + ky − pad][ox + kx − pad] (0 outside), with x
+// [batch, cin, h + 2·in_pad, w + 2·in_pad] (already padded by in_pad, 0 or pad) of any float type.
+void launch_im2col(const void* x, DType x_type, int64_t batch, int64_t cin, int64_t h, int64_t w, int64_t in_pad,
+                   int64_t kh, int64_t kw, int64_t pad, void* cols, DType cols_type, cudaStream_t s);
+// p [rows, cols] = softmax(scale · s) along each row.
+void launch_softmax_rows(const float* s, int64_t rows, int64_t cols, float scale, void* p, DType p_type,
+                         cudaStream_t st);
+// Per (row, head) block: Σ over current tokens of cos(bicubic-upsampled previous keys, current keys).
+void launch_key_similarity(const void* prev, const void* cur, DType t, int64_t blocks, int64_t prev_stride,
+                           int64_t cur_stride, int64_t prev_side, int64_t cur_side, int64_t head_dim, double* partial,
+                           cudaStream_t s);
+
+}  // namespace amskv::backend::cuda

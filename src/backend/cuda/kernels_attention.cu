@@ -1,0 +1,346 @@
+// Attention of one scale's queries over the KV cache's segment list.
+//
+// The flash kernel (bf16/f16, head_dim 64): a block of 4 warps takes 64 queries of one (row, head); every
+// 64-key tile of every segment is brought into shared memory with cp.async (double-buffered) and each warp
+// computes its 16 queries' scores with mma.sync m16n8k16 (fp32 accumulation), an online softmax in
+// registers, and P·V with the probabilities reused as the A operand straight from the score registers. No
+// score matrix ever reaches memory. Keys past a segment's end are masked in its last tile.
+//
+// The simple kernel (any type, any head_dim up to 256): one warp per query, an online softmax over every
+// key; used for fp32 (golden-test mode) and, in a second pass, to measure the per-segment attention mass
+// for the density analysis.
+#include "backend/cuda/kernels.h"
+#include "backend/cuda/kernels_common.cuh"
+
+namespace amskv::backend::cuda {
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------------------
+// Simple kernel
+
+template <class T, bool kMass>
+__global__ void attention_simple_kernel(const T* q, int64_t rows, int64_t heads, int64_t n, int64_t dh,
+                                        SegmentList segs, T* out, double* mass) {
+  constexpr int kMaxPerLane = 8;  // head_dim <= 256
+  const int64_t item = blockIdx.x * int64_t{blockDim.x / 32} + threadIdx.x / 32;
+  const int lane = threadIdx.x & 31;
+  if (item >= rows * heads * n) return;
+  const int64_t i = item % n, rh = item / n, h = rh % heads, r = rh / heads;
+  const int per = static_cast<int>((dh + 31) / 32);
+  float qv[kMaxPerLane], acc[kMaxPerLane];
+  const T* qi = q + item * dh;
+  for (int j = 0; j < kMaxPerLane; ++j) {
+    const int64_t d = lane + 32 * j;
+    qv[j] = (j < per && d < dh) ? to_float(qi[d]) : 0.0f;
+    acc[j] = 0.0f;
+  }
+  float m = -INFINITY, l = 0.0f;
+  for (int s = 0; s < segs.count; ++s) {
+    const T* kb = static_cast<const T*>(segs.k[s]) + rh * segs.head_stride[s];
+    const T* vb = static_cast<const T*>(segs.v[s]) + rh * segs.head_stride[s];
+    for (int64_t key = 0; key < segs.tokens[s]; ++key) {
+      float dot = 0.0f;
+      for (int j = 0; j < per; ++j) {
+        const int64_t d = lane + 32 * j;
+        if (d < dh) dot += qv[j] * to_float(kb[key * dh + d]);
+      }
+      dot = warp_sum(dot);
+      const float m_new = fmaxf(m, dot);
+      const float corr = expf(m - m_new), p = expf(dot - m_new);
+      l = l * corr + p;
+      for (int j = 0; j < per; ++j) {
+        const int64_t d = lane + 32 * j;
+        const float vv = d < dh ? to_float(vb[key * dh + d]) : 0.0f;
+        acc[j] = acc[j] * corr + p * vv;
+      }
+      m = m_new;
+    }
+  }
+  T* o = out + ((r * n + i) * heads + h) * dh;
+  for (int j = 0; j < per; ++j) {
+    const int64_t d = lane + 32 * j;
+    if (d < dh) o[d] = from_float<T>(acc[j] / l);
+  }
+  if constexpr (kMass) {
+    // Second pass with the final max and sum: the probability mass of each segment for this query.
+    for (int s = 0; s < segs.count; ++s) {
+      const T* kb = static_cast<const T*>(segs.k[s]) + rh * segs.head_stride[s];
+      double part = 0.0;
+      for (int64_t key = 0; key < segs.tokens[s]; ++key) {
+        float dot = 0.0f;
+        for (int j = 0; j < per; ++j) {
+          const int64_t d = lane + 32 * j;
+          if (d < dh) dot += qv[j] * to_float(kb[key * dh + d]);
+        }
+        dot = warp_sum(dot);
+        part += static_cast<double>(expf(dot - m)) / l;
+      }
+      if (lane == 0) atomicAdd(mass + rh * segs.count + s, part);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Flash kernel
+
+constexpr int kDh = 64;       // head_dim of every VAR model
+constexpr int kTile = 64;     // queries per block and keys per tile
+constexpr int kStride = 72;   // shared-memory row stride in elements: 144 bytes, conflict-free fragment loads
+constexpr int kWarps = 4;
+
+template <class T>
+struct Mma;
+
+template <>
+struct Mma<__nv_bfloat16> {
+  static __device__ __forceinline__ void run(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
+    const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);  // .x (low half) = lo
+    return *reinterpret_cast<const uint32_t*>(&v);
+  }
+};
+
+template <>
+struct Mma<__half> {
+  static __device__ __forceinline__ void run(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
+    const __half2 v = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<const uint32_t*>(&v);
+  }
+};
+
+// 16 bytes global -> shared, zero-filled when `valid` is false (keys or queries past the end).
+__device__ __forceinline__ void copy16(void* smem, const void* gmem, bool valid) {
+  const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  const int bytes = valid ? 16 : 0;
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem), "r"(bytes));
+}
+__device__ __forceinline__ void copy_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void copy_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+// A 64-row tile of 64 elements per row into shared memory [64][kStride]; rows >= valid are zeros.
+template <class T>
+__device__ __forceinline__ void load_tile(T (*dst)[kStride], const T* src, int64_t valid) {
+  for (int c = threadIdx.x; c < kTile * 8; c += kWarps * 32) {
+    const int row = c >> 3, col = (c & 7) * 8;
+    const bool ok = row < valid;
+    copy16(&dst[row][col], ok ? src + int64_t{row} * kDh + col : src, ok);
+  }
+}
+
+// The position in the sequence of key tiles: segment and first key.
+struct TileCursor {
+  int segment = 0;
+  int64_t first = 0;
+  __device__ void advance(const SegmentList& s) {
+    first += kTile;
+    if (first >= s.tokens[segment]) {
+      ++segment;
+      first = 0;
+    }
+  }
+};
+
+template <class T>
+__global__ void __launch_bounds__(kWarps * 32) attention_flash_kernel(const T* q, int64_t rows, int64_t heads, int64_t n,
+                                                                      SegmentList segs, int total_tiles, T* out) {
+  __shared__ __align__(16) T sq[kTile][kStride];
+  __shared__ __align__(16) T sk[2][kTile][kStride];
+  __shared__ __align__(16) T sv[2][kTile][kStride];
+
+  const int64_t qtiles = (n + kTile - 1) / kTile;
+  const int64_t block = blockIdx.x;
+  const int64_t qt = block % qtiles, rh = block / qtiles;
+  const int64_t h = rh % heads, r = rh / heads;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const int64_t q0 = qt * kTile;
+
+  load_tile(sq, q + (rh * n + q0) * kDh, n - q0);
+  TileCursor fetch;
+  auto prefetch = [&](int buf) {
+    const int s = fetch.segment;
+    const int64_t off = rh * segs.head_stride[s] + fetch.first * kDh;
+    const int64_t valid = segs.tokens[s] - fetch.first;
+    load_tile(sk[buf], static_cast<const T*>(segs.k[s]) + off, valid);
+    load_tile(sv[buf], static_cast<const T*>(segs.v[s]) + off, valid);
+    fetch.advance(segs);
+  };
+  prefetch(0);
+  copy_commit();
+
+  uint32_t qa[4][4];          // Q fragments for the 4 chunks of 16 dims (loaded once)
+  float o[8][4];              // output accumulators: 8 tiles of 8 dims
+  float m_row[2] = {-INFINITY, -INFINITY}, l_row[2] = {0.0f, 0.0f};  // rows g and g + 8
+  for (int dt = 0; dt < 8; ++dt)
+    for (int e = 0; e < 4; ++e) o[dt][e] = 0.0f;
+
+  TileCursor compute;
+  constexpr float kLog2e = 1.4426950408889634f;
+  for (int tile = 0; tile < total_tiles; ++tile) {
+    const int buf = tile & 1;
+    if (tile + 1 < total_tiles) {
+      prefetch(buf ^ 1);
+      copy_commit();
+      copy_wait<1>();
+    } else {
+      copy_wait<0>();
+    }
+    __syncthreads();
+    if (tile == 0) {
+      const int row = warp * 16 + g;
+      for (int kk = 0; kk < 4; ++kk) {
+        const int c = kk * 16 + 2 * t;
+        qa[kk][0] = *reinterpret_cast<const uint32_t*>(&sq[row][c]);
+        qa[kk][1] = *reinterpret_cast<const uint32_t*>(&sq[row + 8][c]);
+        qa[kk][2] = *reinterpret_cast<const uint32_t*>(&sq[row][c + 8]);
+        qa[kk][3] = *reinterpret_cast<const uint32_t*>(&sq[row + 8][c + 8]);
+      }
+    }
+    // Scores of this warp's 16 queries against the tile's 64 keys.
+    float sc[8][4];
+    for (int nt = 0; nt < 8; ++nt) {
+      for (int e = 0; e < 4; ++e) sc[nt][e] = 0.0f;
+      const int key = nt * 8 + g;
+      for (int kk = 0; kk < 4; ++kk) {
+        const int c = kk * 16 + 2 * t;
+        const uint32_t b0 = *reinterpret_cast<const uint32_t*>(&sk[buf][key][c]);
+        const uint32_t b1 = *reinterpret_cast<const uint32_t*>(&sk[buf][key][c + 8]);
+        Mma<T>::run(sc[nt], qa[kk], b0, b1);
+      }
+    }
+    // Keys past the segment's end.
+    const int64_t valid = segs.tokens[compute.segment] - compute.first;
+    if (valid < kTile) {
+      for (int nt = 0; nt < 8; ++nt)
+        for (int e = 0; e < 4; ++e)
+          if (nt * 8 + 2 * t + (e & 1) >= valid) sc[nt][e] = -INFINITY;
+    }
+    compute.advance(segs);
+    // Online softmax: rows g (elements 0, 1) and g + 8 (elements 2, 3); the 4 lanes of a quad share a row.
+    for (int half = 0; half < 2; ++half) {
+      float mx = -INFINITY;
+      for (int nt = 0; nt < 8; ++nt) mx = fmaxf(mx, fmaxf(sc[nt][2 * half], sc[nt][2 * half + 1]));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      const float m_new = fmaxf(m_row[half], mx);
+      const float corr = exp2f((m_row[half] - m_new) * kLog2e);
+      float sum = 0.0f;
+      for (int nt = 0; nt < 8; ++nt)
+        for (int e = 2 * half; e < 2 * half + 2; ++e) {
+          sc[nt][e] = exp2f((sc[nt][e] - m_new) * kLog2e);
+          sum += sc[nt][e];
+        }
+      l_row[half] = l_row[half] * corr + sum;  // this lane's keys only; the quad is summed at the end
+      m_row[half] = m_new;
+      for (int dt = 0; dt < 8; ++dt) {
+        o[dt][2 * half] *= corr;
+        o[dt][2 * half + 1] *= corr;
+      }
+    }
+    // O += P·V: the score registers of two key tiles form one A fragment of 16 keys.
+    for (int kc = 0; kc < 4; ++kc) {
+      uint32_t pa[4];
+      pa[0] = Mma<T>::pack(sc[2 * kc][0], sc[2 * kc][1]);
+      pa[1] = Mma<T>::pack(sc[2 * kc][2], sc[2 * kc][3]);
+      pa[2] = Mma<T>::pack(sc[2 * kc + 1][0], sc[2 * kc + 1][1]);
+      pa[3] = Mma<T>::pack(sc[2 * kc + 1][2], sc[2 * kc + 1][3]);
+      const int k0 = kc * 16 + 2 * t;
+      for (int dt = 0; dt < 8; ++dt) {
+        const int col = dt * 8 + g;
+        const T* v0 = &sv[buf][k0][col];
+        const T* v1 = &sv[buf][k0 + 1][col];
+        const T* v8 = &sv[buf][k0 + 8][col];
+        const T* v9 = &sv[buf][k0 + 9][col];
+        const uint32_t b0 = static_cast<uint32_t>(*reinterpret_cast<const uint16_t*>(v0)) |
+                            (static_cast<uint32_t>(*reinterpret_cast<const uint16_t*>(v1)) << 16);
+        const uint32_t b1 = static_cast<uint32_t>(*reinterpret_cast<const uint16_t*>(v8)) |
+                            (static_cast<uint32_t>(*reinterpret_cast<const uint16_t*>(v9)) << 16);
+        Mma<T>::run(o[dt], pa, b0, b1);
+      }
+    }
+    __syncthreads();  // the buffer is refilled by the next iteration's prefetch
+  }
+  // Normalise and write [row][query][head·64 + dim].
+  for (int half = 0; half < 2; ++half) {
+    float l = l_row[half];
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    const int64_t qi = q0 + warp * 16 + g + 8 * half;
+    if (qi >= n) continue;
+    const float inv = 1.0f / l;
+    T* dst = out + ((r * n + qi) * heads + h) * kDh;
+    for (int dt = 0; dt < 8; ++dt) {
+      const int d = dt * 8 + 2 * t;
+      *reinterpret_cast<uint32_t*>(dst + d) = Mma<T>::pack(o[dt][2 * half] * inv, o[dt][2 * half + 1] * inv);
+    }
+  }
+}
+
+template <class T, bool kMass>
+void launch_simple(const void* q, int64_t rows, int64_t heads, int64_t n, int64_t dh, const SegmentList& segs,
+                   void* out, double* mass, cudaStream_t s) {
+  constexpr int kWarpsPerBlock = 8;
+  const int64_t items = rows * heads * n;
+  const auto blocks = static_cast<unsigned>((items + kWarpsPerBlock - 1) / kWarpsPerBlock);
+  attention_simple_kernel<T, kMass><<<blocks, 32 * kWarpsPerBlock, 0, s>>>(static_cast<const T*>(q), rows, heads, n,
+                                                                           dh, segs, static_cast<T*>(out), mass);
+}
+
+void check_segments(const SegmentList& segs, int64_t head_dim) {
+  AMSKV_CHECK(segs.count > 0 && segs.count <= kMaxSegments, "cuda attention: ", segs.count, " segments (1..",
+              kMaxSegments, " supported)");
+  AMSKV_CHECK(head_dim > 0 && head_dim <= 256, "cuda attention: head dim ", head_dim, " (at most 256)");
+  for (int i = 0; i < segs.count; ++i)
+    AMSKV_CHECK(segs.tokens[i] > 0 && segs.head_stride[i] >= segs.tokens[i] * head_dim, "cuda attention: segment ", i,
+                " has ", segs.tokens[i], " tokens and head stride ", segs.head_stride[i]);
+}
+
+}  // namespace
+
+void launch_attention(const void* q, DType t, int64_t rows, int64_t heads, int64_t n, int64_t head_dim,
+                      const SegmentList& segs, void* out, cudaStream_t s) {
+  if (rows * heads * n == 0) return;
+  check_segments(segs, head_dim);
+  if (head_dim == kDh && (t == DType::BF16 || t == DType::F16)) {
+    int tiles = 0;
+    for (int i = 0; i < segs.count; ++i) tiles += static_cast<int>((segs.tokens[i] + kTile - 1) / kTile);
+    const int64_t blocks = ((n + kTile - 1) / kTile) * heads * rows;
+    AMSKV_CHECK(blocks < (int64_t{1} << 31), "cuda attention: too many blocks");
+    if (t == DType::BF16)
+      attention_flash_kernel<__nv_bfloat16><<<static_cast<unsigned>(blocks), kWarps * 32, 0, s>>>(
+          static_cast<const __nv_bfloat16*>(q), rows, heads, n, segs, tiles, static_cast<__nv_bfloat16*>(out));
+    else
+      attention_flash_kernel<__half><<<static_cast<unsigned>(blocks), kWarps * 32, 0, s>>>(
+          static_cast<const __half*>(q), rows, heads, n, segs, tiles, static_cast<__half*>(out));
+  } else {
+    AMSKV_DISPATCH_FLOAT(t, T, launch_simple<T, false>(q, rows, heads, n, head_dim, segs, out, nullptr, s));
+  }
+  AMSKV_CUDA_LAUNCHED();
+}
+
+void launch_attention_with_mass(const void* q, DType t, int64_t rows, int64_t heads, int64_t n, int64_t head_dim,
+                                const SegmentList& segs, void* out, double* mass, cudaStream_t s) {
+  if (rows * heads * n == 0) return;
+  check_segments(segs, head_dim);
+  AMSKV_CUDA_CHECK(cudaMemsetAsync(mass, 0, sizeof(double) * rows * heads * segs.count, s));
+  AMSKV_DISPATCH_FLOAT(t, T, launch_simple<T, true>(q, rows, heads, n, head_dim, segs, out, mass, s));
+  AMSKV_CUDA_LAUNCHED();
+}
+
+}  // namespace amskv::backend::cuda

@@ -1,0 +1,98 @@
+// Shared pieces of the CUDA kernels: element types (float, bf16, f16) read and written through float,
+// dispatch on the runtime DType, warp and block reductions, launch sizes.
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "backend/cuda/cuda_check.h"
+#include "core/dtype.h"
+
+namespace amskv::backend::cuda {
+
+template <class T>
+__device__ __forceinline__ float to_float(T v);
+template <>
+__device__ __forceinline__ float to_float<float>(float v) { return v; }
+template <>
+__device__ __forceinline__ float to_float<__nv_bfloat16>(__nv_bfloat16 v) { return __bfloat162float(v); }
+template <>
+__device__ __forceinline__ float to_float<__half>(__half v) { return __half2float(v); }
+
+template <class T>
+__device__ __forceinline__ T from_float(float v);
+template <>
+__device__ __forceinline__ float from_float<float>(float v) { return v; }
+template <>
+__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+template <>
+__device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
+
+// Runs `body` with T bound to the C++ type of a floating DType (F32, BF16, F16).
+#define AMSKV_DISPATCH_FLOAT(dtype, T, ...)                                                   \
+  do {                                                                                        \
+    switch (dtype) {                                                                          \
+      case ::amskv::DType::F32: { using T = float; __VA_ARGS__; break; }                       \
+      case ::amskv::DType::BF16: { using T = __nv_bfloat16; __VA_ARGS__; break; }              \
+      case ::amskv::DType::F16: { using T = __half; __VA_ARGS__; break; }                      \
+      default: ::amskv::fail("cuda backend: unsupported element type ", ::amskv::dtype_name(dtype)); \
+    }                                                                                         \
+  } while (0)
+
+template <class V>
+__device__ __forceinline__ V warp_sum(V v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+// Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the result.
+template <class V>
+__device__ V block_sum(V v) {
+  __shared__ V partial[32];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  v = warp_sum(v);
+  __syncthreads();  // `partial` may still be read by a previous call
+  if (lane == 0) partial[warp] = v;
+  __syncthreads();
+  V total = lane < warps ? partial[lane] : V(0);
+  return warp_sum(total);
+}
+
+__device__ __forceinline__ float block_max(float v) {
+  __shared__ float partial[32];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  v = warp_max(v);
+  __syncthreads();
+  if (lane == 0) partial[warp] = v;
+  __syncthreads();
+  float m = lane < warps ? partial[lane] : -INFINITY;
+  return warp_max(m);
+}
+
+// Blocks of `threads` threads covering n items, capped at a few waves of the whole GPU so that grid-stride
+// loops give every thread real work (millions of one-element blocks cost more to schedule than to run).
+constexpr int64_t kMaxBlocks = 16384;
+inline unsigned blocks_for(int64_t n, int threads) {
+  const int64_t b = (n + threads - 1) / threads;
+  return static_cast<unsigned>(b < 1 ? 1 : (b > kMaxBlocks ? kMaxBlocks : b));
+}
+
+// For kernels that walk planes with grid.y and positions with grid.x (both grid-stride): at most kMaxBlocks
+// blocks in all, each covering at least 8 elements per thread.
+inline dim3 plane_grid(int64_t planes, int64_t per_plane, int threads) {
+  int64_t x = (per_plane + 8 * threads - 1) / (8 * threads);
+  x = x < 1 ? 1 : (x > 64 ? 64 : x);
+  int64_t y = kMaxBlocks / x;
+  y = y > planes ? planes : y;
+  y = y < 1 ? 1 : (y > 65535 ? 65535 : y);
+  return dim3(static_cast<unsigned>(x), static_cast<unsigned>(y));
+}
+
+}  // namespace amskv::backend::cuda

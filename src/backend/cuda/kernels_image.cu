@@ -1,0 +1,299 @@
+// Kernels of the latent path and the VQVAE decoder: PyTorch-exact resampling (bicubic taps computed in double
+// exactly like the CPU's, float accumulation in the same order), GroupNorm (statistics in double), padded-plane
+// layout changes, the convolution epilogue, row softmax, and the inter-scale key similarity.
+#include <algorithm>
+
+#include "backend/cuda/kernels.h"
+#include "backend/cuda/kernels_common.cuh"
+
+namespace amskv::backend::cuda {
+
+namespace {
+
+constexpr int kThreads = 256;
+constexpr double kCubicA = -0.75;
+
+__device__ __forceinline__ double cubic_near(double x) { return ((kCubicA + 2.0) * x - (kCubicA + 3.0)) * x * x + 1.0; }
+__device__ __forceinline__ double cubic_far(double x) {
+  return ((kCubicA * x - 5.0 * kCubicA) * x + 8.0 * kCubicA) * x - 4.0 * kCubicA;
+}
+
+// The 4 taps of output index o of a 1-D bicubic resize in -> out (spec C.7, as cpu::bicubic_taps).
+__device__ __forceinline__ void cubic_taps(int64_t in, int64_t out, int64_t o, int64_t (&idx)[4], float (&w)[4]) {
+  const double src = static_cast<double>(in) / static_cast<double>(out) * (static_cast<double>(o) + 0.5) - 0.5;
+  const int64_t base = min(static_cast<int64_t>(floor(src)), in - 1);
+  const double t = fmin(fmax(src - static_cast<double>(base), 0.0), 1.0);
+  w[0] = static_cast<float>(cubic_far(t + 1.0));
+  w[1] = static_cast<float>(cubic_near(t));
+  w[2] = static_cast<float>(cubic_near(1.0 - t));
+  w[3] = static_cast<float>(cubic_far(2.0 - t));
+  for (int j = 0; j < 4; ++j) idx[j] = min(max(base - 1 + j, int64_t{0}), in - 1);
+}
+
+// One bicubic sample from a plane read through `at(y, x)`: along x for 4 rows, then along y.
+template <class At>
+__device__ __forceinline__ float bicubic_sample(const At& at, const int64_t (&iy)[4], const float (&wy)[4],
+                                                const int64_t (&ix)[4], const float (&wx)[4]) {
+  float rows[4];
+  for (int i = 0; i < 4; ++i) {
+    float acc = at(iy[i], ix[0]) * wx[0];
+    acc += at(iy[i], ix[1]) * wx[1];
+    acc += at(iy[i], ix[2]) * wx[2];
+    acc += at(iy[i], ix[3]) * wx[3];
+    rows[i] = acc;
+  }
+  float acc = rows[0] * wy[0];
+  acc += rows[1] * wy[1];
+  acc += rows[2] * wy[2];
+  acc += rows[3] * wy[3];
+  return acc;
+}
+
+__global__ void bicubic_kernel(const float* x, int64_t planes, int64_t ih, int64_t iw, int64_t oh, int64_t ow, float* y) {
+  const int64_t total = planes * oh * ow;
+  for (int64_t o = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; o < total; o += int64_t{gridDim.x} * blockDim.x) {
+    const int64_t ox = o % ow, oy = (o / ow) % oh, p = o / (oh * ow);
+    int64_t iy[4], ix[4];
+    float wy[4], wx[4];
+    cubic_taps(ih, oh, oy, iy, wy);
+    cubic_taps(iw, ow, ox, ix, wx);
+    const float* plane = x + p * ih * iw;
+    y[o] = bicubic_sample([&](int64_t r, int64_t c) { return plane[r * iw + c]; }, iy, wy, ix, wx);
+  }
+}
+
+__global__ void area_kernel(const float* x, int64_t planes, int64_t ih, int64_t iw, int64_t oh, int64_t ow, float* y) {
+  const int64_t total = planes * oh * ow;
+  for (int64_t o = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; o < total; o += int64_t{gridDim.x} * blockDim.x) {
+    const int64_t ox = o % ow, oy = (o / ow) % oh, p = o / (oh * ow);
+    const int64_t y0 = oy * ih / oh, y1 = ((oy + 1) * ih + oh - 1) / oh;
+    const int64_t x0 = ox * iw / ow, x1 = ((ox + 1) * iw + ow - 1) / ow;
+    const float* plane = x + p * ih * iw;
+    double s = 0.0;
+    for (int64_t r = y0; r < y1; ++r)
+      for (int64_t c = x0; c < x1; ++c) s += plane[r * iw + c];
+    y[o] = static_cast<float>(s / static_cast<double>((y1 - y0) * (x1 - x0)));
+  }
+}
+
+// Plane-wise kernels: grid.y walks the planes, so positions inside a plane use 32-bit arithmetic.
+
+template <class Y>
+__global__ void nearest2x_kernel(const float* x, int64_t planes, int h, int w, Y* y, int pad) {
+  const int hp = 2 * h + 2 * pad, wp = 2 * w + 2 * pad;
+  for (int64_t p = blockIdx.y; p < planes; p += gridDim.y) {
+    const float* src = x + p * h * w;
+    Y* dst = y + p * hp * wp;
+    for (int o = blockIdx.x * blockDim.x + threadIdx.x; o < hp * wp; o += gridDim.x * blockDim.x) {
+      const int r = o / wp - pad, c = o % wp - pad;
+      const bool inside = r >= 0 && r < 2 * h && c >= 0 && c < 2 * w;
+      dst[o] = from_float<Y>(inside ? src[(r / 2) * w + c / 2] : 0.0f);
+    }
+  }
+}
+
+__global__ void group_norm_stats_kernel(const float* x, int64_t channels, int64_t hw, int64_t groups,
+                                        const float* gamma, const float* beta, float eps, float* scale, float* shift) {
+  const int64_t unit = blockIdx.x;  // (image, group)
+  const int64_t b = unit / groups, g = unit % groups, cpg = channels / groups, count = cpg * hw;
+  const float* p = x + unit * count;
+  // One pass: sums of (x − pivot) and its square, pivot = the group's first value, which keeps the
+  // variance free of cancellation (activations of a group are of similar magnitude).
+  const float pivot = p[0];
+  double s = 0.0, q = 0.0;
+  for (int64_t i = threadIdx.x; i < count; i += blockDim.x) {
+    const double d = static_cast<double>(p[i]) - pivot;
+    s += d;
+    q += d * d;
+  }
+  s = block_sum(s);
+  q = block_sum(q);
+  const double shifted_mean = s / static_cast<double>(count);
+  const double mean = pivot + shifted_mean;
+  const double var = fmax(q / static_cast<double>(count) - shifted_mean * shifted_mean, 0.0);
+  const double rstd = 1.0 / sqrt(var + static_cast<double>(eps));
+  for (int64_t j = threadIdx.x; j < cpg; j += blockDim.x) {
+    const int64_t c = g * cpg + j;
+    const double a = rstd * (gamma ? static_cast<double>(gamma[c]) : 1.0);
+    scale[b * channels + c] = static_cast<float>(a);
+    shift[b * channels + c] = static_cast<float>((beta ? static_cast<double>(beta[c]) : 0.0) - mean * a);
+  }
+}
+
+template <class Y>
+__global__ void group_norm_apply_kernel(const float* x, int64_t planes, int h, int w, int pad, const float* scale,
+                                        const float* shift, bool silu, Y* y) {
+  const int hp = h + 2 * pad, wp = w + 2 * pad;
+  for (int64_t p = blockIdx.y; p < planes; p += gridDim.y) {
+    const float* src = x + p * h * w;
+    Y* dst = y + p * hp * wp;
+    const float a = scale[p], b = shift[p];
+    for (int o = blockIdx.x * blockDim.x + threadIdx.x; o < hp * wp; o += gridDim.x * blockDim.x) {
+      const int r = o / wp - pad, c = o % wp - pad;
+      float v = 0.0f;
+      if (r >= 0 && r < h && c >= 0 && c < w) {
+        v = src[r * w + c] * a + b;
+        if (silu) v = v / (1.0f + expf(-v));
+      }
+      dst[o] = from_float<Y>(v);
+    }
+  }
+}
+
+// One thread per column entry of one image; grid.y covers (image, input channel) pairs.
+template <class X, class Y>
+__global__ void im2col_kernel(const X* x, int64_t planes, int h, int w, int in_pad, int kh, int kw, int pad, int oh,
+                              int ow, Y* cols) {
+  const int per_tap = oh * ow, count = kh * kw * per_tap;
+  const int ih = h + 2 * in_pad, iw = w + 2 * in_pad;
+  // Plane p = image · cin + channel; its rows (channel, ky, kx) of the image's columns are contiguous, so the
+  // destination of plane p starts at p · count.
+  for (int64_t p = blockIdx.y; p < planes; p += gridDim.y) {
+    const X* plane = x + p * ih * iw;
+    Y* dst = cols + p * count;
+    // One thread per output position writes its value for every tap: consecutive threads write
+    // consecutive positions of each tap's row, and the division happens once per position.
+    for (int q = blockIdx.x * blockDim.x + threadIdx.x; q < per_tap; q += gridDim.x * blockDim.x) {
+      const int oy = q / ow, ox = q - oy * ow;
+      for (int ky = 0; ky < kh; ++ky) {
+        const int yy = oy + ky - pad;
+        const bool row_in = yy >= 0 && yy < h;
+        for (int kx = 0; kx < kw; ++kx) {
+          const int xx = ox + kx - pad;
+          const bool inside = row_in && xx >= 0 && xx < w;
+          dst[(ky * kw + kx) * per_tap + q] =
+              from_float<Y>(inside ? to_float(plane[(yy + in_pad) * iw + xx + in_pad]) : 0.0f);
+        }
+      }
+    }
+  }
+}
+
+template <class P>
+__global__ void softmax_rows_kernel(const float* s, int64_t cols, float scale, P* p) {
+  const float* r = s + blockIdx.x * cols;
+  P* out = p + blockIdx.x * cols;
+  float mx = -INFINITY;
+  for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) mx = fmaxf(mx, scale * r[j]);
+  mx = block_max(mx);
+  double sum = 0.0;
+  for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) sum += expf(scale * r[j] - mx);
+  const float inv = static_cast<float>(1.0 / block_sum(sum));
+  for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) out[j] = from_float<P>(expf(scale * r[j] - mx) * inv);
+}
+
+template <class T>
+__global__ void key_similarity_kernel(const T* prev, const T* cur, int64_t prev_stride, int64_t cur_stride,
+                                      int64_t ps, int64_t cs, int64_t dh, double* partial) {
+  const int64_t rh = blockIdx.x;
+  const T* kp = prev + rh * prev_stride;  // [ps·ps][dh]
+  const T* kc = cur + rh * cur_stride;    // [cs·cs][dh]
+  double sum = 0.0;
+  for (int64_t t = threadIdx.x; t < cs * cs; t += blockDim.x) {
+    int64_t iy[4], ix[4];
+    float wy[4], wx[4];
+    cubic_taps(ps, cs, t / cs, iy, wy);
+    cubic_taps(ps, cs, t % cs, ix, wx);
+    double dot = 0.0, uu = 0.0, kk = 0.0;
+    for (int64_t d = 0; d < dh; ++d) {
+      const double u =
+          bicubic_sample([&](int64_t r, int64_t c) { return to_float(kp[(r * ps + c) * dh + d]); }, iy, wy, ix, wx);
+      const double k = to_float(kc[t * dh + d]);
+      dot += u * k;
+      uu += u * u;
+      kk += k * k;
+    }
+    sum += dot / fmax(sqrt(uu * kk), 1e-30);
+  }
+  sum = block_sum(sum);
+  if (threadIdx.x == 0) partial[rh] = sum;
+}
+
+}  // namespace
+
+void launch_bicubic(const float* x, int64_t planes, int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w, float* y,
+                    cudaStream_t s) {
+  const int64_t n = planes * out_h * out_w;
+  if (n == 0) return;
+  bicubic_kernel<<<blocks_for(n, kThreads), kThreads, 0, s>>>(x, planes, in_h, in_w, out_h, out_w, y);
+  AMSKV_CUDA_LAUNCHED();
+}
+
+void launch_area(const float* x, int64_t planes, int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w, float* y,
+                 cudaStream_t s) {
+  const int64_t n = planes * out_h * out_w;
+  if (n == 0) return;
+  area_kernel<<<blocks_for(n, kThreads), kThreads, 0, s>>>(x, planes, in_h, in_w, out_h, out_w, y);
+  AMSKV_CUDA_LAUNCHED();
+}
+
+void launch_nearest_upsample2x(const float* x, int64_t planes, int64_t h, int64_t w, void* y, DType y_type,
+                               int64_t pad, cudaStream_t s) {
+  const int64_t n = planes * (2 * h + 2 * pad) * (2 * w + 2 * pad);
+  if (n == 0) return;
+  AMSKV_DISPATCH_FLOAT(y_type, Y, {
+    nearest2x_kernel<Y><<<plane_grid(planes, n / planes, kThreads), kThreads, 0, s>>>(
+        x, planes, static_cast<int>(h), static_cast<int>(w), static_cast<Y*>(y), static_cast<int>(pad));
+  });
+  AMSKV_CUDA_LAUNCHED();
+}
+
+void launch_group_norm_stats(const float* x, int64_t batch, int64_t channels, int64_t hw, int64_t groups,
+                             const float* gamma, const float* beta, float eps, float* scale, float* shift,
+                             cudaStream_t s) {
+  if (batch * groups == 0) return;
+  group_norm_stats_kernel<<<static_cast<unsigned>(batch * groups), 512, 0, s>>>(x, channels, hw, groups, gamma, beta,
+                                                                                eps, scale, shift);
+  AMSKV_CUDA_LAUNCHED();
+}
+
+void launch_group_norm_apply(const float* x, int64_t batch, int64_t channels, int64_t h, int64_t w, int64_t pad,
+                             const float* scale, const float* shift, bool silu, void* y, DType y_type, cudaStream_t s) {
+  const int64_t n = batch * channels * (h + 2 * pad) * (w + 2 * pad);
+  if (n == 0) return;
+  AMSKV_DISPATCH_FLOAT(y_type, Y, {
+    group_norm_apply_kernel<Y><<<plane_grid(batch * channels, n / (batch * channels), kThreads), kThreads, 0, s>>>(
+        x, batch * channels, static_cast<int>(h), static_cast<int>(w), static_cast<int>(pad), scale, shift, silu,
+        static_cast<Y*>(y));
+  });
+  AMSKV_CUDA_LAUNCHED();
+}
+
+void launch_im2col(const void* x, DType x_type, int64_t batch, int64_t cin, int64_t h, int64_t w, int64_t in_pad,
+                   int64_t kh, int64_t kw, int64_t pad, void* cols, DType cols_type, cudaStream_t s) {
+  const int64_t oh = h + 2 * pad - kh + 1, ow = w + 2 * pad - kw + 1, count = kh * kw * oh * ow;
+  const int64_t planes = batch * cin;
+  if (planes == 0 || count == 0) return;
+  AMSKV_CHECK(count < (int64_t{1} << 31) && (h + 2 * in_pad) * (w + 2 * in_pad) < (int64_t{1} << 31),
+              "im2col: a plane of ", count, " column entries is too large");
+  AMSKV_DISPATCH_FLOAT(x_type, X, AMSKV_DISPATCH_FLOAT(cols_type, Y, {
+    im2col_kernel<X, Y><<<plane_grid(planes, count / (kh * kw), kThreads), kThreads, 0, s>>>(
+        static_cast<const X*>(x), planes, static_cast<int>(h), static_cast<int>(w), static_cast<int>(in_pad),
+        static_cast<int>(kh), static_cast<int>(kw), static_cast<int>(pad), static_cast<int>(oh), static_cast<int>(ow),
+        static_cast<Y*>(cols));
+  }));
+  AMSKV_CUDA_LAUNCHED();
+}
+
+void launch_softmax_rows(const float* sc, int64_t rows, int64_t cols, float scale, void* p, DType p_type,
+                         cudaStream_t s) {
+  if (rows * cols == 0) return;
+  AMSKV_DISPATCH_FLOAT(p_type, P, {
+    softmax_rows_kernel<P><<<static_cast<unsigned>(rows), kThreads, 0, s>>>(sc, cols, scale, static_cast<P*>(p));
+  });
+  AMSKV_CUDA_LAUNCHED();
+}
+
+void launch_key_similarity(const void* prev, const void* cur, DType t, int64_t blocks, int64_t prev_stride,
+                           int64_t cur_stride, int64_t prev_side, int64_t cur_side, int64_t head_dim, double* partial,
+                           cudaStream_t s) {
+  if (blocks == 0) return;
+  AMSKV_DISPATCH_FLOAT(t, T, {
+    key_similarity_kernel<T><<<static_cast<unsigned>(blocks), kThreads, 0, s>>>(
+        static_cast<const T*>(prev), static_cast<const T*>(cur), prev_stride, cur_stride, prev_side, cur_side, head_dim,
+        partial);
+  });
+  AMSKV_CUDA_LAUNCHED();
+}
+
+}  // namespace amskv::backend::cuda

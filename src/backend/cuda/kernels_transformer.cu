@@ -1,0 +1,291 @@
+// Element-wise and normalisation kernels of the transformer block and the generation loop.
+#include <algorithm>
+
+#include "backend/cuda/kernels.h"
+#include "backend/cuda/kernels_common.cuh"
+
+namespace amskv::backend::cuda {
+
+namespace {
+
+constexpr int kThreads = 256;
+
+template <class S, class D>
+__global__ void convert_kernel(const S* src, D* dst, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x)
+    dst[i] = from_float<D>(to_float(src[i]));
+}
+
+// One warp per token: mean and biased variance in double, then the modulated output.
+template <class Y>
+__global__ void layer_norm_modulate_kernel(const float* x, int64_t rows, int64_t tokens, int64_t width,
+                                           const float* scale, const float* shift, int64_t mod_stride, Y* y) {
+  const int64_t token = blockIdx.x * int64_t{blockDim.x / 32} + threadIdx.x / 32;
+  const int lane = threadIdx.x & 31;
+  if (token >= rows * tokens) return;
+  const int64_t r = token / tokens;
+  const float* xi = x + token * width;
+  double sum = 0.0;
+  for (int64_t c = lane; c < width; c += 32) sum += xi[c];
+  const double mean = warp_sum(sum) / static_cast<double>(width);
+  double sq = 0.0;
+  for (int64_t c = lane; c < width; c += 32) {
+    const double d = xi[c] - mean;
+    sq += d * d;
+  }
+  const double var = warp_sum(sq) / static_cast<double>(width);
+  const float inv = static_cast<float>(1.0 / sqrt(var + 1e-6));
+  const float m = static_cast<float>(mean);
+  const float* s = scale + r * mod_stride;
+  const float* b = shift + r * mod_stride;
+  Y* yi = y + token * width;
+  for (int64_t c = lane; c < width; c += 32) yi[c] = from_float<Y>((xi[c] - m) * inv * (1.0f + s[c]) + b[c]);
+}
+
+// One warp per (row, token, head): split the fused qkv, l2-normalise q and k, scale q by the head's tau.
+template <class T>
+__global__ void qk_norm_split_kernel(const T* qkv, int64_t rows, int64_t n, int64_t heads, int64_t dh,
+                                     const float* tau, T* q, T* k, T* v) {
+  const int64_t item = blockIdx.x * int64_t{blockDim.x / 32} + threadIdx.x / 32;
+  const int lane = threadIdx.x & 31;
+  if (item >= rows * n * heads) return;
+  const int64_t h = item % heads, t = (item / heads) % n, r = item / (heads * n);
+  const int64_t C = heads * dh;
+  const T* src = qkv + (r * n + t) * 3 * C + h * dh;
+  float qq = 0.0f, kk = 0.0f;
+  for (int64_t d = lane; d < dh; d += 32) {
+    const float a = to_float(src[d]), b = to_float(src[C + d]);
+    qq += a * a;
+    kk += b * b;
+  }
+  qq = warp_sum(qq);
+  kk = warp_sum(kk);
+  const float qs = tau[h] / fmaxf(sqrtf(qq), 1e-12f);
+  const float ks = 1.0f / fmaxf(sqrtf(kk), 1e-12f);
+  const int64_t dst = ((r * heads + h) * n + t) * dh;
+  for (int64_t d = lane; d < dh; d += 32) {
+    q[dst + d] = from_float<T>(to_float(src[d]) * qs);
+    k[dst + d] = from_float<T>(to_float(src[C + d]) * ks);
+    v[dst + d] = src[2 * C + d];
+  }
+}
+
+// One block per token (grid-stride over tokens): the row's gate is read once per element, no division per
+// element.
+template <class B>
+__global__ void gated_residual_kernel(float* x, const B* branch, int64_t rows, int64_t tokens, int64_t width,
+                                      const float* gate, int64_t gate_stride) {
+  for (int64_t t = blockIdx.x; t < rows * tokens; t += gridDim.x) {
+    const float* g = gate + (t / tokens) * gate_stride;
+    float* xi = x + t * width;
+    const B* bi = branch + t * width;
+    for (int64_t c = threadIdx.x; c < width; c += blockDim.x) xi[c] += g[c] * to_float(bi[c]);
+  }
+}
+
+template <class Y>
+__global__ void silu_kernel(const float* x, Y* y, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
+    const float v = x[i];
+    y[i] = from_float<Y>(v / (1.0f + expf(-v)));
+  }
+}
+
+template <class T>
+__global__ void gelu_tanh_kernel(T* x, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
+    const float v = to_float(x[i]);
+    const float u = 0.7978845608028654f * (v + 0.044715f * v * v * v);
+    x[i] = from_float<T>(0.5f * v * (1.0f + tanhf(u)));
+  }
+}
+
+__global__ void gather_rows_kernel(const float* table, int64_t width, int64_t table_rows, const int64_t* ids,
+                                   int64_t count, float* out, int* bad) {
+  const int64_t total = count * width;
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < total; i += int64_t{gridDim.x} * blockDim.x) {
+    const int64_t row = i / width, c = i % width, id = ids[row];
+    if (id < 0 || id >= table_rows) {
+      *bad = 1;
+      out[i] = 0.0f;
+    } else {
+      out[i] = table[id * width + c];
+    }
+  }
+}
+
+__global__ void add_rows_kernel(float* x, int64_t groups, const float* table, int64_t n) {
+  const int64_t total = groups * n;
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < total; i += int64_t{gridDim.x} * blockDim.x)
+    x[i] += table[i % n];
+}
+
+template <class Y>
+__global__ void transpose_kernel(const float* x, int64_t batch, int64_t a, int64_t b, Y* y) {
+  const int64_t total = batch * a * b;
+  for (int64_t o = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; o < total; o += int64_t{gridDim.x} * blockDim.x) {
+    // o indexes y [batch, b, a]
+    const int64_t i = o % a, j = (o / a) % b, n = o / (a * b);
+    y[o] = from_float<Y>(x[(n * a + i) * b + j]);
+  }
+}
+
+__global__ void cfg_blend_kernel(const float* logits, float t, float* guided, int64_t half) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < half; i += int64_t{gridDim.x} * blockDim.x)
+    guided[i] = (1.0f + t) * logits[i] - t * logits[half + i];
+}
+
+template <class T>
+__global__ void add_bias_columns_kernel(T* d, int64_t m, int64_t n, int64_t ldd, int64_t batch, int64_t stride,
+                                        const float* bias) {
+  const int64_t total = batch * m * n;
+  for (int64_t o = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; o < total; o += int64_t{gridDim.x} * blockDim.x) {
+    const int64_t i = o % m, j = (o / m) % n, b = o / (m * n);
+    T* p = d + b * stride + j * ldd + i;
+    *p = from_float<T>(to_float(*p) + bias[i]);
+  }
+}
+
+// grid.y walks the (image, channel) planes.
+__global__ void bias_planes_kernel(float* y, int64_t planes, int64_t channels, int64_t plane, const float* bias,
+                                   bool accumulate) {
+  for (int64_t p = blockIdx.y; p < planes; p += gridDim.y) {
+    const float v = bias ? bias[p % channels] : 0.0f;
+    float* d = y + p * plane;
+    for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < plane; i += int64_t{gridDim.x} * blockDim.x)
+      d[i] = accumulate ? d[i] + v : v;
+  }
+}
+
+__global__ void accumulate_kernel(float* y, float a, const float* x1, float b, const float* x2, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x)
+    y[i] += x1[i] * a + x2[i] * b;
+}
+
+__global__ void to_unit_range_kernel(float* x, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x)
+    x[i] = (fminf(fmaxf(x[i], -1.0f), 1.0f) + 1.0f) * 0.5f;
+}
+
+}  // namespace
+
+void launch_convert(const void* src, DType from, void* dst, DType to, int64_t n, cudaStream_t s) {
+  if (n == 0) return;
+  AMSKV_DISPATCH_FLOAT(from, S, AMSKV_DISPATCH_FLOAT(to, D, {
+    convert_kernel<S, D><<<blocks_for(n, kThreads), kThreads, 0, s>>>(static_cast<const S*>(src), static_cast<D*>(dst), n);
+  }));
+  AMSKV_CUDA_LAUNCHED();
+}
+
+void launch_layer_norm_modulate(const float* x, int64_t rows, int64_t tokens, int64_t width, const float* scale,
+                                const float* shift, int64_t mod_stride, void* y, DType y_type, cudaStream_t s) {
+  const int64_t items = rows * tokens;
+  if (items == 0) return;
+  constexpr int kWarps = 4;
+  const auto blocks = static_cast<unsigned>((items + kWarps - 1) / kWarps);
+  AMSKV_DISPATCH_FLOAT(y_type, Y, {
+    layer_norm_modulate_kernel<Y><<<blocks, 32 * kWarps, 0, s>>>(x, rows, tokens, width, scale, shift, mod_stride,
+                                                                 static_cast<Y*>(y));
+  });
+  AMSKV_CUDA_LAUNCHED();
+}
+
+void launch_qk_norm_split(const void* qkv, DType t, int64_t rows, int64_t n, int64_t heads, int64_t head_dim,
+                          const float* tau, void* q, void* k, void* v, cudaStream_t s) {
+  const int64_t items = rows * n * heads;
+  if (items == 0) return;
+  constexpr int kWarps = 8;
+  const auto blocks = static_cast<unsigned>((items + kWarps - 1) / kWarps);
+  AMSKV_DISPATCH_FLOAT(t, T, {
+    qk_norm_split_kernel<T><<<blocks, 32 * kWarps, 0, s>>>(static_cast<const T*>(qkv), rows, n, heads, head_dim, tau,
+                                                           static_cast<T*>(q), static_cast<T*>(k), static_cast<T*>(v));
+  });
+  AMSKV_CUDA_LAUNCHED();
+}
+
+void launch_gated_residual_add(float* x, const void* branch, DType branch_type, int64_t rows, int64_t tokens,
+                               int64_t width, const float* gate, int64_t gate_stride, cudaStream_t s) {
+  const int64_t n = rows * tokens * width;
+  if (n == 0) return;
+  const auto blocks = static_cast<unsigned>(std::min<int64_t>(rows * tokens, kMaxBlocks));
+  AMSKV_DISPATCH_FLOAT(branch_type, B, {
+    gated_residual_kernel<B><<<blocks, kThreads, 0, s>>>(x, static_cast<const B*>(branch), rows, tokens, width, gate,
+                                                         gate_stride);
+  });
+  AMSKV_CUDA_LAUNCHED();
+}
+
+void launch_silu(const float* x, void* y, DType y_type, int64_t n, cudaStream_t s) {
+  if (n == 0) return;
+  AMSKV_DISPATCH_FLOAT(y_type, Y, { silu_kernel<Y><<<blocks_for(n, kThreads), kThreads, 0, s>>>(x, static_cast<Y*>(y), n); });
+  AMSKV_CUDA_LAUNCHED();
+}
+
+void launch_gelu_tanh(void* x, DType t, int64_t n, cudaStream_t s) {
+  if (n == 0) return;
+  AMSKV_DISPATCH_FLOAT(t, T, { gelu_tanh_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, s>>>(static_cast<T*>(x), n); });
+  AMSKV_CUDA_LAUNCHED();
+}
+
+void launch_gather_rows(const float* table, int64_t width, int64_t table_rows, const int64_t* ids, int64_t count,
+                        float* out, int* bad, cudaStream_t s) {
+  if (count * width == 0) return;
+  gather_rows_kernel<<<blocks_for(count * width, kThreads), kThreads, 0, s>>>(table, width, table_rows, ids, count, out,
+                                                                               bad);
+  AMSKV_CUDA_LAUNCHED();
+}
+
+void launch_add_rows(float* x, int64_t groups, const float* table, int64_t n, cudaStream_t s) {
+  if (groups * n == 0) return;
+  add_rows_kernel<<<blocks_for(groups * n, kThreads), kThreads, 0, s>>>(x, groups, table, n);
+  AMSKV_CUDA_LAUNCHED();
+}
+
+void launch_transpose(const float* x, int64_t batch, int64_t a, int64_t b, void* y, DType y_type, cudaStream_t s) {
+  const int64_t n = batch * a * b;
+  if (n == 0) return;
+  AMSKV_DISPATCH_FLOAT(y_type, Y, {
+    transpose_kernel<Y><<<blocks_for(n, kThreads), kThreads, 0, s>>>(x, batch, a, b, static_cast<Y*>(y));
+  });
+  AMSKV_CUDA_LAUNCHED();
+}
+
+void launch_cfg_blend(const float* logits, float t, float* guided, int64_t half, cudaStream_t s) {
+  if (half == 0) return;
+  cfg_blend_kernel<<<blocks_for(half, kThreads), kThreads, 0, s>>>(logits, t, guided, half);
+  AMSKV_CUDA_LAUNCHED();
+}
+
+void launch_add_bias_columns(void* d, DType t, int64_t m, int64_t n, int64_t ldd, int64_t batch, int64_t stride,
+                             const float* bias, cudaStream_t s) {
+  const int64_t total = m * n * batch;
+  if (total == 0) return;
+  AMSKV_DISPATCH_FLOAT(t, T, {
+    add_bias_columns_kernel<T><<<blocks_for(total, kThreads), kThreads, 0, s>>>(static_cast<T*>(d), m, n, ldd, batch,
+                                                                                 stride, bias);
+  });
+  AMSKV_CUDA_LAUNCHED();
+}
+
+void launch_bias_planes(float* y, int64_t batch, int64_t channels, int64_t plane, const float* bias, bool accumulate,
+                        cudaStream_t s) {
+  const int64_t n = batch * channels * plane;
+  if (n == 0 || (accumulate && !bias)) return;
+  bias_planes_kernel<<<plane_grid(batch * channels, plane, kThreads), kThreads, 0, s>>>(y, batch * channels, channels,
+                                                                                      plane, bias, accumulate);
+  AMSKV_CUDA_LAUNCHED();
+}
+
+void launch_accumulate(float* y, float a, const float* x1, float b, const float* x2, int64_t n, cudaStream_t s) {
+  if (n == 0) return;
+  accumulate_kernel<<<blocks_for(n, kThreads), kThreads, 0, s>>>(y, a, x1, b, x2, n);
+  AMSKV_CUDA_LAUNCHED();
+}
+
+void launch_to_unit_range(float* x, int64_t n, cudaStream_t s) {
+  if (n == 0) return;
+  to_unit_range_kernel<<<blocks_for(n, kThreads), kThreads, 0, s>>>(x, n);
+  AMSKV_CUDA_LAUNCHED();
+}
+
+}  // namespace amskv::backend::cuda

@@ -1,0 +1,385 @@
+// Operation conformance (in the spirit of llama.cpp's test-backend-ops): every backend operation on random
+// inputs of several shapes, on every backend present, against the CPU backend. Inputs that the device takes
+// in its compute dtype are rounded to that dtype for the CPU too, so that the comparison sees the kernels'
+// own errors (summation order, rounded outputs), not the inputs' rounding.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "backend/cpu/cpu_backend.h"
+#include "backends_under_test.h"
+#include "core/dtype.h"
+
+namespace amskv::test {
+namespace {
+
+using backend::Activation;
+using backend::DeviceBuffer;
+using backend::DeviceSpan;
+
+class BackendOps : public ::testing::TestWithParam<BackendUnderTest> {
+ protected:
+  struct Pair {
+    DeviceBuffer cpu, dev;
+    int64_t size() const { return cpu.size(); }
+  };
+
+  void SetUp() override {
+    dev_ = make_backend_under_test(GetParam());
+    T_ = GetParam().compute;
+  }
+
+  std::vector<float> random(int64_t n, float lo = -1.0f, float hi = 1.0f) {
+    std::uniform_real_distribution<float> d(lo, hi);
+    std::vector<float> v(static_cast<size_t>(n));
+    for (float& x : v) x = d(rng_);
+    return v;
+  }
+
+  // Rounds values through `t` (what the device will hold).
+  static std::vector<float> rounded(std::vector<float> v, DType t) {
+    if (t == DType::F32) return v;
+    std::vector<uint16_t> tmp(v.size());
+    convert_values(v.data(), DType::F32, tmp.data(), t, static_cast<int64_t>(v.size()));
+    convert_values(tmp.data(), t, v.data(), DType::F32, static_cast<int64_t>(v.size()));
+    return v;
+  }
+
+  // The same values on both backends: float32 on the CPU, `dev_type` on the device.
+  Pair put(const std::vector<float>& host, DType dev_type) {
+    const auto values = rounded(host, dev_type);
+    Pair p{cpu_.alloc(DType::F32, static_cast<int64_t>(values.size())),
+           dev_->alloc(dev_type, static_cast<int64_t>(values.size()))};
+    cpu_.upload(p.cpu, values.data(), DType::F32);
+    dev_->upload(p.dev, values.data(), DType::F32);
+    return p;
+  }
+  Pair put_compute(const std::vector<float>& host) { return put(host, T_); }
+  Pair put_f32(const std::vector<float>& host) { return put(host, DType::F32); }
+  Pair zeros(int64_t n, DType dev_type) {
+    Pair p{cpu_.alloc(DType::F32, n), dev_->alloc(dev_type, n)};
+    cpu_.fill_zero(p.cpu);
+    dev_->fill_zero(p.dev);
+    return p;
+  }
+
+  std::vector<float> get(backend::Backend& b, DeviceSpan s) {
+    std::vector<unsigned char> raw(s.bytes());
+    b.download(s, raw.data());
+    std::vector<float> out(static_cast<size_t>(s.size()));
+    convert_values(raw.data(), s.dtype(), out.data(), DType::F32, s.size());
+    return out;
+  }
+
+  // max |dev − cpu| / max |cpu| <= tol (and nothing non-finite on the device).
+  void expect_close(const Pair& p, double tol, const std::string& what) {
+    const auto ref = get(cpu_, p.cpu), got = get(*dev_, p.dev);
+    double err = 0.0, mag = 0.0;
+    for (size_t i = 0; i < ref.size(); ++i) {
+      ASSERT_TRUE(std::isfinite(got[i])) << what << ": element " << i << " is " << got[i];
+      err = std::max(err, std::fabs(static_cast<double>(got[i]) - ref[i]));
+      mag = std::max(mag, std::fabs(static_cast<double>(ref[i])));
+    }
+    EXPECT_LE(err / std::max(mag, 1e-30), tol) << what << " (max abs err " << err << ", max |ref| " << mag << ")";
+  }
+
+  double tol() const { return GetParam().rel_tol; }
+  // Element-wise float32 work: only summation order differs.
+  double f32_tol() const { return 1e-5; }
+  // Outputs stored in the compute dtype carry its rounding.
+  double out_tol() const { return T_ == DType::F32 ? 1e-5 : (T_ == DType::BF16 ? 8e-3 : 1e-3); }
+
+  backend::CpuBackend cpu_;
+  std::unique_ptr<backend::Backend> dev_;
+  DType T_ = DType::F32;
+  std::mt19937 rng_{1234};
+};
+
+TEST_P(BackendOps, MemoryRoundTripAndBlockCopies) {
+  const auto v = random(1000);
+  Pair a = put_compute(v);
+  Pair b = zeros(1000, T_);
+  // 7 blocks of 50 elements, strides 100 and 120.
+  cpu_.copy_blocks(b.cpu, 120, a.cpu, 100, 50, 7);
+  dev_->copy_blocks(b.dev, 120, a.dev, 100, 50, 7);
+  expect_close(b, 0.0, "copy_blocks");
+  Pair c = zeros(1000, T_);
+  cpu_.copy(c.cpu, a.cpu);
+  dev_->copy(c.dev, a.dev);
+  expect_close(c, 0.0, "copy");
+}
+
+TEST_P(BackendOps, LinearWithBiasAndGelu) {
+  for (auto [rows, in, out] : {std::tuple{7, 64, 96}, std::tuple{300, 256, 384}, std::tuple{1, 128, 512}}) {
+    const auto w = rounded(random(out * in, -0.2f, 0.2f), T_), b = random(out);
+    const Tensor wt = Tensor::from_vector<float>({out, in}, w), bt = Tensor::from_vector<float>({out}, b);
+    const auto cw = cpu_.make_linear(wt, &bt), dw = dev_->make_linear(wt, &bt);
+    Pair x = put_compute(random(rows * in));
+    for (bool gelu : {false, true})
+      for (DType y_type : {DType::F32, T_}) {
+        Pair y = zeros(rows * out, y_type);
+        const Activation act = gelu ? Activation::GeluTanh : Activation::None;
+        cpu_.linear(x.cpu, rows, cw, y.cpu, act);
+        dev_->linear(x.dev, rows, dw, y.dev, act);
+        expect_close(y, std::max(tol(), y_type == DType::F32 ? 0.0 : out_tol()),
+                     cat("linear ", rows, "x", in, "->", out, gelu ? " gelu" : "", " into ", dtype_name(y_type)));
+      }
+  }
+}
+
+TEST_P(BackendOps, LayerNormModulate) {
+  const int64_t rows = 4, tokens = 37, width = 192;
+  Pair x = put_f32(random(rows * tokens * width, -3.0f, 3.0f));
+  Pair mod = put_f32(random(rows * 6 * width));
+  Pair y = zeros(rows * tokens * width, T_);
+  cpu_.layer_norm_modulate(x.cpu, rows, tokens, width, mod.cpu.slice(2 * width), mod.cpu.slice(4 * width), 6 * width,
+                           y.cpu);
+  dev_->layer_norm_modulate(x.dev, rows, tokens, width, mod.dev.slice(2 * width), mod.dev.slice(4 * width), 6 * width,
+                            y.dev);
+  expect_close(y, out_tol(), "layer_norm_modulate");
+}
+
+TEST_P(BackendOps, QkNormSplit) {
+  const int64_t rows = 3, n = 25, heads = 2, dh = 64;
+  Pair qkv = put_compute(random(rows * n * 3 * heads * dh));
+  Pair tau = put_f32({3.5f, 17.0f});
+  Pair q = zeros(rows * n * heads * dh, T_), k = zeros(rows * n * heads * dh, T_), v = zeros(rows * n * heads * dh, T_);
+  cpu_.qk_norm_split(qkv.cpu, rows, n, heads, dh, tau.cpu, q.cpu, k.cpu, v.cpu);
+  dev_->qk_norm_split(qkv.dev, rows, n, heads, dh, tau.dev, q.dev, k.dev, v.dev);
+  expect_close(q, out_tol(), "q");
+  expect_close(k, out_tol(), "k");
+  expect_close(v, 0.0, "v");
+}
+
+// Segments of different lengths in one slab with a larger capacity (head stride), plus the current scale.
+TEST_P(BackendOps, AttentionOverSegments) {
+  const int64_t heads = 3, dh = 64;
+  for (auto [rows, n, lengths] : {std::tuple{2, 16, std::vector<int64_t>{1, 4, 9, 16}},
+                                  std::tuple{3, 100, std::vector<int64_t>{1, 4, 9, 16, 25, 36, 64, 100}},
+                                  std::tuple{1, 70, std::vector<int64_t>{70}}}) {
+    int64_t stored = 0;
+    for (size_t i = 0; i + 1 < lengths.size(); ++i) stored += lengths[i];
+    const int64_t capacity = stored + 5;  // room left over, like a reserved slab
+    // Unit-norm keys and tau-scaled queries, like the model's.
+    auto unit = [&](int64_t count, float scale) {
+      auto v = random(count * dh);
+      for (int64_t i = 0; i < count; ++i) {
+        double s = 0;
+        for (int64_t d = 0; d < dh; ++d) s += v[i * dh + d] * v[i * dh + d];
+        for (int64_t d = 0; d < dh; ++d) v[i * dh + d] = static_cast<float>(v[i * dh + d] * scale / std::sqrt(s));
+      }
+      return v;
+    };
+    Pair slab_k = put_compute(unit(rows * heads * capacity, 1.0f)), slab_v = put_compute(random(rows * heads * capacity * dh));
+    Pair cur_k = put_compute(unit(rows * heads * n, 1.0f)), cur_v = put_compute(random(rows * heads * n * dh));
+    Pair q = put_compute(unit(rows * heads * n, 12.0f));
+    auto segments = [&](backend::Backend& b, const Pair& sk, const Pair& sv, const Pair& ck, const Pair& cv, bool cpu) {
+      std::vector<AttentionSegment> s;
+      int64_t off = 0;
+      const DeviceSpan k = cpu ? sk.cpu.span() : sk.dev.span(), v = cpu ? sv.cpu.span() : sv.dev.span();
+      for (size_t i = 0; i + 1 < lengths.size(); ++i) {
+        s.push_back({k.slice(off * dh).raw(), v.slice(off * dh).raw(), lengths[i], capacity * dh, k.dtype()});
+        off += lengths[i];
+      }
+      const DeviceSpan kk = cpu ? ck.cpu.span() : ck.dev.span(), vv = cpu ? cv.cpu.span() : cv.dev.span();
+      s.push_back({kk.raw(), vv.raw(), n, n * dh, kk.dtype()});
+      return s;
+    };
+    const auto cs = segments(cpu_, slab_k, slab_v, cur_k, cur_v, true);
+    const auto ds = segments(*dev_, slab_k, slab_v, cur_k, cur_v, false);
+    for (bool with_mass : {false, true}) {
+      Pair out = zeros(rows * heads * n * dh, T_);
+      std::vector<double> cm(rows * heads * cs.size()), dm(cm.size());
+      cpu_.attention(q.cpu, rows, heads, n, dh, cs, out.cpu, with_mass ? cm.data() : nullptr);
+      dev_->attention(q.dev, rows, heads, n, dh, ds, out.dev, with_mass ? dm.data() : nullptr);
+      expect_close(out, std::max(out_tol(), T_ == DType::F32 ? 1e-5 : 2e-2),
+                   cat("attention rows ", rows, " n ", n, " segments ", cs.size(), with_mass ? " with mass" : ""));
+      if (with_mass)
+        for (size_t i = 0; i < cm.size(); ++i)
+          EXPECT_NEAR(dm[i], cm[i], T_ == DType::F32 ? 1e-4 : 0.05 * std::max(1.0, cm[i])) << "mass " << i;
+    }
+  }
+}
+
+TEST_P(BackendOps, ElementwiseOps) {
+  const int64_t rows = 4, tokens = 9, width = 80;
+  // gated residual (branch in both dtypes)
+  for (DType bt : {DType::F32, T_}) {
+    Pair x = put_f32(random(rows * tokens * width));
+    Pair br = put(random(rows * tokens * width), bt);
+    Pair gate = put_f32(random(rows * 6 * width));
+    cpu_.gated_residual_add(x.cpu, br.cpu, rows, tokens, width, gate.cpu.slice(width), 6 * width);
+    dev_->gated_residual_add(x.dev, br.dev, rows, tokens, width, gate.dev.slice(width), 6 * width);
+    expect_close(x, f32_tol(), "gated_residual_add");
+  }
+  {
+    Pair x = put_f32(random(1000, -6, 6));
+    Pair y = zeros(1000, T_);
+    cpu_.silu(x.cpu, y.cpu);
+    dev_->silu(x.dev, y.dev);
+    expect_close(y, out_tol(), "silu");
+  }
+  {
+    Pair table = put_f32(random(50 * 16));
+    const std::vector<int64_t> ids = {3, 0, 49, 7, 7};
+    DeviceBuffer ci = cpu_.alloc(DType::I64, 5), di = dev_->alloc(DType::I64, 5);
+    cpu_.upload(ci, ids.data(), DType::I64);
+    dev_->upload(di, ids.data(), DType::I64);
+    Pair out = zeros(5 * 16, DType::F32);
+    cpu_.gather_rows(table.cpu, 16, ci, out.cpu);
+    dev_->gather_rows(table.dev, 16, di, out.dev);
+    expect_close(out, 0.0, "gather_rows");
+    const std::vector<int64_t> bad = {50};
+    dev_->upload(di.slice(0, 1), bad.data(), DType::I64);
+    EXPECT_THROW(dev_->gather_rows(table.dev, 16, di.slice(0, 1), out.dev), Error);
+  }
+  {
+    Pair x = put_f32(random(3 * 7 * 11));
+    Pair t = put_f32(random(7 * 11));
+    cpu_.add_rows(x.cpu, 3, t.cpu);
+    dev_->add_rows(x.dev, 3, t.dev);
+    expect_close(x, f32_tol(), "add_rows");
+    Pair y = zeros(3 * 7 * 11, T_);
+    cpu_.transpose(x.cpu, 3, 7, 11, y.cpu);
+    dev_->transpose(x.dev, 3, 7, 11, y.dev);
+    expect_close(y, out_tol(), "transpose");
+  }
+  {
+    Pair lg = put_f32(random(2 * 3 * 40, -5, 5));
+    Pair g = zeros(3 * 40, DType::F32);
+    cpu_.cfg_blend(lg.cpu, 2.5f, g.cpu);
+    dev_->cfg_blend(lg.dev, 2.5f, g.dev);
+    expect_close(g, f32_tol(), "cfg_blend");
+  }
+  {
+    Pair y = put_f32(random(500)), a = put_f32(random(500)), b = put_f32(random(500));
+    cpu_.accumulate(y.cpu, 0.5f, a.cpu, 0.5f, b.cpu);
+    dev_->accumulate(y.dev, 0.5f, a.dev, 0.5f, b.dev);
+    expect_close(y, f32_tol(), "accumulate");
+    cpu_.to_unit_range(y.cpu);
+    dev_->to_unit_range(y.dev);
+    expect_close(y, f32_tol(), "to_unit_range");
+  }
+}
+
+// Same seed, same logits: the same tokens (the draw is the engine's counter-based generator on both).
+TEST_P(BackendOps, SamplingDrawsTheSameTokens) {
+  const int64_t batch = 3, n = 50, vocab = 512;
+  for (auto [k, p] : {std::pair<int64_t, double>{0, 0.0}, {40, 0.0}, {0, 0.9}, {100, 0.8}, {1, 0.0}}) {
+    const auto logits = random(batch * n * vocab, -4.0f, 4.0f);
+    Pair g = put_f32(logits);
+    DeviceBuffer ct = cpu_.alloc(DType::I64, batch * n), dt = dev_->alloc(DType::I64, batch * n);
+    const backend::TokenSampling s{k, p, 77};
+    cpu_.sample_tokens(g.cpu, batch, n, vocab, s, 5, 3, ct);
+    dev_->sample_tokens(g.dev, batch, n, vocab, s, 5, 3, dt);
+    std::vector<int64_t> a(batch * n), b(batch * n);
+    cpu_.download(ct, a.data());
+    dev_->download(dt, b.data());
+    int64_t differ = 0;
+    for (size_t i = 0; i < a.size(); ++i) differ += a[i] != b[i];
+    EXPECT_LE(differ, 1) << "top-k " << k << " top-p " << p << ": " << differ << " of " << a.size() << " tokens differ";
+    // The masks agree entry by entry (kept values are untouched).
+    const auto mc = get(cpu_, g.cpu), md = get(*dev_, g.dev);
+    int64_t mask_differ = 0;
+    for (size_t i = 0; i < mc.size(); ++i) mask_differ += !(mc[i] == md[i] || (std::isinf(mc[i]) && std::isinf(md[i])));
+    EXPECT_LE(mask_differ, 2) << "top-k " << k << " top-p " << p << ": masks differ at " << mask_differ << " entries";
+  }
+}
+
+TEST_P(BackendOps, Resampling) {
+  for (auto [in, out] : {std::pair<int64_t, int64_t>{1, 16}, {5, 16}, {13, 16}, {16, 10}, {32, 9}}) {
+    Pair x = put_f32(random(6 * in * in));
+    Pair yb = zeros(6 * out * out, DType::F32), ya = zeros(6 * out * out, DType::F32);
+    cpu_.bicubic_resize(x.cpu, 6, in, in, out, out, yb.cpu);
+    dev_->bicubic_resize(x.dev, 6, in, in, out, out, yb.dev);
+    expect_close(yb, f32_tol(), cat("bicubic ", in, "->", out));
+    cpu_.area_resize(x.cpu, 6, in, in, out, out, ya.cpu);
+    dev_->area_resize(x.dev, 6, in, in, out, out, ya.dev);
+    expect_close(ya, f32_tol(), cat("area ", in, "->", out));
+  }
+  Pair x = put_f32(random(4 * 5 * 7));
+  Pair y = zeros(4 * 12 * 16, T_);
+  cpu_.nearest_upsample2x(x.cpu, 4, 5, 7, y.cpu, 1);
+  dev_->nearest_upsample2x(x.dev, 4, 5, 7, y.dev, 1);
+  expect_close(y, out_tol(), "nearest_upsample2x padded");
+}
+
+TEST_P(BackendOps, GroupNorm) {
+  const int64_t batch = 2, channels = 64, h = 9, w = 7;
+  Pair x = put_f32(random(batch * channels * h * w, -2, 3));
+  Pair gamma = put_f32(random(channels)), beta = put_f32(random(channels));
+  for (int64_t pad : {0, 1})
+    for (bool silu : {false, true}) {
+      Pair y = zeros(batch * channels * (h + 2 * pad) * (w + 2 * pad), T_);
+      cpu_.group_norm(x.cpu, y.cpu, batch, channels, h, w, pad, 32, gamma.cpu, beta.cpu, 1e-6f, silu);
+      dev_->group_norm(x.dev, y.dev, batch, channels, h, w, pad, 32, gamma.dev, beta.dev, 1e-6f, silu);
+      expect_close(y, out_tol(), cat("group_norm pad ", pad, silu ? " silu" : ""));
+    }
+}
+
+TEST_P(BackendOps, Conv2d) {
+  const int64_t batch = 2, h = 11, w = 13;
+  for (auto [cin, cout, k] : {std::tuple{32, 48, 3}, std::tuple{40, 3, 3}, std::tuple{32, 64, 1}}) {
+    const int64_t pad = k / 2;
+    const auto wv = rounded(random(cout * cin * k * k, -0.2f, 0.2f), T_), bv = random(cout);
+    const Tensor wt = Tensor::from_vector<float>({cout, cin, k, k}, wv), bt = Tensor::from_vector<float>({cout}, bv);
+    const auto cw = cpu_.make_conv(wt, &bt, pad), dw = dev_->make_conv(wt, &bt, pad);
+    const auto xin = rounded(random(batch * cin * h * w), T_);
+    for (bool padded : {false, true}) {
+      if (padded && k == 1) continue;
+      // A padded input, as the group norm writes it: zero borders.
+      std::vector<float> xp = xin;
+      if (padded) {
+        const int64_t hp = h + 2 * pad, wp = w + 2 * pad;
+        xp.assign(static_cast<size_t>(batch * cin * hp * wp), 0.0f);
+        for (int64_t p = 0; p < batch * cin; ++p)
+          for (int64_t r = 0; r < h; ++r)
+            for (int64_t c = 0; c < w; ++c) xp[(p * hp + r + pad) * wp + c + pad] = xin[(p * h + r) * w + c];
+      }
+      for (DType xt : {DType::F32, T_}) {
+        Pair x = put(xp, xt);
+        for (bool acc : {false, true}) {
+          Pair y = put_f32(random(batch * cout * h * w));
+          cpu_.conv2d(x.cpu, batch, h, w, cw, y.cpu, padded, acc);
+          dev_->conv2d(x.dev, batch, h, w, dw, y.dev, padded, acc);
+          expect_close(y, std::max(tol(), 1e-5),
+                       cat("conv ", k, "x", k, " ", cin, "->", cout, padded ? " padded" : "", acc ? " accumulate" : "",
+                           " input ", dtype_name(xt)));
+        }
+      }
+    }
+  }
+}
+
+TEST_P(BackendOps, SpatialAttention) {
+  const int64_t batch = 2, C = 64, N = 49;
+  Pair qkv = put_f32(rounded(random(batch * 3 * C * N, -0.5f, 0.5f), T_));
+  Pair out = zeros(batch * C * N, T_);
+  cpu_.spatial_attention(qkv.cpu, batch, C, N, out.cpu);
+  dev_->spatial_attention(qkv.dev, batch, C, N, out.dev);
+  expect_close(out, std::max(tol(), out_tol()), "spatial_attention");
+}
+
+TEST_P(BackendOps, KeySimilarity) {
+  const int64_t rows = 2, heads = 3, dh = 64;
+  for (auto [ps, cs] : {std::pair<int64_t, int64_t>{1, 2}, {3, 4}, {10, 13}}) {
+    Pair prev = put_compute(random(rows * heads * (ps * ps + 2) * dh));  // a slab with spare capacity
+    Pair cur = put_compute(random(rows * heads * cs * cs * dh));
+    const AttentionSegment cp{prev.cpu.span().raw(), prev.cpu.span().raw(), ps * ps, (ps * ps + 2) * dh, DType::F32};
+    const AttentionSegment cc{cur.cpu.span().raw(), cur.cpu.span().raw(), cs * cs, cs * cs * dh, DType::F32};
+    const AttentionSegment dp{prev.dev.span().raw(), prev.dev.span().raw(), ps * ps, (ps * ps + 2) * dh, T_};
+    const AttentionSegment dc{cur.dev.span().raw(), cur.dev.span().raw(), cs * cs, cs * cs * dh, T_};
+    const double a = cpu_.key_similarity(cp, ps, cc, cs, rows, heads, dh);
+    const double b = dev_->key_similarity(dp, ps, dc, cs, rows, heads, dh);
+    EXPECT_NEAR(a, b, 1e-5) << ps << " -> " << cs;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Devices, BackendOps, ::testing::ValuesIn(other_backends()), backend_test_name);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(BackendOps);
+
+}  // namespace
+}  // namespace amskv::test

@@ -1,0 +1,153 @@
+// The golden cases on every non-CPU backend present: fp32 within 10x the golden tolerances; bf16/f16
+// against the CPU fp32 engine within the reduced-precision tolerances of the golden README; every cache
+// policy on the device equal to the same policy on the CPU; and results independent of the batch chunking.
+#include <gtest/gtest.h>
+
+#include <tuple>
+
+#include "backends_under_test.h"
+#include "golden_case.h"
+#include "kv/policies/recency_policy.h"
+#include "kv/policy_factory.h"
+
+namespace amskv::golden {
+namespace {
+
+using test::BackendUnderTest;
+
+struct DeviceModels {
+  std::unique_ptr<backend::Backend> be;
+  std::unique_ptr<model::VarModel> var;
+  std::unique_ptr<model::Vqvae> vae;
+  DeviceModels(const BackendUnderTest& b, const GoldenCase& g) : be(test::make_backend_under_test(b)) {
+    var = std::make_unique<model::VarModel>(*be, io::load_tensor_file(g.dir + "/var.pth"));
+    vae = std::make_unique<model::Vqvae>(
+        *be, io::load_tensor_file(g.dir + "/" + g.config["vae_file"].get<std::string>()));
+  }
+};
+
+using Param = std::tuple<std::string, BackendUnderTest>;
+
+class GpuGolden : public ::testing::TestWithParam<Param> {};
+
+std::vector<Param> params() {
+  std::vector<Param> out;
+  for (const auto& b : test::other_backends())
+    for (const auto& c : golden_cases()) out.emplace_back(c, b);
+  return out;
+}
+
+std::string param_name(const ::testing::TestParamInfo<Param>& info) {
+  std::string n = std::get<0>(info.param) + "_" + std::get<1>(info.param).name;
+  for (char& c : n)
+    if (c == '-') c = '_';
+  return n;
+}
+
+TEST_P(GpuGolden, ForcedRun) {
+  const auto& [name, b] = GetParam();
+  GoldenCase g(name);
+  DeviceModels d(b, g);
+  auto opt = g.options();
+  opt.forced_tokens = &g.ref;
+  auto policy = kv::make_full_policy();
+  Recorder rec;
+  const auto res = engine::generate(*d.var, *d.vae, *policy, opt, &rec);
+  const bool f32 = b.compute == DType::F32;
+  for (int k = 0; k < g.num_scales(); ++k) {
+    SCOPED_TRACE(cat(b.name, " scale ", k));
+    // fp32: 10x the golden tolerances; reduced precision: guided logits within 1e-2 relative.
+    EXPECT_LE(max_rel_error(rec.values[cat("logits_cfg.", k)].data(), g.ref.at(cat("forced.logits_cfg.", k))),
+              f32 ? 1e-4 : 1e-2);
+    if (f32) {
+      EXPECT_LE(max_rel_error(rec.values[cat("x_in.", k)].data(), g.ref.at(cat("forced.x_in.", k))), 1e-4);
+      EXPECT_LE(max_rel_error(rec.values[cat("fhat.", k)].data(), g.ref.at(cat("forced.fhat.", k))), 1e-4);
+    }
+  }
+  // Images: bf16 carries 8 bits of mantissa through the decoder's activations (fp16 carries 11).
+  EXPECT_LE(max_abs_error(res.images.data<float>(), g.ref.at("forced.image")),
+            f32 ? 1e-3 : (b.compute == DType::BF16 ? 6e-2 : 3e-2));
+}
+
+TEST_P(GpuGolden, GreedyTokensUpToTheFirstNarrowMargin) {
+  const auto& [name, b] = GetParam();
+  GoldenCase g(name);
+  DeviceModels d(b, g);
+  auto opt = g.options();
+  opt.sampling.top_k = 1;
+  auto policy = kv::make_full_policy();
+  const auto res = engine::generate(*d.var, *d.vae, *policy, opt);
+  // fp32 follows the golden README's tie rule (1e-3); reduced precision may diverge below a margin of 0.1.
+  const double margin_limit = b.compute == DType::F32 ? 1e-3 : 0.1;
+  const int64_t B = static_cast<int64_t>(g.labels.size());
+  std::vector<bool> stop(static_cast<size_t>(B), false);
+  for (int k = 0; k < g.num_scales(); ++k) {
+    const auto ref = g.ref.at(cat("greedy.idx.", k)).to_f64_vector();
+    const auto margin = g.ref.at(cat("greedy.top2_margin.", k)).to_f64_vector();
+    const int64_t n = res.tokens[k].dim(1);
+    for (int64_t i = 0; i < B; ++i)
+      for (int64_t t = 0; t < n && !stop[i]; ++t) {
+        const size_t at = static_cast<size_t>(i * n + t);
+        if (margin[at] < margin_limit) {
+          stop[i] = true;
+          break;
+        }
+        ASSERT_EQ(res.tokens[k].data<int64_t>()[at], static_cast<int64_t>(ref[at])) << b.name << " image " << i
+                                                                                    << " scale " << k;
+      }
+  }
+}
+
+// Every policy on the device gives what it gives on the CPU (forced tokens, so the caches see the same
+// history): the same retained scales through a different memory and kernel.
+TEST_P(GpuGolden, EveryPolicyMatchesTheCpu) {
+  const auto& [name, b] = GetParam();
+  GoldenCase g(name);
+  DeviceModels d(b, g);
+  auto opt = g.options();
+  opt.forced_tokens = &g.ref;
+  opt.keep_logits = true;
+  opt.decode_images = false;
+  for (const std::string policy : {"full", "ams", "window", "sink", "uniform"}) {
+    kv::PolicyOptions po;
+    po.name = policy;
+    po.window = 2;
+    po.ams.cmin = 10;
+    po.ams.cmax = 20;
+    po.ams.condensed = 1;
+    auto pc = kv::make_policy(po), pd = kv::make_policy(po);
+    const auto rc = engine::generate(*g.var, *g.vae, *pc, opt);
+    const auto rd = engine::generate(*d.var, *d.vae, *pd, opt);
+    for (size_t k = 0; k < rc.logits_cfg.size(); ++k)
+      EXPECT_LE(max_rel_error(rd.logits_cfg[k].data<float>(), rc.logits_cfg[k]),
+                b.compute == DType::F32 ? 1e-4 : 1e-2)
+          << b.name << " " << policy << " scale " << k;
+    EXPECT_EQ(rc.kv.footprint.stored_tokens, rd.kv.footprint.stored_tokens) << policy;
+    EXPECT_EQ(rc.kv.footprint.allocated_tokens, rd.kv.footprint.allocated_tokens) << policy;
+  }
+}
+
+// Splitting a batch into row chunks (transformer scratch) and image chunks (head and sampling) changes
+// nothing but the order of work.
+TEST_P(GpuGolden, ChunkedBatchEqualsWholeBatch) {
+  const auto& [name, b] = GetParam();
+  GoldenCase g(name);
+  DeviceModels d(b, g);
+  auto opt = g.options();
+  opt.sampling.top_k = 20;
+  opt.sampling.seed = 3;
+  opt.keep_logits = true;
+  auto p1 = kv::make_full_policy(), p2 = kv::make_full_policy();
+  const auto whole = engine::generate(*d.var, *d.vae, *p1, opt);
+  opt.plan.chunk_rows = 1;
+  opt.plan.head_images = 1;
+  const auto chunked = engine::generate(*d.var, *d.vae, *p2, opt);
+  for (size_t k = 0; k < whole.tokens.size(); ++k)
+    EXPECT_EQ(whole.tokens[k].to_f64_vector(), chunked.tokens[k].to_f64_vector()) << b.name << " scale " << k;
+}
+
+INSTANTIATE_TEST_SUITE_P(Devices, GpuGolden, ::testing::ValuesIn(params()), param_name);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(GpuGolden);
+
+}  // namespace
+}  // namespace amskv::golden

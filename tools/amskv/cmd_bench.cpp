@@ -1,0 +1,249 @@
+// amskv bench: speed and memory over a parameter grid (model shape × batch × policy × dtype on one device),
+// with random weights of the official shapes built in memory (or given checkpoints). Each point: warm-up
+// runs, then repetitions; median and spread of images/s (VQVAE decode included), ms per image and per scale,
+// attention time, peak device memory and the three KV numbers. A point that the memory planner says cannot
+// fit is reported as out of memory without running. --max-batch finds the largest batch that fits.
+// Prints a markdown table; --json writes one object per grid point.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <memory>
+
+#include "commands.h"
+#include "core/parse.h"
+#include "engine/generation_job.h"
+#include "io/tensor_file.h"
+#include "kv/memory_report.h"
+#include "model/random_model.h"
+#include "report/markdown_table.h"
+#include "report_json.h"
+#include "run_options.h"
+
+namespace amskv::cli {
+
+namespace {
+
+struct BenchArgs {
+  std::string shapes = "d16", batches = "1", policies = "full,ams", dtypes = "auto", json_path, var_path, vae_path;
+  backend::BackendOptions backend;
+  int reps = 3, warmup = 1;
+  bool no_decode = false, max_batch = false;
+  int64_t vae_ch = 160, max_batch_limit = 1 << 16;
+  kv::PolicyOptions knobs;  // AMS and baseline knobs shared by every policy of the grid
+};
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    const size_t end = s.find(',', start);
+    const std::string item = s.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    AMSKV_CHECK(!item.empty(), "empty item in the list '", s, "'");
+    out.push_back(item);
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return out;
+}
+
+std::string fmt(double v, const char* f = "%.2f") {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// The models of one shape on one backend.
+struct Loaded {
+  std::unique_ptr<backend::Backend> backend;
+  std::unique_ptr<model::VarModel> var;
+  std::unique_ptr<model::Vqvae> vae;
+  engine::PlanShapes shapes() const {
+    engine::PlanShapes s;
+    s.var = var->config();
+    const int64_t hw = s.var.schedule.last_side();
+    s.decoder_bytes_per_image = model::decoder_bytes_per_image(vae->config(), hw, backend->compute_dtype());
+    s.image_side = hw * vae->config().upsample_factor();
+    return s;
+  }
+};
+
+Loaded load(const BenchArgs& a, const std::string& shape, const std::string& dtype) {
+  backend::BackendOptions bo = a.backend;
+  bo.dtype = dtype;
+  Loaded l;
+  l.backend = backend::make_backend(bo);
+  if (!a.var_path.empty()) {
+    l.var = std::make_unique<model::VarModel>(*l.backend, io::load_tensor_file(a.var_path));
+    l.vae = std::make_unique<model::Vqvae>(*l.backend, io::load_tensor_file(a.vae_path));
+    return l;
+  }
+  const auto spec = model::official_var_spec(shape);
+  l.var = std::make_unique<model::VarModel>(*l.backend,
+                                            model::to_tensor_map(model::random_var_weights(spec), "random " + shape));
+  model::RandomVqvaeSpec vs;
+  vs.vocab = spec.vocab, vs.cvae = spec.cvae, vs.ch = shape == "tiny" ? 32 : a.vae_ch;
+  l.vae = std::make_unique<model::Vqvae>(*l.backend, model::to_tensor_map(model::random_vqvae_weights(vs), "random VQVAE"));
+  return l;
+}
+
+void run_bench(const BenchArgs& a) {
+  AMSKV_CHECK(a.var_path.empty() == a.vae_path.empty(), "--var and --vae go together");
+  nlohmann::json rows = nlohmann::json::array();
+  std::vector<std::vector<std::string>> table;
+  const std::vector<std::string> shapes = a.var_path.empty() ? split(a.shapes) : std::vector<std::string>{"file"};
+  for (const std::string& shape : shapes) {
+    for (const std::string& dtype : split(a.dtypes)) {
+      Loaded l = load(a, shape, dtype);
+      backend::Backend& be = *l.backend;
+      const auto& cfg = l.var->config();
+      const engine::PlanShapes ps = l.shapes();
+      const int64_t per_pass = be.decoder_images_per_pass(ps.decoder_bytes_per_image);
+      const std::string dname = be.compute_dtype() == DType::BF16 ? "bf16" : be.compute_dtype() == DType::F16 ? "f16" : "f32";
+      for (const std::string& policy : split(a.policies)) {
+        kv::PolicyOptions po = a.knobs;
+        po.name = policy;
+        const int64_t available = engine::usable_memory(be.memory().free_bytes);
+        if (a.max_batch) {
+          const int64_t fits = engine::largest_batch(ps, po, be.compute_dtype(), available, per_pass, a.max_batch_limit);
+          const auto plan = engine::fit_batch(ps, po, be.compute_dtype(), std::max<int64_t>(fits, 1), available, per_pass);
+          rows.push_back({{"model", shape}, {"policy", policy}, {"dtype", dname}, {"device", be.name()},
+                          {"max_batch", fits}, {"available_bytes", available}, {"plan", plan.to_json()}});
+          table.push_back({shape, policy, dname, "max", std::to_string(fits), "", "", "", "", "",
+                           fmt(static_cast<double>(plan.total_bytes()) / (1 << 30)), fmt(plan.kv_bytes / double(1 << 30)),
+                           ""});
+          continue;
+        }
+        for (const std::string& bs : split(a.batches)) {
+          const int64_t B = parse_int_list(bs, "--batches").at(0);
+          AMSKV_CHECK(B > 0, "--batches: ", B, " is not a positive batch");
+          nlohmann::json row = {{"model", shape}, {"batch", B}, {"policy", policy}, {"dtype", dname},
+                                {"device", be.name()}};
+          const auto plan = engine::fit_batch(ps, po, be.compute_dtype(), B, available, per_pass);
+          if (plan.batch == 0) {
+            row["oom"] = true;
+            row["reason"] = cat("the memory plan needs more than the ", engine::gib(available), " free");
+            rows.push_back(row);
+            table.push_back({shape, policy, dname, std::to_string(B), "OOM", "", "", "", "", "", "", "", ""});
+            continue;
+          }
+          engine::GenerateOptions go;
+          for (int64_t i = 0; i < B; ++i) go.labels.push_back((i * 137) % cfg.num_classes);
+          go.sampling.cfg = 4.0, go.sampling.top_k = 900, go.sampling.top_p = 0.95;
+          go.decode_images = !a.no_decode;
+          go.plan = plan.exec;
+          std::vector<double> total, attention, matmul;
+          std::vector<std::vector<double>> per_scale;
+          engine::GenerateResult last;
+          bool oom = false;
+          std::string oom_message;
+          be.reset_peak_memory();
+          for (int r = 0; r < a.warmup + a.reps; ++r) {
+            auto pol = kv::make_policy(po);
+            try {
+              last = engine::generate(*l.var, *l.vae, *pol, go);
+            } catch (const Error& e) {
+              if (std::string(e.what()).find("out of GPU memory") == std::string::npos &&
+                  std::string(e.what()).find("out of host memory") == std::string::npos)
+                throw;
+              oom = true;
+              oom_message = e.what();
+              break;
+            }
+            if (r < a.warmup) continue;
+            total.push_back(last.time.total_s);
+            attention.push_back(last.time.attention_s);
+            matmul.push_back(last.time.matmul_s);
+            per_scale.push_back(last.time.per_scale_s);
+          }
+          if (oom) {
+            row["oom"] = true;
+            row["reason"] = oom_message;
+            rows.push_back(row);
+            table.push_back({shape, policy, dname, std::to_string(B), "OOM", "", "", "", "", "", "", "", ""});
+            continue;
+          }
+          const double med = median(total);
+          const auto [lo, hi] = std::minmax_element(total.begin(), total.end());
+          const auto mem = kv::make_memory_report(last.kv, model::kv_schedule(cfg), 2 * B);
+          std::vector<double> ms_per_scale;
+          for (size_t k = 0; k < per_scale.front().size(); ++k) {
+            std::vector<double> v;
+            for (const auto& p : per_scale) v.push_back(1000.0 * p[k]);
+            ms_per_scale.push_back(median(v));
+          }
+          const double peak = static_cast<double>(be.peak_memory_bytes()) / (1 << 30);
+          row["oom"] = false;
+          row["images_per_s"] = B / med;
+          row["ms_per_image"] = 1000.0 * med / B;
+          row["seconds_median"] = med;
+          row["seconds_min"] = *lo;
+          row["seconds_max"] = *hi;
+          row["reps"] = a.reps;
+          row["attention_ms"] = 1000.0 * median(attention);
+          row["matmul_ms"] = 1000.0 * median(matmul);
+          row["ms_per_scale"] = ms_per_scale;
+          row["decode_ms"] = 1000.0 * last.time.decode_s;
+          row["peak_gib"] = peak;
+          row["kv_stored_bytes"] = mem.policy.stored_bytes;
+          row["kv_resident_bytes"] = mem.policy.resident_bytes;
+          row["kv_allocated_bytes"] = mem.policy.allocated_bytes;
+          row["kv_reference_bytes"] = mem.reference.allocated_bytes;
+          row["plan"] = plan.to_json();
+          rows.push_back(row);
+          table.push_back({shape, policy, dname, std::to_string(B), fmt(B / med, "%.1f"),
+                           fmt(1000.0 * med / B, "%.1f"),
+                           fmt(100.0 * (*hi - *lo) / med, "%.1f%%"), fmt(1000.0 * median(matmul), "%.1f"),
+                           fmt(1000.0 * median(attention), "%.1f"),
+                           fmt(1000.0 * last.time.decode_s, "%.1f"), fmt(peak),
+                           fmt(mem.policy.allocated_bytes / double(1 << 30), "%.3f"),
+                           fmt(100.0 * mem.reduction(&kv::MemoryNumbers::allocated_bytes), "%.1f%%")});
+          std::cerr << "bench: " << shape << " " << policy << " " << dname << " B=" << B << ": " << fmt(B / med, "%.1f")
+                    << " images/s\n";
+        }
+      }
+    }
+  }
+  std::cout << report::markdown_table({"model", "policy", "dtype", "batch", "images/s", "ms/image", "spread",
+                                       "matmul ms", "attention ms", "decode ms", "peak GiB", "KV alloc GiB",
+                                       "KV alloc -"},
+                                      table);
+  if (!a.json_path.empty()) write_json_file(a.json_path, {{"benchmark", "amskv bench"}, {"rows", rows}});
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app) {
+  auto a = std::make_shared<BenchArgs>();
+  CLI::App* cmd = app.add_subcommand("bench", "Images/s, memory and KV numbers over a grid of shapes, batches, "
+                                              "policies and dtypes (random weights of the official shapes)");
+  cmd->add_option("--shapes", a->shapes, "Model shapes: d16,d20,d24,d30,d36,tiny")->capture_default_str();
+  cmd->add_option("--batches", a->batches, "Batch sizes, e.g. 1,64,128")->capture_default_str();
+  cmd->add_option("--policies", a->policies, "KV policies, e.g. full,ams,window")->capture_default_str();
+  cmd->add_option("--dtypes", a->dtypes, "Compute dtypes, e.g. bf16,f32 (auto: the device's default)")
+      ->capture_default_str();
+  cmd->add_option("--var", a->var_path, "Benchmark this checkpoint instead of random shapes (with --vae)");
+  cmd->add_option("--vae", a->vae_path, "VQVAE checkpoint for --var");
+  cmd->add_option("--reps", a->reps, "Timed repetitions per point")->check(CLI::Range(1, 1000))->capture_default_str();
+  cmd->add_option("--warmup", a->warmup, "Untimed runs before them")->check(CLI::Range(0, 100))->capture_default_str();
+  cmd->add_flag("--no-decode", a->no_decode, "Leave the VQVAE decoder out");
+  cmd->add_flag("--max-batch", a->max_batch, "Report the largest batch that fits per shape, dtype and policy");
+  cmd->add_option("--vae-ch", a->vae_ch, "Channels of the random VQVAE (official 160)")->capture_default_str();
+  cmd->add_option("--json", a->json_path, "Write every grid point as JSON");
+  cmd->add_option("--device", a->backend.device, "Backend")->check(CLI::IsMember(backend::available_devices()))
+      ->capture_default_str();
+  cmd->add_option("--gpu", a->backend.gpu, "CUDA device index")->check(CLI::Range(0, 64));
+  cmd->add_option("--threads", a->backend.threads, "CPU threads (0 = all cores)")->check(CLI::Range(0, 1024));
+  add_policy_options(*cmd, a->knobs);
+  cmd->remove_option(cmd->get_option("--kv"));
+  cmd->callback([a] { run_bench(*a); });
+}
+
+}  // namespace amskv::cli
