@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdio>
 #include <string>
 
 #include "io/atomic_file.h"
@@ -41,6 +43,20 @@ TEST(IoAtomicFile, TemporaryNamesDifferAndAreCleanedUp) {
   EXPECT_EQ(read_bytes(out), (std::vector<uint8_t>{'a'}));
   { AtomicFile abandoned(out); }
   EXPECT_EQ(dir.files(), std::vector<std::string>{"o.bin"});
+}
+
+TEST(IoAtomicFile, OpenNewFileRefusesAnythingAlreadyThere) {
+  ScratchDir dir;
+  const std::string victim = dir.path("victim"), link = dir.path("link"), fresh = dir.path("fresh");
+  write_bytes(victim, {'k'});
+  ASSERT_EQ(::symlink(victim.c_str(), link.c_str()), 0);
+  EXPECT_EQ(open_new_file(link), nullptr);
+  EXPECT_EQ(errno, EEXIST);
+  EXPECT_EQ(open_new_file(victim), nullptr);
+  EXPECT_EQ(read_bytes(victim), (std::vector<uint8_t>{'k'}));
+  FILE* f = open_new_file(fresh);
+  ASSERT_NE(f, nullptr);
+  std::fclose(f);
 }
 
 }  // namespace

@@ -1,14 +1,9 @@
 // What a hostile .pth may cost: tiny files that used to expand into gigabytes, and running out of memory.
 #include <gtest/gtest.h>
-#include <sys/resource.h>
-
-#include <cstdio>
-#include <cstdlib>
-#include <fstream>
-#include <new>
 
 #include "io/torch_checkpoint.h"
 #include "io_test_util.h"
+#include "oom_test_util.h"
 #include "torch_test_util.h"
 
 namespace amskv::io {
@@ -86,35 +81,6 @@ TEST(IoTorchLimits, DuplicateStateDictKeysAreRefused) {
   expect_error([&] { load_torch_checkpoint(path); }, {path, "state dict has the key 'w' twice"});
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-#define AMSKV_TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define AMSKV_TEST_ASAN 1
-#endif
-#endif
-
-// In a death-test child: leaves the process 16 MiB more address space than it uses, loads `bytes`, and exits
-// 0 with the error message on stderr if loading failed with an amskv::Error (3 for a bare std::bad_alloc).
-[[noreturn]] void load_with_little_memory(const std::vector<uint8_t>& bytes, const std::string& name) {
-  long pages = 0;
-  std::ifstream("/proc/self/statm") >> pages;
-  const rlim_t used = static_cast<rlim_t>(pages) * static_cast<rlim_t>(::sysconf(_SC_PAGESIZE));
-  const rlimit limit{used + (16u << 20), used + (16u << 20)};
-  ::setrlimit(RLIMIT_AS, &limit);
-  try {
-    load_torch_checkpoint_from_memory(bytes.data(), bytes.size(), name, nullptr);
-    std::fprintf(stderr, "loaded\n");
-    std::_Exit(2);
-  } catch (const Error& e) {
-    std::fprintf(stderr, "%s\n", e.what());
-    std::_Exit(0);
-  } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "std::bad_alloc\n");
-    std::_Exit(3);
-  }
-}
-
 TEST(IoTorchLimits, OutOfMemoryNamesTheFileAndTheSize) {
 #ifdef AMSKV_TEST_ASAN
   GTEST_SKIP() << "AddressSanitizer reserves the address space that this test limits";
@@ -125,8 +91,9 @@ TEST(IoTorchLimits, OutOfMemoryNamesTheFileAndTheSize) {
   write_zip(path, shared_storage_pickle({"big"}, 1, {12 << 20}, {0}), {{"data/0", float_bytes({1})}});
   const std::vector<uint8_t> bytes = read_bytes(path);
   GTEST_FLAG_SET(death_test_style, "threadsafe");
-  EXPECT_EXIT(load_with_little_memory(bytes, "big.pth"),
-      ::testing::ExitedWithCode(0), "big.pth: out of memory while loading .*50331648 bytes");
+  EXPECT_EXIT(io_test::run_with_little_memory(
+                  [&] { load_torch_checkpoint_from_memory(bytes.data(), bytes.size(), "big.pth", nullptr); }),
+              ::testing::ExitedWithCode(0), "big.pth: out of memory while loading .*50331648 bytes");
 #endif
 }
 
