@@ -188,7 +188,7 @@ TEST(IoTorchCheckpoint, StridedOffsetAndExpandedTensorsAreCopied) {
 // Files written by torch 1.13 itself (kept in the fuzz seed corpus): views with strides, offsets and stride
 // 0, parameters, shared storages, and a protocol-4 pickle.
 std::string torch_fixture(const std::string& name) {
-  return std::string(AMSKV_SOURCE_DIR) + "/fuzz/corpus/torch/" + name;
+  return std::string(AMSKV_SOURCE_DIR) + "/fuzz/corpus/torch_checkpoint/" + name;
 }
 
 TEST(IoTorchCheckpoint, TorchWrittenStridedViews) {
