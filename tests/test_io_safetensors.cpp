@@ -200,7 +200,8 @@ TEST(IoSafetensors, DataRangesMustTileTheDataSection) {
     return cat("\"", name, "\":{\"dtype\":\"F32\",\"shape\":[", (end - begin) / 4, "],\"data_offsets\":[", begin, ",",
                end, "]}");
   };
-  write_bytes(path, make_file(cat("{", entry("a", 0, 8), ",", entry("b", 4, 12), ",", entry("c", 12, 16), "}"), sixteen));
+  write_bytes(path,
+              make_file(cat("{", entry("a", 0, 8), ",", entry("b", 4, 12), ",", entry("c", 12, 16), "}"), sixteen));
   expect_error([&] { load_safetensors(path); }, {path, "overlap", "'a'", "'b'"});
   write_bytes(path, make_file(cat("{", entry("a", 0, 4), ",", entry("b", 8, 16), "}"), sixteen));
   expect_error([&] { load_safetensors(path); }, {path, "4 unused bytes before tensor 'b'"});

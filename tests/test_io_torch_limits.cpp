@@ -60,7 +60,8 @@ std::string memoised_shapes_pickle(int entries) {
   p += pk_str("k0") + "ctorch._utils\n_rebuild_tensor_v2\nq\x02";
   p += "((" + pk_str("storage") + "ctorch\nFloatStorage\n" + pk_str("0") + pk_str("cpu") + pk_int(1) + "tQq\x01";
   p += pk_int(0) + ones + "q\x03" + ones + "q\x04\x89" + "ccollections\nOrderedDict\n)Rq\x05tR";
-  for (int i = 1; i < entries; ++i) p += pk_str("k" + std::to_string(i)) + "h\x02(h\x01" + pk_int(0) + "h\x03h\x04\x89h\x05tR";
+  for (int i = 1; i < entries; ++i)
+    p += pk_str("k" + std::to_string(i)) + "h\x02(h\x01" + pk_int(0) + "h\x03h\x04\x89h\x05tR";
   return p + "u.";
 }
 

@@ -26,9 +26,11 @@ ScheduleInfo schedule_256(int depth) {
 }
 
 // Similarities for 2 layers of the 256px schedule.
-const char* kSimilarity = R"("similarity": [[0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5], [0.9,0.9,0.9,0.9,0.9,0.9,0.9,0.9,0.9]])";
+const char* kSimilarity =
+    R"("similarity": [[0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5], [0.9,0.9,0.9,0.9,0.9,0.9,0.9,0.9,0.9]])";
 
-void expect_begin_error(const std::string& profile_path, const AmsOptions& base, const std::vector<std::string>& parts) {
+void expect_begin_error(const std::string& profile_path, const AmsOptions& base,
+                        const std::vector<std::string>& parts) {
   AmsOptions o = base;
   o.merge_profile_file(profile_path);
   expect_error([&] { AmsPolicy(o, false).begin(schedule_256(2)); }, parts);
@@ -74,7 +76,8 @@ TEST(AmsProfile, ParsedFromBytesLikeFromAFile) {
 TEST(AmsProfile, FactoryReadsTheProfileOnce) {
   ScratchDir dir;
   const std::string path = dir.path("p.json");
-  write_text(path, std::string(R"({"ams": {"cmin": 100, "cmax": 200, "demanding_fraction": 0.5}, )") + kSimilarity + "}");
+  write_text(path,
+             std::string(R"({"ams": {"cmin": 100, "cmax": 200, "demanding_fraction": 0.5}, )") + kSimilarity + "}");
   PolicyOptions o;
   o.name = "ams";
   o.ams_profile = path;

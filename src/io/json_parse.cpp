@@ -46,8 +46,8 @@ class StrictParse {
         Frame& f = stack_.back();
         const auto& key = parsed.get_ref<const std::string&>();
         if (!f.keys.insert(key).second)
-          fail(source_, ": ", what_, " has the key '", shorten(key), "' twice (in ", f.name.empty() ? "the top object" : f.name,
-               "); JSON readers disagree on which one counts");
+          fail(source_, ": ", what_, " has the key '", shorten(key), "' twice (in ",
+               f.name.empty() ? "the top object" : f.name, "); JSON readers disagree on which one counts");
         f.last_key = key;
         break;
       }

@@ -24,8 +24,9 @@ TensorMap load_safetensors(const std::string& path);
 TensorMap load_safetensors_from_memory(const uint8_t* data, size_t size, const std::string& name,
                                        std::shared_ptr<const void> owner);
 
-// Writes through a fresh temporary beside `path` and a rename (AtomicFile). Tensors are laid out by decreasing element size (stable),
-// as the reference implementation does, so every tensor stays aligned to its element size.
+// Writes through a fresh temporary beside `path` and a rename (AtomicFile). Tensors are laid out by
+// decreasing element size (stable), as the reference implementation does, so every tensor stays aligned to
+// its element size.
 void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
                       const std::map<std::string, std::string>& metadata = {});
 

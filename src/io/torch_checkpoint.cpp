@@ -92,7 +92,8 @@ void copy_strided(Tensor& out, const Shape& stride, const uint8_t* base) {
       std::memcpy(dst, row, row_bytes);
     } else if (inner_stride == 0) {
       std::memcpy(dst, row, es);
-      for (size_t done = es; done < row_bytes; done *= 2) std::memcpy(dst + done, dst, std::min(done, row_bytes - done));
+      for (size_t done = es; done < row_bytes; done *= 2)  // doubling what is filled
+        std::memcpy(dst + done, dst, std::min(done, row_bytes - done));
     } else {
       for (int64_t j = 0; j < inner; ++j)
         std::memcpy(dst + static_cast<size_t>(j) * es, row + static_cast<size_t>(j * inner_stride) * es, es);

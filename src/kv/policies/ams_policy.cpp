@@ -109,8 +109,8 @@ AmsPolicy::AmsPolicy(AmsOptions options, bool uniform) : opt_(std::move(options)
   AMSKV_CHECK(condensed_ >= 0, knob(from.condensed, "--ams-condensed", condensed_), " must be >= 0");
   AMSKV_CHECK(!opt_.theta || std::isfinite(*opt_.theta), knob(from.theta, "--ams-theta", opt_.theta.value_or(0)),
               " must be a finite number");
-  AMSKV_CHECK(fraction_ >= 0.0 && fraction_ <= 1.0, knob(from.demanding_fraction, "--ams-demanding-fraction", fraction_),
-              " must be in [0, 1]");
+  AMSKV_CHECK(fraction_ >= 0.0 && fraction_ <= 1.0,
+              knob(from.demanding_fraction, "--ams-demanding-fraction", fraction_), " must be in [0, 1]");
   AMSKV_CHECK(opt_.cmin.value_or(0) >= 0, knob(from.cmin, "--ams-cmin", opt_.cmin.value_or(0)), " must be >= 0 tokens");
   AMSKV_CHECK(opt_.cmax.value_or(0) >= 0, knob(from.cmax, "--ams-cmax", opt_.cmax.value_or(0)), " must be >= 0 tokens");
   // Checked again in begin() against the schedule's defaults; two given budgets can be checked now.
