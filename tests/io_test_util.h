@@ -1,10 +1,14 @@
 // Small helpers shared by the io tests: a scratch folder and raw file access.
 #pragma once
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -60,6 +64,36 @@ void expect_error(Fn&& fn, const std::vector<std::string>& parts) {
     const std::string msg = e.what();
     for (const auto& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
   }
+}
+
+// Runs `fn`, which should refuse the FIFO at `fifo` (with an amskv::Error mentioning `parts`) without
+// waiting for a writer. If it blocks in open() instead, a watchdog opens the writing end after two seconds
+// to release it, so the test fails instead of hanging.
+template <class Fn>
+void expect_refused_without_blocking(const std::string& fifo, Fn&& fn, const std::vector<std::string>& parts) {
+  std::atomic<bool> done{false}, released{false};
+  std::thread watchdog([&] {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (!done) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      if (std::chrono::steady_clock::now() < deadline) continue;
+      const int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);  // succeeds once a reader waits
+      if (fd >= 0) {
+        released = true;
+        ::close(fd);
+      }
+    }
+  });
+  try {
+    expect_error(fn, parts);
+  } catch (...) {  // not an amskv::Error: stop the watchdog, then let gtest report it
+    done = true;
+    watchdog.join();
+    throw;
+  }
+  done = true;
+  watchdog.join();
+  EXPECT_FALSE(released) << fifo << ": the reader blocked in open() until the watchdog released it";
 }
 
 }  // namespace amskv::io_test

@@ -1,6 +1,8 @@
 // safetensors: the golden reference file, round trips of every dtype with metadata, and malformed files.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <cstring>
 
 #include "golden_dir.h"
@@ -12,6 +14,7 @@ namespace amskv::io {
 namespace {
 
 using io_test::expect_error;
+using io_test::expect_refused_without_blocking;
 using io_test::raw16;
 using io_test::raw8;
 using io_test::read_bytes;
@@ -149,6 +152,92 @@ TEST(IoSafetensors, SaveRejectsBadInput) {
   expect_error([&] { save_safetensors(path, {{"__metadata__", Tensor::zeros(DType::F32, {1})}}); }, {path});
   expect_error([&] { save_safetensors(path, {{"bad\xff", Tensor::zeros(DType::F32, {1})}}); }, {path});
   EXPECT_TRUE(dir.files().empty());  // no temporary left behind
+}
+
+
+// A value nested `depth` arrays deep: [[[...]]].
+std::string nested(size_t depth) { return std::string(depth, '[') + std::string(depth, ']'); }
+
+TEST(IoSafetensors, DeeplyNestedHeaderIsRefusedBeforeItCanOverflowTheStack) {
+  // 200k levels overflowed the stack while the error message was formatted (about 5k under ASan); the
+  // reader must refuse them while parsing, for every field, and for --force-tokens files too.
+  ScratchDir dir;
+  const std::string path = dir.path("deep.safetensors");
+  const std::string deep = nested(200'000);
+  for (const std::string& header :
+       {R"({"x":{"dtype":"F32","shape":)" + deep + R"(,"data_offsets":[0,0]}})",
+        R"({"x":{"dtype":)" + deep + R"(,"shape":[0],"data_offsets":[0,0]}})",
+        R"({"x":{"dtype":"F32","shape":[0],"data_offsets":)" + deep + "}}",
+        R"({"__metadata__":{"a":)" + deep + "}}"}) {
+    write_bytes(path, make_file(header, {}));
+    expect_error([&] { load_safetensors(path); }, {path, "deeper than 32 levels"});
+    expect_error([&] { load_tensor_file(path); }, {path, "deeper than 32 levels"});
+  }
+  // Nesting our formats could use still parses (and is then refused for what it is).
+  write_bytes(path, make_file(R"({"x":{"dtype":"F32","shape":)" + nested(20) + R"(,"data_offsets":[0,0]}})", {}));
+  expect_error([&] { load_safetensors(path); }, {path, "malformed shape"});
+}
+
+TEST(IoSafetensors, DuplicateKeysAreRefused) {
+  ScratchDir dir;
+  const std::string path = dir.path("dup.safetensors");
+  const std::vector<uint8_t> eight(8, 0);
+  const std::string entry = R"({"dtype":"F32","shape":[2],"data_offsets":[0,8]})";
+  write_bytes(path, make_file(R"({"x":)" + entry + R"(,"x":)" + entry + "}", eight));
+  expect_error([&] { load_safetensors(path); }, {path, "'x' twice"});
+  write_bytes(path, make_file(R"({"x":{"dtype":"F32","shape":[2],"dtype":"I32","data_offsets":[0,8]}})", eight));
+  expect_error([&] { load_safetensors(path); }, {path, "'dtype' twice", "in x"});
+  write_bytes(path, make_file(R"({"__metadata__":{"a":"1","a":"2"}})", {}));
+  expect_error([&] { load_safetensors(path); }, {path, "'a' twice", "in __metadata__"});
+}
+
+TEST(IoSafetensors, DataRangesMustTileTheDataSection) {
+  // The format requires the tensors' byte ranges to cover the data section exactly, without overlap or gaps.
+  ScratchDir dir;
+  const std::string path = dir.path("ranges.safetensors");
+  const std::vector<uint8_t> sixteen(16, 0);
+  auto entry = [](const char* name, int begin, int end) {
+    return cat("\"", name, "\":{\"dtype\":\"F32\",\"shape\":[", (end - begin) / 4, "],\"data_offsets\":[", begin, ",",
+               end, "]}");
+  };
+  write_bytes(path,
+              make_file(cat("{", entry("a", 0, 8), ",", entry("b", 4, 12), ",", entry("c", 12, 16), "}"), sixteen));
+  expect_error([&] { load_safetensors(path); }, {path, "overlap", "'a'", "'b'"});
+  write_bytes(path, make_file(cat("{", entry("a", 0, 4), ",", entry("b", 8, 16), "}"), sixteen));
+  expect_error([&] { load_safetensors(path); }, {path, "4 unused bytes before tensor 'b'"});
+  write_bytes(path, make_file(cat("{", entry("a", 4, 16), "}"), sixteen));
+  expect_error([&] { load_safetensors(path); }, {path, "4 unused bytes before tensor 'a'"});
+  write_bytes(path, make_file(cat("{", entry("a", 0, 8), "}"), sixteen));
+  expect_error([&] { load_safetensors(path); }, {path, "8 bytes after the last tensor"});
+  write_bytes(path, make_file("{}", sixteen));
+  expect_error([&] { load_safetensors(path); }, {path, "16 bytes after the last tensor"});
+  // Listed out of order, empty tensors anywhere: fine as long as the ranges tile the data.
+  write_bytes(path, make_file(cat("{", entry("b", 8, 16), ",", entry("e", 8, 8), ",", entry("a", 0, 8), "}"), sixteen));
+  EXPECT_EQ(load_safetensors(path).size(), 3u);
+}
+
+TEST(IoSafetensors, HugeHeaderLengthSaysWhatIsWrong) {
+  // A header length of 2^63 used to be reported as "neither a PyTorch checkpoint nor a safetensors file".
+  ScratchDir dir;
+  const std::string path = dir.path("huge.safetensors");
+  std::vector<uint8_t> bytes = {0, 0, 0, 0, 0, 0, 0, 0x80};
+  for (char c : std::string(R"({"x":{}})")) bytes.push_back(static_cast<uint8_t>(c));
+  write_bytes(path, bytes);
+  expect_error([&] { load_tensor_file(path); }, {path, "header length 9223372036854775808 exceeds the file size 16"});
+  // Without the '{' nothing says safetensors was meant, but the message still says what was tried.
+  bytes[8] = 'x';
+  write_bytes(path, bytes);
+  expect_error([&] { load_tensor_file(path); },
+               {path, "neither a PyTorch checkpoint nor a safetensors file", "exceeds the file size 16"});
+}
+
+TEST(IoSafetensors, FifoAndDirectoryAreRefusedWithoutBlocking) {
+  ScratchDir dir;
+  const std::string fifo = dir.path("pipe.safetensors");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  expect_refused_without_blocking(fifo, [&] { load_tensor_file(fifo); }, {fifo, "not a regular file (a FIFO)"});
+  expect_refused_without_blocking(fifo, [&] { load_safetensors(fifo); }, {fifo, "not a regular file (a FIFO)"});
+  expect_error([&] { load_tensor_file(dir.path("")); }, {"is a directory"});
 }
 
 }  // namespace

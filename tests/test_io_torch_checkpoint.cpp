@@ -13,6 +13,7 @@
 #include "io/zip_archive.h"
 #include "io/zip_writer.h"
 #include "io_test_util.h"
+#include "torch_test_util.h"
 
 namespace amskv::io {
 namespace {
@@ -23,66 +24,11 @@ using io_test::raw8;
 using io_test::read_bytes;
 using io_test::ScratchDir;
 using io_test::write_bytes;
+using namespace torch_test;  // hand-made pickles and archives
 
 bool same_bytes(const Tensor& a, const Tensor& b) {
   return a.dtype() == b.dtype() && a.shape() == b.shape() &&
          (a.nbytes() == 0 || std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0);
-}
-
-// --- hand-made pickles, for layouts our writer never produces ------------------------------------------
-
-std::string pk_str(const std::string& s) {
-  std::string out = "X";
-  const auto n = static_cast<uint32_t>(s.size());
-  out.append(reinterpret_cast<const char*>(&n), 4);
-  return out + s;
-}
-std::string pk_int(int32_t v) {
-  std::string out = "J";
-  out.append(reinterpret_cast<const char*>(&v), 4);
-  return out;
-}
-std::string pk_tuple(const std::vector<int32_t>& v) {
-  std::string out = "(";
-  for (int32_t x : v) out += pk_int(x);
-  return out + "t";
-}
-std::string one_tensor_pickle(const std::string& storage_type, int32_t numel, int32_t offset,
-                              const std::vector<int32_t>& size, const std::vector<int32_t>& stride,
-                              const std::string& extra_global = "") {
-  std::string p = "\x80\x02";
-  p += "ccollections\nOrderedDict\n)R(";
-  p += pk_str("t");
-  p += extra_global.empty() ? "ctorch._utils\n_rebuild_tensor_v2\n" : extra_global;
-  p += "((" + pk_str("storage") + "ctorch\n" + storage_type + "\n" + pk_str("0") + pk_str("cpu") + pk_int(numel);
-  p += "tQ" + pk_int(offset) + pk_tuple(size) + pk_tuple(stride);
-  p += "\x89";
-  p += "ccollections\nOrderedDict\n)RtRu.";
-  return p;
-}
-
-// Writes a zip with `<root>/data.pkl` = pickle and the given data records.
-void write_zip(const std::string& path, const std::string& pickle,
-               const std::vector<std::pair<std::string, std::vector<uint8_t>>>& records,
-               const std::string& root = "ckpt") {
-  AtomicFile f(path);
-  ZipWriter z(f);
-  z.add(root + "/data.pkl", {reinterpret_cast<const uint8_t*>(pickle.data()), pickle.size()});
-  for (const auto& [name, bytes] : records) z.add(root + "/" + name, bytes);
-  z.finish();
-  f.commit();
-}
-
-std::vector<uint8_t> float_bytes(const std::vector<float>& v) {
-  std::vector<uint8_t> out(v.size() * 4);
-  std::memcpy(out.data(), v.data(), out.size());
-  return out;
-}
-
-std::vector<float> iota_floats(int n) {
-  std::vector<float> v(static_cast<size_t>(n));
-  for (int i = 0; i < n; ++i) v[static_cast<size_t>(i)] = static_cast<float>(i);
-  return v;
 }
 
 // --- golden files -------------------------------------------------------------------------------------
@@ -244,7 +190,7 @@ TEST(IoTorchCheckpoint, StridedOffsetAndExpandedTensorsAreCopied) {
 // Files written by torch 1.13 itself (kept in the fuzz seed corpus): views with strides, offsets and stride
 // 0, parameters, shared storages, and a protocol-4 pickle.
 std::string torch_fixture(const std::string& name) {
-  return std::string(AMSKV_SOURCE_DIR) + "/fuzz/corpus/torch/" + name;
+  return std::string(AMSKV_SOURCE_DIR) + "/fuzz/corpus/torch_checkpoint/" + name;
 }
 
 TEST(IoTorchCheckpoint, TorchWrittenStridedViews) {

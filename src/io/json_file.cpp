@@ -1,19 +1,13 @@
 #include "io/json_file.h"
 
-#include <fstream>
-
-#include "core/error.h"
+#include "io/input_file.h"
+#include "io/json_parse.h"
 
 namespace amskv::io {
 
 nlohmann::json read_json_file(const std::string& path, const std::string& what) {
-  std::ifstream in(path);
-  AMSKV_CHECK(in, path, ": cannot open ", what);
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    fail(path, ": ", what, " is not valid JSON: ", e.what());
-  }
+  const InputFile file(path);
+  return parse_json(file.read_all(kMaxJsonFileBytes, what), path, what);
 }
 
 }  // namespace amskv::io

@@ -1,14 +1,12 @@
 #include "io/mapped_file.h"
 
-#include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
 #include "core/error.h"
+#include "io/input_file.h"
 
 namespace amskv::io {
 
@@ -26,31 +24,18 @@ struct Mapping {
 }  // namespace
 
 MappedFile map_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail(path, ": cannot open: ", std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    fail(path, ": cannot stat: ", std::strerror(err));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    fail(path, ": not a regular file");
-  }
+  const InputFile file(path);  // refuses FIFOs, directories and devices before anything can block
   MappedFile out;
-  if (st.st_size == 0) {
-    ::close(fd);
+  if (file.size() == 0) {
     out.data = kEmpty;
     out.size = 0;
     out.owner = std::make_shared<int>(0);
     return out;
   }
-  const size_t size = static_cast<size_t>(st.st_size);
-  void* addr = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  const int err = errno;
-  ::close(fd);  // the mapping stays valid after the descriptor is closed
-  if (addr == MAP_FAILED) fail(path, ": cannot map ", size, " bytes: ", std::strerror(err));
+  const size_t size = static_cast<size_t>(file.size());
+  void* addr = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, file.fd(), 0);
+  if (addr == MAP_FAILED) fail(path, ": cannot map ", size, " bytes: ", std::strerror(errno));
+  // The mapping stays valid after the descriptor is closed.
   auto mapping = std::make_shared<Mapping>();
   mapping->addr = addr;
   mapping->size = size;

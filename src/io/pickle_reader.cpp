@@ -4,6 +4,7 @@
 #include <memory>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "core/error.h"
 #include "io/byte_util.h"
@@ -42,13 +43,9 @@ const char* kind_name(Kind k) {
 // The callables and classes that GLOBAL may name.
 enum class Callable : uint8_t { OrderedDict, RebuildTensorV2, RebuildTensor, RebuildParameter, StorageType };
 
-struct StorageRef {
-  std::string type, key, location;
-  int64_t numel = 0;
-};
-
 // Values live in an arena owned by the unpickler and refer to each other by raw pointer, so shared and
 // even cyclic references (a list appended to itself) cost nothing and are freed without recursion.
+// Everything the arena and the results hold is charged to the file's LoadBudget.
 struct Value {
   Kind kind = Kind::None;
   int64_t i = 0;     // Int/Bool value; index into storages_/tensors_ for Storage/Tensor; Callable for Global
@@ -59,9 +56,10 @@ struct Value {
 
 class Unpickler {
  public:
-  Unpickler(std::span<const uint8_t> bytes, const std::string& file) : p_(bytes), file_(file) {}
+  Unpickler(std::span<const uint8_t> bytes, const std::string& file, LoadBudget& budget)
+      : p_(bytes), file_(file), budget_(budget) {}
 
-  std::vector<PickledTensor> run();
+  PickledStateDict run();
 
  private:
   template <class... Parts>
@@ -88,8 +86,12 @@ class Unpickler {
     return {reinterpret_cast<const char*>(p_.data() + start), pos_ - 1 - start};
   }
 
+  // Bytes an object of the arena costs beyond its contents (the Value, its pointer, the allocator's header).
+  static constexpr uint64_t kObjectBytes = sizeof(Value) + sizeof(void*) + 16;
+
   Value* make(Kind k) {
     if (arena_.size() >= kMaxObjects) bad("more than ", kMaxObjects, " objects");
+    budget_.charge(kObjectBytes, "the unpickled object at byte ", op_pos_, " of data.pkl");
     arena_.push_back(std::make_unique<Value>());
     arena_.back()->kind = k;
     return arena_.back().get();
@@ -101,6 +103,7 @@ class Unpickler {
   }
   Value* make_str(const uint8_t* b, uint64_t n) {
     Value* x = make(Kind::Str);
+    budget_.charge(n, "the string at byte ", op_pos_, " of data.pkl");
     x->s.assign(reinterpret_cast<const char*>(b), static_cast<size_t>(n));
     return x;
   }
@@ -131,16 +134,26 @@ class Unpickler {
     return items;
   }
   void memo_put(uint64_t index, Value* v) {
-    if (memo_.size() >= kMaxMemo && !memo_.count(index)) bad("memo larger than ", kMaxMemo);
-    memo_[index] = v;
+    auto [it, fresh] = memo_.try_emplace(index, v);
+    if (!fresh) {
+      it->second = v;
+      return;
+    }
+    if (memo_.size() > kMaxMemo) bad("memo larger than ", kMaxMemo);
+    budget_.charge(kMemoEntryBytes, "the memo entry at byte ", op_pos_, " of data.pkl");
   }
+  static constexpr uint64_t kMemoEntryBytes = 48;  // an unordered_map node
   Value* memo_get(uint64_t index) {
     auto it = memo_.find(index);
     if (it == memo_.end()) bad("memo key ", index, " used before it was stored");
     return it->second;
   }
 
+  // Item lists (tuples, lists, dicts) cost a pointer per item.
+  void charge_items(size_t n) { budget_.charge(n * sizeof(Value*), "the container at byte ", op_pos_, " of data.pkl"); }
+
   Value* tuple_of(std::vector<Value*> items) {
+    charge_items(items.size());
     Value* t = make(Kind::Tuple);
     t->items = std::move(items);
     return t;
@@ -158,10 +171,12 @@ class Unpickler {
   void set_items(Value* dict, const std::vector<Value*>& kv) {
     expect(dict, Kind::Dict, "SETITEM target");
     if (kv.size() % 2) bad("odd number of items for SETITEMS");
+    charge_items(kv.size());
     dict->items.insert(dict->items.end(), kv.begin(), kv.end());
   }
   void append_items(Value* list, const std::vector<Value*>& items) {
     expect(list, Kind::List, "APPEND target");
+    charge_items(items.size());
     list->items.insert(list->items.end(), items.begin(), items.end());
   }
 
@@ -169,17 +184,25 @@ class Unpickler {
   Value* reduce(Value* callable, Value* args);
   Value* persistent_load(Value* pid);
   Shape int_tuple(Value* v, const char* what);
-  std::vector<PickledTensor> state_dict(Value* root);
+  const std::string& storage_string(Value* v, const char* what);
+  template <class... Where>
+  void charge_tensor(const PickledTensor& t, const Where&... where) {
+    budget_.charge(sizeof(PickledTensor) + t.key.size() + (t.size.size() + t.stride.size()) * sizeof(int64_t),
+                   where...);
+  }
+  PickledStateDict state_dict(Value* root);
 
   std::span<const uint8_t> p_;
   const std::string& file_;
+  LoadBudget& budget_;
   size_t pos_ = 0;
   size_t op_pos_ = 0;
   std::vector<std::unique_ptr<Value>> arena_;
   std::vector<Value*> stack_;
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, Value*> memo_;
-  std::vector<StorageRef> storages_;
+  std::vector<PickledStorage> storages_;
+  std::unordered_map<std::string, size_t> storage_index_;  // storage key -> position in storages_
   std::vector<PickledTensor> tensors_;  // key left empty until placed in the dict
 };
 
@@ -236,16 +259,13 @@ Value* Unpickler::reduce(Value* callable, Value* args) {
         bad(callable->s, " called with ", a.size(), " arguments");
       expect(a[0], Kind::Storage, "tensor storage");
       PickledTensor t;
-      const StorageRef& s = storages_[static_cast<size_t>(a[0]->i)];
-      t.storage_key = s.key;
-      t.storage_type = s.type;
-      t.location = s.location;
-      t.storage_numel = s.numel;
+      t.storage = static_cast<size_t>(a[0]->i);
       t.storage_offset = expect(a[1], Kind::Int, "storage offset")->i;
       t.size = int_tuple(a[2], "tensor size");
       t.stride = int_tuple(a[3], "tensor stride");
       if (t.size.size() != t.stride.size())
         bad("tensor size ", shape_str(t.size), " and stride ", shape_str(t.stride), " differ in rank");
+      charge_tensor(t, "the tensor rebuilt at byte ", op_pos_, " of data.pkl");
       Value* v = make(Kind::Tensor);
       v->i = static_cast<int64_t>(tensors_.size());
       tensors_.push_back(std::move(t));
@@ -261,6 +281,13 @@ Value* Unpickler::reduce(Value* callable, Value* args) {
   bad("'", callable->s, "' is not callable in a state dict");
 }
 
+const std::string& Unpickler::storage_string(Value* v, const char* what) {
+  const std::string& s = expect(v, Kind::Str, what)->s;
+  if (s.size() > kMaxStorageString)
+    bad(what, " of ", s.size(), " bytes is longer than the ", kMaxStorageString, " bytes allowed (torch writes a few)");
+  return s;
+}
+
 Value* Unpickler::persistent_load(Value* pid) {
   // torch: ('storage', <storage class>, key, location, numel)
   if (pid->kind != Kind::Tuple || pid->items.size() != 5 || pid->items[0]->kind != Kind::Str ||
@@ -269,24 +296,40 @@ Value* Unpickler::persistent_load(Value* pid) {
   const auto& a = pid->items;
   Value* type = expect(a[1], Kind::Global, "storage type");
   if (static_cast<Callable>(type->i) != Callable::StorageType) bad("'", type->s, "' is not a storage type");
-  StorageRef s;
-  s.type = type->s.substr(type->s.find('.') + 1);
-  s.key = expect(a[2], Kind::Str, "storage key")->s;
-  s.location = expect(a[3], Kind::Str, "storage location")->s;
-  s.numel = expect(a[4], Kind::Int, "storage size")->i;
-  if (s.numel < 0) bad("negative storage size ", s.numel);
+  const std::string_view type_name = std::string_view(type->s).substr(type->s.find('.') + 1);
+  const std::string& key = storage_string(a[2], "storage key");
+  const std::string& location = storage_string(a[3], "storage location");
+  const int64_t numel = expect(a[4], Kind::Int, "storage size")->i;
+  if (numel < 0) bad("negative storage size ", numel);
+  // torch writes the persistent id again for every tensor of a storage: keep one record per key.
   Value* v = make(Kind::Storage);
+  auto it = storage_index_.find(key);
+  if (it != storage_index_.end()) {
+    const PickledStorage& s = storages_[it->second];
+    if (s.type != type_name || s.numel != numel)
+      bad("storage '", key, "' is declared as ", s.numel, " elements of ", s.type, " and as ", numel, " of ",
+          type_name);
+    v->i = static_cast<int64_t>(it->second);
+    return v;
+  }
+  budget_.charge(sizeof(PickledStorage) + 2 * key.size() + location.size() + type_name.size() + kMemoEntryBytes,
+                 "the storage declared at byte ", op_pos_, " of data.pkl");
+  PickledStorage s;
+  s.type = std::string(type_name);
+  s.key = key;
+  s.location = location;
+  s.numel = numel;
   v->i = static_cast<int64_t>(storages_.size());
   storages_.push_back(std::move(s));
+  storage_index_.emplace(key, storages_.size() - 1);
   return v;
 }
 
-std::vector<PickledTensor> Unpickler::state_dict(Value* root) {
+PickledStateDict Unpickler::state_dict(Value* root) {
   if (root->kind != Kind::Dict)
     fail(file_, ": data.pkl holds a ", kind_name(root->kind), ", not a state dict (an OrderedDict of tensors)");
-  std::vector<PickledTensor> out;
-  std::unordered_map<std::string_view, size_t> seen;
-  out.reserve(root->items.size() / 2);
+  PickledStateDict out;
+  std::unordered_set<std::string_view> seen;
   for (size_t j = 0; j + 1 < root->items.size(); j += 2) {
     Value* k = root->items[j];
     Value* v = root->items[j + 1];
@@ -294,19 +337,22 @@ std::vector<PickledTensor> Unpickler::state_dict(Value* root) {
     if (v->kind != Kind::Tensor)
       fail(file_, ": state dict entry '", k->s, "' is a ", kind_name(v->kind),
            ", not a tensor (a training checkpoint rather than a plain state dict?)");
-    PickledTensor t = tensors_[static_cast<size_t>(v->i)];
-    t.key = k->s;
-    auto [it, fresh] = seen.emplace(k->s, out.size());
-    if (fresh) {
-      out.push_back(std::move(t));
-    } else {
-      out[it->second] = std::move(t);
-    }
+    // Python's dict keeps the last value of a repeated key; a file that says two things about one weight
+    // is more likely damaged or crafted than meant.
+    if (!seen.insert(k->s).second) fail(file_, ": state dict has the key '", k->s, "' twice");
   }
+  out.tensors.reserve(seen.size());
+  for (size_t j = 0; j + 1 < root->items.size(); j += 2) {
+    PickledTensor t = tensors_[static_cast<size_t>(root->items[j + 1]->i)];
+    t.key = root->items[j]->s;
+    charge_tensor(t, "state dict entry '", t.key, "'");
+    out.tensors.push_back(std::move(t));
+  }
+  out.storages = std::move(storages_);
   return out;
 }
 
-std::vector<PickledTensor> Unpickler::run() {
+PickledStateDict Unpickler::run() {
   for (;;) {
     op_pos_ = pos_;
     const uint8_t op = u8();
@@ -469,8 +515,8 @@ std::vector<PickledTensor> Unpickler::run() {
 
 }  // namespace
 
-std::vector<PickledTensor> read_state_dict_pickle(std::span<const uint8_t> pickle, const std::string& file) {
-  Unpickler u(pickle, file);
+PickledStateDict read_state_dict_pickle(std::span<const uint8_t> pickle, const std::string& file, LoadBudget& budget) {
+  Unpickler u(pickle, file, budget);
   return u.run();
 }
 

@@ -1,5 +1,5 @@
-// PNG output for generated images and plots (libpng). Files are written to `path.tmp-<pid>` and renamed,
-// so nothing half-written is left under `path` on error.
+// PNG output for generated images and plots (libpng). Files are written to a temporary beside `path` and
+// renamed (AtomicFile), so nothing half-written is left under `path` on error.
 #pragma once
 #include <cstdint>
 #include <string>

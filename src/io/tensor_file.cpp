@@ -15,11 +15,14 @@ TensorMap load_tensor_file(const std::string& path) {
   try {
     return load_safetensors_from_memory(f.data, f.size, path, f.owner);
   } catch (const Error& e) {
-    // A safetensors file starts with a small header length followed by '{'. If it does not, the safetensors
-    // parser's complaint would only mislead.
-    const bool plausible = f.size >= 9 && f.data[7] == 0 && f.data[6] == 0 && f.data[8] == '{';
+    // A safetensors file has its JSON header right after the 8-byte header length; with a '{' there, the
+    // safetensors reader's complaint is the one that says what is wrong (a header length of 2^63, say).
+    const bool plausible = f.size >= 9 && f.data[8] == '{';
     if (plausible) throw;
-    fail(path, ": neither a PyTorch checkpoint nor a safetensors file");
+    // Otherwise say both what the file is not and why, without repeating the path.
+    std::string why = e.what();
+    if (why.compare(0, path.size() + 2, path + ": ") == 0) why.erase(0, path.size() + 2);
+    fail(path, ": neither a PyTorch checkpoint nor a safetensors file (", why, ")");
   }
 }
 

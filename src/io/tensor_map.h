@@ -24,6 +24,10 @@ class TensorMap {
   const Tensor& at(const std::string& key, const Shape& expected) const;
   // A model weight: at(key, expected), and floating point ("... has dtype I64, expected floating point").
   const Tensor& weight(const std::string& key, const Shape& expected) const;
+  // at(key) as float32: the tensor itself when it is F32, else a converted copy. Running out of memory
+  // becomes "<file>: out of memory while converting <key> to float32 (N bytes needed)" instead of a bare
+  // std::bad_alloc, which names nothing. Models converting fp16/bf16 checkpoints should use this.
+  Tensor f32(const std::string& key) const;
   void insert(const std::string& key, Tensor t) { tensors_[key] = std::move(t); }
 
   // Free-form string metadata (safetensors __metadata__).

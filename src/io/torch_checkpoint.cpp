@@ -1,7 +1,9 @@
 #include "io/torch_checkpoint.h"
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <set>
 #include <string_view>
 #include <unordered_map>
@@ -9,6 +11,7 @@
 #include "core/error.h"
 #include "io/atomic_file.h"
 #include "io/byte_util.h"
+#include "io/load_budget.h"
 #include "io/mapped_file.h"
 #include "io/pickle_reader.h"
 #include "io/zip_archive.h"
@@ -46,10 +49,6 @@ std::string_view storage_of_dtype(DType t) {
   return "FloatStorage";
 }
 
-// Strided tensors (expanded with stride 0, say) can be far larger than their storage once copied. Allow
-// that up to this size, so that hostile sizes cannot make us allocate without bound.
-constexpr uint64_t kMaxExpandedCopyBytes = uint64_t{256} << 20;
-
 // Finds `<root>/data.pkl`. The root folder is named after the file at save time, so match by suffix.
 std::string find_root(const ZipArchive& zip, const std::string& name) {
   std::string root;
@@ -69,19 +68,37 @@ std::string find_root(const ZipArchive& zip, const std::string& name) {
   return root;
 }
 
-// Gathers a strided tensor into a fresh contiguous one, element by element in row-major order.
-Tensor copy_strided(DType dtype, const Shape& size, const Shape& stride, const uint8_t* base) {
-  Tensor out = Tensor::zeros(dtype, size);
-  const size_t es = dtype_size(dtype);
+// Gathers a strided tensor into `out` (contiguous, of the same dtype and size) in row-major order, a row of
+// the innermost dimension at a time: rows that are contiguous (stride 1) or expanded (stride 0) are copied
+// or filled in bulk.
+void copy_strided(Tensor& out, const Shape& stride, const uint8_t* base) {
+  const Shape& size = out.shape();
+  const size_t es = dtype_size(out.dtype());
   auto* dst = static_cast<uint8_t*>(const_cast<void*>(out.raw()));
-  const int64_t n = out.numel();
-  if (n == 0) return out;
+  if (out.numel() == 0) return;
+  if (size.empty()) {
+    std::memcpy(dst, base, es);
+    return;
+  }
   const int nd = static_cast<int>(size.size());
-  std::vector<int64_t> idx(static_cast<size_t>(nd), 0);
-  int64_t src = 0;  // element offset of idx in the storage
-  for (int64_t i = 0; i < n; ++i) {
-    std::memcpy(dst + static_cast<size_t>(i) * es, base + static_cast<size_t>(src) * es, es);
-    for (int d = nd - 1; d >= 0; --d) {  // odometer increment
+  const int64_t inner = size[nd - 1], inner_stride = stride[nd - 1];
+  const size_t row_bytes = static_cast<size_t>(inner) * es;
+  const int64_t rows = out.numel() / inner;
+  std::vector<int64_t> idx(static_cast<size_t>(nd - 1), 0);
+  int64_t src = 0;  // element offset of the row's first element in the storage
+  for (int64_t r = 0; r < rows; ++r, dst += row_bytes) {
+    const uint8_t* row = base + static_cast<size_t>(src) * es;
+    if (inner_stride == 1) {
+      std::memcpy(dst, row, row_bytes);
+    } else if (inner_stride == 0) {
+      std::memcpy(dst, row, es);
+      for (size_t done = es; done < row_bytes; done *= 2)  // doubling what is filled
+        std::memcpy(dst + done, dst, std::min(done, row_bytes - done));
+    } else {
+      for (int64_t j = 0; j < inner; ++j)
+        std::memcpy(dst + static_cast<size_t>(j) * es, row + static_cast<size_t>(j * inner_stride) * es, es);
+    }
+    for (int d = nd - 2; d >= 0; --d) {  // odometer increment over the outer dimensions
       if (++idx[d] < size[d]) {
         src += stride[d];
         break;
@@ -90,18 +107,19 @@ Tensor copy_strided(DType dtype, const Shape& size, const Shape& stride, const u
       idx[d] = 0;
     }
   }
-  return out;
 }
 
-Tensor make_tensor(const PickledTensor& p, std::span<const uint8_t> storage, const std::string& name,
-                   const std::shared_ptr<const void>& owner) {
+// Strided or misaligned tensors are copied; every copy is charged to the file's budget, so that stride-0
+// views of one element cannot expand a small file into gigabytes.
+Tensor make_tensor(const PickledTensor& p, const PickledStorage& s, std::span<const uint8_t> storage,
+                   const std::string& name, const std::shared_ptr<const void>& owner, LoadBudget& budget) {
   DType dtype;
-  if (!dtype_of_storage(p.storage_type, dtype))
-    fail(name, ": tensor '", p.key, "' has unsupported storage type torch.", p.storage_type);
+  if (!dtype_of_storage(s.type, dtype))
+    fail(name, ": tensor '", p.key, "' has unsupported storage type torch.", s.type);
   const uint64_t es = dtype_size(dtype);
   uint64_t storage_bytes;
-  if (!mul_ok(static_cast<uint64_t>(p.storage_numel), es, storage_bytes) || storage_bytes > storage.size())
-    fail(name, ": storage of tensor '", p.key, "' declares ", p.storage_numel, " elements of ", p.storage_type,
+  if (!mul_ok(static_cast<uint64_t>(s.numel), es, storage_bytes) || storage_bytes > storage.size())
+    fail(name, ": storage of tensor '", p.key, "' declares ", s.numel, " elements of ", s.type,
          " but its record holds only ", storage.size(), " bytes");
 
   // Shape and extent: every element index offset + sum_d i_d * stride_d must lie inside the storage.
@@ -122,13 +140,13 @@ Tensor make_tensor(const PickledTensor& p, std::span<const uint8_t> storage, con
       ok = mul_ok(static_cast<uint64_t>(p.size[d] - 1), static_cast<uint64_t>(p.stride[d]), span) &&
            add_ok(last, span, last);
     }
-    ok = ok && last < static_cast<uint64_t>(p.storage_numel);
+    ok = ok && last < static_cast<uint64_t>(s.numel);
   } else {
-    ok = last <= static_cast<uint64_t>(p.storage_numel);
+    ok = last <= static_cast<uint64_t>(s.numel);
   }
   if (!ok)
     fail(name, ": tensor '", p.key, "' (shape ", shape_str(p.size), ", stride ", shape_str(p.stride), ", offset ",
-         p.storage_offset, ") reaches beyond its storage of ", p.storage_numel, " elements");
+         p.storage_offset, ") reaches beyond its storage of ", s.numel, " elements");
 
   const uint8_t* base = storage.data() + static_cast<uint64_t>(p.storage_offset) * es;
   if (numel == 0) return Tensor::view(dtype, p.size, base, owner);
@@ -140,10 +158,9 @@ Tensor make_tensor(const PickledTensor& p, std::span<const uint8_t> storage, con
   }
   const bool aligned = reinterpret_cast<uintptr_t>(base) % es == 0;
   if (contiguous && aligned) return Tensor::view(dtype, p.size, base, owner);
-  if (numel * es > kMaxExpandedCopyBytes && numel * es > storage_bytes)
-    fail(name, ": tensor '", p.key, "' (shape ", shape_str(p.size), ", stride ", shape_str(p.stride),
-         ") would expand its storage to ", numel * es, " bytes");
-  return copy_strided(dtype, p.size, p.stride, base);
+  Tensor copy = budget.allocate(dtype, p.size, p.key);
+  copy_strided(copy, p.stride, base);
+  return copy;
 }
 
 // --- writing -------------------------------------------------------------------------------------------
@@ -267,23 +284,28 @@ TensorMap load_torch_checkpoint_from_memory(const uint8_t* data, size_t size, co
                "torch>=1.6: torch.save(torch.load(f), f)");
   if (!looks_like_zip(data, size))
     fail(name, ": not a PyTorch checkpoint (a zip archive starts with PK\\x03\\x04; truncated or corrupt file?)");
-  ZipArchive zip(data, size, name);
-  const std::string root = find_root(zip, name);
-  const std::vector<PickledTensor> entries = read_state_dict_pickle(zip.read(*zip.find(root + "data.pkl")), name);
+  return naming_out_of_memory(name, [&] {
+    ZipArchive zip(data, size, name);
+    const std::string root = find_root(zip, name);
+    LoadBudget budget(name, size);
+    const PickledStateDict dict = read_state_dict_pickle(zip.read(*zip.find(root + "data.pkl")), name, budget);
 
-  TensorMap out(name);
-  std::unordered_map<std::string, std::span<const uint8_t>> storages;  // shared by tied tensors
-  for (const PickledTensor& p : entries) {
-    auto it = storages.find(p.storage_key);
-    if (it == storages.end()) {
-      const std::string record = root + "data/" + p.storage_key;
-      const ZipEntry* e = zip.find(record);
-      if (!e) fail(name, ": missing storage record '", record, "' for tensor '", p.key, "'");
-      it = storages.emplace(p.storage_key, zip.read(*e)).first;
+    TensorMap out(name);
+    // Each storage's zip record, found once however many tensors view it (tied weights).
+    std::vector<std::optional<std::span<const uint8_t>>> records(dict.storages.size());
+    for (const PickledTensor& p : dict.tensors) {
+      const PickledStorage& s = dict.storages[p.storage];
+      auto& record = records[p.storage];
+      if (!record) {
+        const std::string entry = root + "data/" + s.key;
+        const ZipEntry* e = zip.find(entry);
+        if (!e) fail(name, ": missing storage record '", entry, "' for tensor '", p.key, "'");
+        record = zip.read(*e);
+      }
+      out.insert(p.key, make_tensor(p, s, *record, name, owner, budget));
     }
-    out.insert(p.key, make_tensor(p, it->second, name, owner));
-  }
-  return out;
+    return out;
+  });
 }
 
 TensorMap load_torch_checkpoint(const std::string& path) {

@@ -12,7 +12,9 @@
 namespace amskv::io {
 
 // Maps `path` and reads its state dict. Contiguous, aligned tensors are zero-copy views into the mapping
-// (which they keep alive); strided or unaligned ones are copied. Throws amskv::Error naming the file.
+// (which they keep alive); strided or unaligned ones are copied, within a LoadBudget of max(64 MiB, 4 x the
+// file's size) for all copies and unpickling together. Throws amskv::Error naming the file, also for a key
+// that appears twice and, instead of std::bad_alloc, when memory runs out.
 TensorMap load_torch_checkpoint(const std::string& path);
 
 // The same over bytes in memory. Views keep `owner` alive (it may be null when the caller guarantees that
@@ -30,7 +32,7 @@ struct TorchSaveOptions {
 // Writes `tensors` (in order) as a state dict in the official zip format, loadable by torch.load:
 // `<stem>/data.pkl` (protocol-2 pickle of an OrderedDict of _rebuild_tensor_v2 calls), `<stem>/data/<i>`
 // (raw little-endian storages, 64-byte aligned), `<stem>/byteorder` and `<stem>/version`. Data are streamed
-// from the tensors to `path.tmp-<pid>`, which is renamed onto `path` when complete.
+// from the tensors to a fresh temporary beside `path` (AtomicFile), which is renamed onto `path` when complete.
 void save_torch_checkpoint(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
                            const TorchSaveOptions& options = {});
 

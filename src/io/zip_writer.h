@@ -9,11 +9,9 @@
 #include <vector>
 
 #include "io/atomic_file.h"
+#include "io/crc32.h"  // crc32(), which zip entries carry
 
 namespace amskv::io {
-
-// CRC-32 (zip/zlib polynomial), continuing from `crc` (0 to start).
-uint32_t crc32(const void* data, size_t size, uint32_t crc = 0);
 
 class ZipWriter {
  public:

@@ -1,7 +1,6 @@
 #include "kv/policy_factory.h"
 
 #include "core/error.h"
-#include "kv/policies/recency_policy.h"
 
 namespace amskv::kv {
 
@@ -10,25 +9,37 @@ const std::vector<std::string>& policy_names() {
   return names;
 }
 
-std::unique_ptr<CachePolicy> make_policy(const PolicyOptions& o) {
+PolicyFactory::PolicyFactory(PolicyOptions options) : options_(std::move(options)) {
+  const PolicyOptions& o = options_;
+  if (o.name == "table") {
+    AMSKV_CHECK(!o.table_path.empty(), "--kv table needs --kv-table FILE");
+    table_ = RecencyTable::load(o.table_path);
+  } else if (o.name == "ams") {
+    if (!o.ams_profile.empty()) options_.ams.merge_profile_file(o.ams_profile);
+  } else if (o.name == "uniform") {
+    if (o.budget >= 0) {
+      options_.ams.cmin = o.budget;
+      options_.ams.origin.cmin = "--kv-budget";
+    }
+  } else if (o.name != "full" && o.name != "window" && o.name != "sink") {
+    fail("unknown KV policy '", o.name, "' (expected full, ams, window, sink, uniform or table)");
+  }
+  make();  // the knobs' own checks, now rather than at the first batch
+}
+
+std::unique_ptr<CachePolicy> PolicyFactory::make() const {
+  const PolicyOptions& o = options_;
   if (o.name == "full") return make_full_policy();
   if (o.name == "window") return make_window_policy(o.window);
   if (o.name == "sink") return make_sink_policy(o.sink_condensed, o.window);
-  if (o.name == "table") {
-    AMSKV_CHECK(!o.table_path.empty(), "--kv table needs --kv-table FILE");
-    return load_table_policy(o.table_path);
-  }
-  if (o.name == "ams") {
-    AmsOptions ams = o.ams;
-    if (!o.ams_profile.empty()) ams.merge_profile_file(o.ams_profile);
-    return std::make_unique<AmsPolicy>(ams, false);
-  }
-  if (o.name == "uniform") {
-    AmsOptions ams = o.ams;
-    if (o.budget >= 0) ams.cmin = o.budget;
-    return std::make_unique<AmsPolicy>(ams, true);
-  }
-  fail("unknown KV policy '", o.name, "' (expected full, ams, window, sink, uniform or table)");
+  if (o.name == "table") return table_->make();
+  return std::make_unique<AmsPolicy>(o.ams, o.name == "uniform");
 }
+
+void PolicyFactory::check_depth(int depth) const {
+  if (table_) table_->check_depth(depth);
+}
+
+std::unique_ptr<CachePolicy> make_policy(const PolicyOptions& options) { return PolicyFactory(options).make(); }
 
 }  // namespace amskv::kv

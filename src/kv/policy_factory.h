@@ -1,11 +1,13 @@
 // Builds a cache policy from the user's choice (--kv NAME and its flags).
 #pragma once
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "kv/cache_policy.h"
 #include "kv/policies/ams_policy.h"
+#include "kv/policies/recency_policy.h"
 
 namespace amskv::kv {
 
@@ -20,6 +22,27 @@ struct PolicyOptions {
 };
 
 const std::vector<std::string>& policy_names();
+
+// Reads and checks everything a policy needs once (the KV table, the AMS profile, the knobs), so that a
+// mistake surfaces before the model is loaded; make() then builds a fresh policy for every batch without
+// touching the disk again (a policy keeps per-generation state, so batches must not share one).
+class PolicyFactory {
+ public:
+  explicit PolicyFactory(PolicyOptions options);
+  std::unique_ptr<CachePolicy> make() const;
+  // The earliest check against the model, once its depth is known: a table's rule for a layer beyond it.
+  // (Every policy also checks in begin().)
+  void check_depth(int depth) const;
+
+  const PolicyOptions& options() const { return options_; }
+
+ private:
+  PolicyOptions options_;  // ams already merged with the profile
+  std::optional<RecencyTable> table_;
+};
+
+// One policy: PolicyFactory(options).make(). Reads the table or profile each call; code that makes a policy
+// per batch should keep a PolicyFactory instead.
 std::unique_ptr<CachePolicy> make_policy(const PolicyOptions& options);
 
 }  // namespace amskv::kv

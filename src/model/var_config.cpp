@@ -1,6 +1,7 @@
 #include "model/var_config.h"
 
 #include <cmath>
+#include <set>
 #include <sstream>
 
 #include "core/parse.h"
@@ -103,7 +104,11 @@ VarConfig infer_var_config(const io::TensorMap& t, const std::vector<int64_t>& p
 
   // Validate every tensor the model uses, so a wrong file fails here with a clear message.
   int64_t params = 0;
-  auto need = [&](const std::string& key, const Shape& shape) { params += t.weight(key, shape).numel(); };
+  std::set<std::string> used;
+  auto need = [&](const std::string& key, const Shape& shape) {
+    params += t.weight(key, shape).numel();
+    used.insert(key);
+  };
   need("pos_start", {1, 1, C});
   need("pos_1LC", {1, L, C});
   need("word_embed.weight", {C, c.cvae});
@@ -137,6 +142,14 @@ VarConfig infer_var_config(const io::TensorMap& t, const std::vector<int64_t>& p
       need(p + "ada_lin.1.bias", {6 * C});
     }
   }
+  // Strict key set, as for the VQVAE: a key we would ignore means the file is not the model we think it is
+  // (another architecture, a renamed layer). The reference's buffers are known and unused: the token levels
+  // (read above), the causal mask and the zero key bias.
+  used.insert("lvl_1L");
+  used.insert("attn_bias_for_masking");
+  for (int64_t b = 0; b < c.depth; ++b) used.insert(cat("blocks.", b, ".attn.zero_k_bias"));
+  for (const auto& [key, tensor] : t.all())
+    if (!used.count(key)) fail(f, ": unexpected key ", key, " in a VAR checkpoint (a different architecture?)");
   c.param_count = params;
   return c;
 }

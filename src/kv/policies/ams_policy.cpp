@@ -2,11 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <numeric>
+#include <type_traits>
 
 #include "core/error.h"
 #include "io/json_file.h"
+#include "io/json_parse.h"
 
 namespace amskv::kv {
 
@@ -25,35 +26,71 @@ AmsBudgets default_ams_budgets(const std::vector<int64_t>& tokens, int condensed
 
 namespace {
 
-// A profile knob: absent -> nullopt; present -> a number in [lo, hi] (integral when `integer`).
+// A profile knob at `obj[key]`: absent -> nullopt; present -> a number in [lo, hi] (integral when `integer`).
+// `where` names it in errors ("p.json: ams.cmin").
 std::optional<double> profile_knob(const nlohmann::json& obj, const char* key, double lo, double hi, bool integer,
-                                   const std::string& path) {
-  if (!obj.contains(key) || obj[key].is_null()) return std::nullopt;
-  const auto& v = obj[key];
-  AMSKV_CHECK(v.is_number(), path, ": ", key, " must be a number");
+                                   const std::string& where) {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return std::nullopt;
+  const auto& v = *it;
+  AMSKV_CHECK(v.is_number(), where, " must be a number");
   const double x = v.get<double>();
-  AMSKV_CHECK(std::isfinite(x) && x >= lo && x <= hi && (!integer || x == std::floor(x)), path, ": ", key, " = ",
-              v.dump(), " is out of range (", integer ? "an integer " : "", "in [", lo, ", ", hi, "])");
+  AMSKV_CHECK(std::isfinite(x) && x >= lo && x <= hi && (!integer || x == std::floor(x)), where, " = ", v.dump(),
+              " is out of range (", integer ? "an integer " : "", "in [", lo, ", ", hi, "])");
   return x;
+}
+
+// A knob and its value for a message: "--ams-cmin 3" from a flag, "p.json: ams.cmin = 3" from a profile.
+template <class T>
+std::string knob(const std::string& origin, const char* flag, const T& value) {
+  if (origin.empty()) return cat(flag, " ", value);
+  if (origin.compare(0, 2, "--") == 0) return cat(origin, " ", value);
+  return cat(origin, " = ", value);
+}
+
+// Where a budget came from, in brackets after its value; nothing for the schedule's default.
+std::string budget_origin(const std::optional<int64_t>& set, const std::string& origin, const char* flag) {
+  if (!set) return " (the default for this schedule)";
+  return cat(" (", knob(origin, flag, *set), ")");
 }
 
 }  // namespace
 
 void AmsOptions::merge_profile_file(const std::string& path) {
-  const nlohmann::json j = io::read_json_file(path, "AMS profile");
+  merge_profile_json(io::read_json_file(path, "AMS profile"), path);
+}
+
+void AmsOptions::merge_profile_text(std::string_view text, const std::string& source) {
+  merge_profile_json(io::parse_json(text, source, "AMS profile"), source);
+}
+
+void AmsOptions::merge_profile_json(const nlohmann::json& j, const std::string& path) {
   AMSKV_CHECK(j.is_object(), path, ": an AMS profile must be a JSON object");
-  const nlohmann::json& ams = j.contains("ams") && j["ams"].is_object() ? j["ams"] : j;
-  if (auto v = profile_knob(ams, "condensed", 0, 64, true, path); v && !condensed) condensed = static_cast<int>(*v);
-  if (auto v = profile_knob(ams, "cmin", 0, 1e9, true, path); v && !cmin) cmin = static_cast<int64_t>(*v);
-  if (auto v = profile_knob(ams, "cmax", 0, 1e9, true, path); v && !cmax) cmax = static_cast<int64_t>(*v);
+  const auto nested = j.find("ams");
+  const bool in_ams = nested != j.end() && nested->is_object();
+  const nlohmann::json& ams = in_ams ? *nested : j;
+  const std::string prefix = path + (in_ams ? ": ams." : ": ");
+  // A knob given on the command line wins; one taken from the profile remembers where it came from.
+  auto take = [&](const char* key, double lo, double hi, bool integer, auto& field, std::string& origin,
+                  bool allowed) {
+    const std::string where = prefix + key;
+    auto v = profile_knob(ams, key, lo, hi, integer, where);
+    if (!v || field || !allowed) return;
+    field = static_cast<typename std::remove_reference_t<decltype(field)>::value_type>(*v);
+    origin = where;
+  };
+  take("condensed", 0, 64, true, condensed, origin.condensed, true);
+  take("cmin", 0, 1e9, true, cmin, origin.cmin, true);
+  take("cmax", 0, 1e9, true, cmax, origin.cmax, true);
   // Threshold and fraction are two ways to choose; one given on the command line rules out the profile's.
   const bool mode_set = theta || demanding_fraction;
-  if (auto v = profile_knob(ams, "theta", -1e9, 1e9, false, path); v && !mode_set) theta = *v;
-  if (auto v = profile_knob(ams, "demanding_fraction", 0, 1, false, path); v && !mode_set) demanding_fraction = *v;
-  AMSKV_CHECK(j.contains("similarity") && j["similarity"].is_array(), path,
+  take("theta", -1e9, 1e9, false, theta, origin.theta, !mode_set);
+  take("demanding_fraction", 0, 1, false, demanding_fraction, origin.demanding_fraction, !mode_set);
+  const auto sim = j.find("similarity");
+  AMSKV_CHECK(sim != j.end() && sim->is_array(), path,
               ": an AMS profile needs \"similarity\": [[sim for s = 1..K-1] for each layer]");
   profile_similarity.clear();
-  for (const auto& layer : j["similarity"]) {
+  for (const auto& layer : *sim) {
     AMSKV_CHECK(layer.is_array(), path, ": similarity must be a list of lists of numbers");
     std::vector<double> row;
     for (const auto& v : layer) {
@@ -68,24 +105,36 @@ void AmsOptions::merge_profile_file(const std::string& path) {
 AmsPolicy::AmsPolicy(AmsOptions options, bool uniform) : opt_(std::move(options)), uniform_(uniform) {
   condensed_ = opt_.condensed.value_or(2);
   fraction_ = opt_.demanding_fraction.value_or(0.1);
-  AMSKV_CHECK(condensed_ >= 0, "--ams-condensed must be >= 0");
-  AMSKV_CHECK(!opt_.theta || std::isfinite(*opt_.theta), "--ams-theta must be a finite number");
-  AMSKV_CHECK(fraction_ >= 0.0 && fraction_ <= 1.0, "--ams-demanding-fraction must be in [0, 1], got ", fraction_);
-  AMSKV_CHECK(opt_.cmin.value_or(0) >= 0 && opt_.cmax.value_or(0) >= 0, "AMS budgets must be >= 0 tokens");
+  const auto& from = opt_.origin;
+  AMSKV_CHECK(condensed_ >= 0, knob(from.condensed, "--ams-condensed", condensed_), " must be >= 0");
+  AMSKV_CHECK(!opt_.theta || std::isfinite(*opt_.theta), knob(from.theta, "--ams-theta", opt_.theta.value_or(0)),
+              " must be a finite number");
+  AMSKV_CHECK(fraction_ >= 0.0 && fraction_ <= 1.0,
+              knob(from.demanding_fraction, "--ams-demanding-fraction", fraction_), " must be in [0, 1]");
+  AMSKV_CHECK(opt_.cmin.value_or(0) >= 0, knob(from.cmin, "--ams-cmin", opt_.cmin.value_or(0)), " must be >= 0 tokens");
+  AMSKV_CHECK(opt_.cmax.value_or(0) >= 0, knob(from.cmax, "--ams-cmax", opt_.cmax.value_or(0)), " must be >= 0 tokens");
+  // Checked again in begin() against the schedule's defaults; two given budgets can be checked now.
+  AMSKV_CHECK(uniform_ || !opt_.cmin || !opt_.cmax || *opt_.cmax >= *opt_.cmin, name(), ": C_max = ", *opt_.cmax,
+              budget_origin(opt_.cmax, from.cmax, "--ams-cmax"), " is below C_min = ", *opt_.cmin,
+              budget_origin(opt_.cmin, from.cmin, "--ams-cmin"));
 }
 
 void AmsPolicy::begin(const ScheduleInfo& schedule) {
   CachePolicy::begin(schedule);
   const int K = schedule.num_scales();
-  AMSKV_CHECK(condensed_ <= K, "--ams-condensed ", condensed_, " exceeds the ", K, " scales");
+  const auto& from = opt_.origin;
+  AMSKV_CHECK(condensed_ <= K, knob(from.condensed, "--ams-condensed", condensed_), " exceeds the ", K, " scales");
   const AmsBudgets def = default_ams_budgets(schedule.tokens, condensed_);
   cmin_ = opt_.cmin.value_or(def.cmin);
   cmax_ = uniform_ ? cmin_ : opt_.cmax.value_or(std::max(def.cmax, cmin_));
   int64_t condensed_tokens = 0;
   for (int s = 0; s < std::min(condensed_, K - 1); ++s) condensed_tokens += schedule.tokens[s];
-  AMSKV_CHECK(cmin_ >= condensed_tokens, name(), ": budget C_min = ", cmin_, " tokens cannot hold the ", condensed_,
-              " condensed scales (", condensed_tokens, " tokens)");
-  AMSKV_CHECK(cmax_ >= cmin_, name(), ": C_max = ", cmax_, " is below C_min = ", cmin_);
+  const std::string cmin_from = budget_origin(opt_.cmin, from.cmin, "--ams-cmin");
+  AMSKV_CHECK(cmin_ >= condensed_tokens, name(), ": budget C_min = ", cmin_, " tokens", cmin_from, " cannot hold the ",
+              condensed_, " condensed scales (", condensed_tokens, " tokens",
+              opt_.condensed ? cat("; ", knob(from.condensed, "--ams-condensed", condensed_)) : "", ")");
+  AMSKV_CHECK(cmax_ >= cmin_, name(), ": C_max = ", cmax_, budget_origin(opt_.cmax, from.cmax, "--ams-cmax"),
+              " is below C_min = ", cmin_, cmin_from);
   budgets_.assign(static_cast<size_t>(schedule.depth), cmin_);
   demanding_.clear();
   layer_similarity_.clear();
@@ -123,8 +172,9 @@ void AmsPolicy::begin(const ScheduleInfo& schedule) {
     decision_basis_ = "no layer ever exceeds C_min";
   }
   // Online, the decision uses the similarity of scales 1..s*-1, which needs s* >= 2.
-  AMSKV_CHECK(decided_ || decision_scale_ >= 2, name(), ": C_min = ", cmin_, " tokens is exceeded at scale ",
-              decision_scale_, ", before any inter-scale similarity is measured; raise --ams-cmin or give --ams-profile");
+  AMSKV_CHECK(decided_ || decision_scale_ >= 2, name(), ": C_min = ", cmin_, " tokens", cmin_from,
+              " is exceeded at scale ", decision_scale_,
+              ", before any inter-scale similarity is measured; raise --ams-cmin or give --ams-profile");
 }
 
 void AmsPolicy::before_scale(int scale, const SimilarityLog& log) {

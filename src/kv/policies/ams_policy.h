@@ -6,6 +6,7 @@
 #pragma once
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kv/cache_policy.h"
@@ -23,8 +24,18 @@ struct AmsOptions {
   std::vector<std::vector<double>> profile_similarity;
   std::string profile_source;
 
-  // Reads knobs and similarities from a profile JSON written by `amskv profile` (or by hand).
+  // Where each knob's value came from, for error messages: empty for its --ams-* flag (or its default),
+  // another flag ("--kv-budget"), or a profile key ("p.json: ams.cmin"), set by merge_profile_*.
+  struct Origins {
+    std::string condensed, cmin, cmax, theta, demanding_fraction;
+  } origin;
+
+  // Reads knobs and similarities from a profile JSON written by `amskv profile` (or by hand). The file must
+  // be a regular file; duplicate keys and deep nesting are refused (io::read_json_file).
   void merge_profile_file(const std::string& path);
+  // The same from JSON text in memory (fuzzing, tests); `source` names it in errors.
+  void merge_profile_text(std::string_view text, const std::string& source);
+  void merge_profile_json(const nlohmann::json& profile, const std::string& source);
 };
 
 // Default budgets for a schedule and condensed count, documented in docs/ams_defaults.md.

@@ -1,10 +1,10 @@
 #include "kv/policies/recency_policy.h"
 
 #include <algorithm>
-#include <fstream>
 
 #include "core/error.h"
 #include "io/json_file.h"
+#include "io/json_parse.h"
 
 namespace amskv::kv {
 
@@ -24,20 +24,29 @@ std::vector<int> apply_recency(const RecencyRule& rule, int scale, const std::ve
 }
 
 RecencyPolicy::RecencyPolicy(std::string name, RecencyRule default_rule,
-                             std::vector<std::pair<int, RecencyRule>> overrides)
-    : name_(std::move(name)), default_rule_(default_rule), overrides_(std::move(overrides)) {}
+                             std::vector<std::pair<int, RecencyRule>> overrides, std::string source)
+    : name_(std::move(name)), default_rule_(default_rule), source_(std::move(source)) {
+  for (const auto& [layer, rule] : overrides) overrides_.emplace(layer, rule);
+}
+
+namespace {
+// Shared by RecencyPolicy::begin() and RecencyTable::check_depth(): the largest layer is the only candidate.
+void check_layers(const std::map<int, RecencyRule>& rules, int depth, const std::string& who) {
+  if (rules.empty()) return;
+  const int layer = rules.rbegin()->first;
+  AMSKV_CHECK(layer < depth, who, ": a rule for layer ", layer, " (layers.", layer, "), but the model has ", depth,
+              " layers (0..", depth - 1, ")");
+}
+}  // namespace
 
 void RecencyPolicy::begin(const ScheduleInfo& schedule) {
   CachePolicy::begin(schedule);
-  for (const auto& [layer, rule] : overrides_)
-    AMSKV_CHECK(layer < schedule.depth, name_, " policy: a rule for layer ", layer, ", but the model has ",
-                schedule.depth, " layers (0..", schedule.depth - 1, ")");
+  check_layers(overrides_, schedule.depth, source_.empty() ? name_ + " policy" : source_);
 }
 
 const RecencyRule& RecencyPolicy::rule_for(int layer) const {
-  for (const auto& [l, rule] : overrides_)
-    if (l == layer) return rule;
-  return default_rule_;
+  auto it = overrides_.find(layer);
+  return it == overrides_.end() ? default_rule_ : it->second;
 }
 
 std::vector<int> RecencyPolicy::retain(int layer, int scale, const std::vector<int>& stored) const {
@@ -81,40 +90,61 @@ RecencyRule parse_rule(const nlohmann::json& j, const std::string& where) {
                   ".", key, " must be a non-negative integer");
       (key == "condensed" ? rule.condensed : rule.window) = value.get<int>();
     } else {
-      fail(where, ": unknown field '", key, "' (expected full, condensed, window)");
+      fail(where, ": unknown field '", key.substr(0, 40), "' (expected full, condensed, window)");
     }
   }
   return rule;
 }
 }  // namespace
 
-std::unique_ptr<CachePolicy> make_table_policy_from_json(const nlohmann::json& table, const std::string& source) {
+RecencyTable RecencyTable::from_json(const nlohmann::json& table, const std::string& source) {
   AMSKV_CHECK(table.is_object(), source, ": a KV table must be a JSON object");
-  RecencyRule def{true, 0, 0};
-  std::vector<std::pair<int, RecencyRule>> overrides;
+  RecencyTable out;
+  out.source_ = source;
   for (const auto& [key, value] : table.items()) {
     if (key == "default") {
-      def = parse_rule(value, source + ": default");
+      out.default_ = parse_rule(value, source + ": default");
     } else if (key == "layers") {
       AMSKV_CHECK(value.is_object(), source, ": layers must be an object keyed by layer index");
       for (const auto& [layer, rule] : value.items()) {
         const bool digits = !layer.empty() && layer.size() <= 6 &&
                             layer.find_first_not_of("0123456789") == std::string::npos;
-        AMSKV_CHECK(digits, source, ": layers key '", layer, "' is not a layer index (plain digits)");
+        AMSKV_CHECK(digits, source, ": layers key '", layer.substr(0, 40), "' is not a layer index (plain digits)");
         const int l = std::stoi(layer);
-        for (const auto& [seen, unused] : overrides)
-          AMSKV_CHECK(seen != l, source, ": layer ", l, " has two rules");
-        overrides.emplace_back(l, parse_rule(rule, cat(source, ": layers.", layer)));
+        AMSKV_CHECK(l < kMaxLayers, source, ": layers.", layer, " names layer ", l, ", but a table describes at most ",
+                    kMaxLayers, " layers (0..", kMaxLayers - 1, ")");
+        // "7" and "007" are different JSON keys but the same layer.
+        const auto [it, fresh] = out.layers_.emplace(l, RecencyRule{});
+        AMSKV_CHECK(fresh, source, ": layer ", l, " has two rules (layers.", layer, " and another spelling of it)");
+        it->second = parse_rule(rule, cat(source, ": layers.", layer));
       }
     } else {
-      fail(source, ": unknown field '", key, "' (expected default, layers)");
+      fail(source, ": unknown field '", key.substr(0, 40), "' (expected default, layers)");
     }
   }
-  return std::make_unique<RecencyPolicy>("table", def, std::move(overrides));
+  return out;
 }
 
-std::unique_ptr<CachePolicy> load_table_policy(const std::string& path) {
-  return make_table_policy_from_json(io::read_json_file(path, "KV table"), path);
+RecencyTable RecencyTable::from_text(std::string_view text, const std::string& source) {
+  return from_json(io::parse_json(text, source, "KV table"), source);
 }
+
+RecencyTable RecencyTable::load(const std::string& path) {
+  return from_json(io::read_json_file(path, "KV table"), path);
+}
+
+void RecencyTable::check_depth(int depth) const { check_layers(layers_, depth, source_); }
+
+std::unique_ptr<CachePolicy> RecencyTable::make() const {
+  return std::make_unique<RecencyPolicy>("table", default_,
+                                         std::vector<std::pair<int, RecencyRule>>(layers_.begin(), layers_.end()),
+                                         source_);
+}
+
+std::unique_ptr<CachePolicy> make_table_policy_from_json(const nlohmann::json& table, const std::string& source) {
+  return RecencyTable::from_json(table, source).make();
+}
+
+std::unique_ptr<CachePolicy> load_table_policy(const std::string& path) { return RecencyTable::load(path).make(); }
 
 }  // namespace amskv::kv
