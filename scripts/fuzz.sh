@@ -11,9 +11,8 @@
 #
 # Environment: FUZZ_SECONDS (per target, default 60), FUZZ_JOBS (parallel fuzzing processes per target,
 # default 1), FUZZ_MERGE (0/1), CXX (default clang++-14, else clang++). Needs Debian's clang with its
-# libFuzzer runtime (clang-14, libclang-rt-14-dev or the clang package), libomp-dev for OpenMP, and the
-# engine's own build dependencies (scripts/install_deps.sh): AMSKV_FUZZ instruments the whole engine library
-# for now, although the fuzz targets themselves use only io/ and kv/ code.
+# libFuzzer runtime (clang-14, libclang-rt-14-dev or the clang package); the fuzz build compiles only
+# core + io and the policies' JSON readers (nlohmann-json, libpng), not the engine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
