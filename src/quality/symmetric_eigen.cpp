@@ -5,9 +5,8 @@
 #include <cstddef>
 #include <limits>
 
-#include <omp.h>
-
 #include "core/error.h"
+#include "engine/omp_single_thread.h"
 
 // LAPACK from OpenBLAS (32-bit integers, the LP64 build every Debian libopenblas0 variant ships). The two
 // trailing lengths are gfortran's hidden CHARACTER lengths; passing them is correct for Fortran-compiled
@@ -20,20 +19,6 @@ namespace amskv::quality {
 
 namespace {
 
-// The matrices here are small (128 x 128 at most in practice): OpenBLAS's OpenMP threads only add barrier
-// waits, which on a loaded machine cost seconds (measured: 4 s instead of 7 ms for 64 x 64 on two busy
-// cores). OpenBLAS's OpenMP build sizes its team from omp_get_max_threads() at each call.
-class SingleThreadedBlas {
- public:
-  SingleThreadedBlas() : saved_(omp_get_max_threads()) { omp_set_num_threads(1); }
-  ~SingleThreadedBlas() { omp_set_num_threads(saved_); }
-  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
-  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
-
- private:
-  int saved_;
-};
-
 // Runs dsyevd on a copy of `a`; on return `a` holds the eigenvectors (when jobz is 'V') and w the values.
 void run_dsyevd(char jobz, std::vector<double>& a, int64_t n, std::vector<double>& w, const char* what) {
   AMSKV_CHECK(n >= 0 && n <= std::numeric_limits<int>::max() / 4, what, ": matrix side ", n, " out of range");
@@ -45,7 +30,7 @@ void run_dsyevd(char jobz, std::vector<double>& a, int64_t n, std::vector<double
   // eigenvectors come back as columns of a column-major matrix, which symmetric_eigen transposes.
   const int N = static_cast<int>(n);
   const char uplo = 'L';
-  const SingleThreadedBlas single;
+  const engine::OmpSingleThread single;  // 128 x 128 at most in practice: a thread team only waits
   int info = 0, lwork = -1, liwork = -1, iwork_query = 0;
   double work_query = 0;
   dsyevd_(&jobz, &uplo, &N, a.data(), &N, w.data(), &work_query, &lwork, &iwork_query, &liwork, &info, 1, 1);
