@@ -12,8 +12,12 @@ const std::vector<std::string>& policy_names() {
 PolicyFactory::PolicyFactory(PolicyOptions options) : options_(std::move(options)) {
   const PolicyOptions& o = options_;
   if (o.name == "table") {
-    AMSKV_CHECK(!o.table_path.empty(), "--kv table needs --kv-table FILE");
-    table_ = RecencyTable::load(o.table_path);
+    if (!o.table.is_null()) {
+      table_ = RecencyTable::from_json(o.table, o.table_path.empty() ? "KV table" : o.table_path);
+    } else {
+      AMSKV_CHECK(!o.table_path.empty(), "--kv table needs --kv-table FILE");
+      table_ = RecencyTable::load(o.table_path);
+    }
   } else if (o.name == "ams") {
     if (!o.ams_profile.empty()) options_.ams.merge_profile_file(o.ams_profile);
   } else if (o.name == "uniform") {

@@ -17,6 +17,8 @@ struct PolicyOptions {
   int sink_condensed = 2;     // condensed scales kept by sink
   int64_t budget = -1;        // tokens per layer, for uniform (-1: the AMS default C_min)
   std::string table_path;     // for table
+  nlohmann::json table;       // for table, instead of reading table_path: the table itself (generate --from
+                              // takes it from the PNG); table_path then only names it in errors
   std::string ams_profile;    // for ams (offline mode)
   AmsOptions ams;
 };

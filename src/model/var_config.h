@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "io/tensor_map.h"
+#include "model/patch_nums.h"  // parse_patch_nums, once declared here
 
 namespace amskv::model {
 
@@ -41,8 +42,5 @@ struct VarConfig {
 // Infers and validates every size and key. `patch_nums_override` is used only when the checkpoint has no
 // lvl_1L buffer (and must then be given); when both exist they must agree.
 VarConfig infer_var_config(const io::TensorMap& tensors, const std::vector<int64_t>& patch_nums_override = {});
-
-// Parses "1,2,3,4" (also "256" / "512" shorthands of the official schedules).
-std::vector<int64_t> parse_patch_nums(const std::string& text);
 
 }  // namespace amskv::model

@@ -66,8 +66,8 @@ VarModel::VarModel(backend::Backend& b, const io::TensorMap& t, const std::vecto
   class_table_ = b.constant(t.at("class_emb.weight"), DType::F32);
 
   // Level + position embedding of every token, and the scale-0 extra bias (spec C.1: pos_start is added too).
-  const Tensor pos = t.at("pos_1LC").to_f32(), lvl = t.at("lvl_embed.weight").to_f32();
-  const Tensor start = t.at("pos_start").to_f32();
+  const Tensor pos = t.f32("pos_1LC"), lvl = t.f32("lvl_embed.weight");
+  const Tensor start = t.f32("pos_start");
   Tensor lvl_pos = Tensor::zeros(DType::F32, {L, C});
   float* lp = lvl_pos.mutable_data<float>();
   for (int k = 0; k < config_.schedule.num_scales(); ++k)
@@ -83,14 +83,14 @@ VarModel::VarModel(backend::Backend& b, const io::TensorMap& t, const std::vecto
   Tensor shared_bias;
   if (config_.shared_aln) {
     shared = linear("shared_ada_lin.1");
-    shared_bias = t.at("shared_ada_lin.1.bias").to_f32();
+    shared_bias = t.f32("shared_ada_lin.1.bias");
   }
   const float ln100 = std::log(100.0f);
   for (int64_t i = 0; i < D; ++i) {
     const std::string p = cat("blocks.", i, ".");
     Block blk;
     Tensor qkv_bias = Tensor::zeros(DType::F32, {3 * C});  // [q_bias; 0; v_bias]: k has no bias
-    const Tensor qb = t.at(p + "attn.q_bias").to_f32(), vb = t.at(p + "attn.v_bias").to_f32();
+    const Tensor qb = t.f32(p + "attn.q_bias"), vb = t.f32(p + "attn.v_bias");
     std::copy(qb.data<float>(), qb.data<float>() + C, qkv_bias.mutable_data<float>());
     std::copy(vb.data<float>(), vb.data<float>() + C, qkv_bias.mutable_data<float>() + 2 * C);
     blk.qkv = b.make_linear(t.at(p + "attn.mat_qkv.weight"), &qkv_bias);
@@ -99,7 +99,7 @@ VarModel::VarModel(backend::Backend& b, const io::TensorMap& t, const std::vecto
     blk.fc2 = linear(p + "ffn.fc2");
     if (config_.shared_aln) {
       Tensor bias = Tensor::zeros(DType::F32, {6 * C});
-      const Tensor gss = t.at(p + "ada_gss").to_f32();
+      const Tensor gss = t.f32(p + "ada_gss");
       for (int64_t j = 0; j < 6 * C; ++j)
         bias.mutable_data<float>()[j] = shared_bias.data<float>()[j] + gss.data<float>()[j];
       blk.ada = shared;
@@ -107,7 +107,7 @@ VarModel::VarModel(backend::Backend& b, const io::TensorMap& t, const std::vecto
     } else {
       blk.ada = linear(p + "ada_lin.1");
     }
-    const Tensor mul = t.at(p + "attn.scale_mul_1H11").to_f32();
+    const Tensor mul = t.f32(p + "attn.scale_mul_1H11");
     Tensor tau = Tensor::zeros(DType::F32, {H});
     for (int64_t h = 0; h < H; ++h) tau.mutable_data<float>()[h] = std::exp(std::min(mul.data<float>()[h], ln100));
     blk.tau = b.constant(tau, DType::F32);

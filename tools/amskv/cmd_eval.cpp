@@ -178,7 +178,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_flag("--sweep", a->sweep, "Repeat over budgets and plot the quality-memory curve");
   cmd->add_option("--sweep-budgets", a->sweep_budgets, "Budgets (tokens; scales for window/sink) for --sweep, e.g. 50,100,200")
       ->delimiter(',');
-  cmd->add_option("--out", a->out_dir, "Folder for the sweep plot");
+  cmd->add_option("--out", a->out_dir, "Folder for the sweep plot")->capture_default_str();
   cmd->callback([a] { run_eval(*a); });
 }
 
