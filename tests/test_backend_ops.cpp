@@ -193,8 +193,8 @@ TEST_P(BackendOps, AttentionOverSegments) {
     for (bool with_mass : {false, true}) {
       Pair out = zeros(rows * heads * n * dh, T_);
       std::vector<double> cm(rows * heads * cs.size()), dm(cm.size());
-      cpu_.attention(q.cpu, rows, heads, n, dh, cs, out.cpu, with_mass ? cm.data() : nullptr);
-      dev_->attention(q.dev, rows, heads, n, dh, ds, out.dev, with_mass ? dm.data() : nullptr);
+      cpu_.attention(q.cpu, rows, heads, n, dh, cs, out.cpu, with_mass ? cm.data() : nullptr, nullptr);
+      dev_->attention(q.dev, rows, heads, n, dh, ds, out.dev, with_mass ? dm.data() : nullptr, nullptr);
       expect_close(out, std::max(out_tol(), T_ == DType::F32 ? 1e-5 : 2e-2),
                    cat("attention rows ", rows, " n ", n, " segments ", cs.size(), with_mass ? " with mass" : ""));
       if (with_mass)

@@ -44,9 +44,9 @@ TEST(IoCrc, CorruptEntryIsFoundNamingFileAndEntry) {
 }
 
 TEST(IoCrc, TorchWrittenFilesVerifyAndSafetensorsHaveNoChecksum) {
-  const CrcReport golden = verify_checkpoint_crc(golden_dir() + "/tiny/var_torch2.pth");
+  const CrcReport golden = verify_checkpoint_crc(golden_case_dir("mini") + "/var.pth");
   EXPECT_GT(golden.entries, 10u);
-  const CrcReport none = verify_checkpoint_crc(golden_dir() + "/tiny/golden.safetensors");
+  const CrcReport none = verify_checkpoint_crc(golden_case_dir("mini") + "/golden.safetensors");
   EXPECT_EQ(none.entries, 0u);
   expect_error([] { verify_checkpoint_crc("/nonexistent.pth"); }, {"/nonexistent.pth"});
 }
@@ -76,7 +76,7 @@ TEST(IoNonFinite, FindsTheFirstKeyAndCountsEverything) {
   m.insert("e.bf16", Tensor::zeros(DType::BF16, {2}));
   EXPECT_FALSE(find_non_finite(m).has_value());
   // A VAR checkpoint's causal mask is -inf by design; the engine never reads it, so callers skip it.
-  const TensorMap var = load_tensor_file(golden_dir() + "/mini/var.pth");
+  const TensorMap var = load_tensor_file(golden_case_dir("mini") + "/var.pth");
   const auto mask = find_non_finite(var);
   ASSERT_TRUE(mask.has_value());
   EXPECT_EQ(mask->key, "attn_bias_for_masking");

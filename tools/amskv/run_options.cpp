@@ -32,7 +32,10 @@ engine::JobOptions RunOptions::resolved() const {
 void add_policy_options(CLI::App& cmd, kv::PolicyOptions& p) {
   cmd.add_option("--kv", p.name, "KV cache policy")->check(CLI::IsMember(kv::policy_names()));
   cmd.add_option("--kv-window", p.window, "Recent scales kept by window and sink")->check(CLI::NonNegativeNumber);
-  cmd.add_option("--kv-budget", p.budget, "Tokens per layer for uniform")->check(CLI::NonNegativeNumber);
+  cmd.add_option("--kv-budget", p.budget, "Tokens per layer for uniform and h2o (default: AMS-KV's C_min)")
+      ->check(CLI::NonNegativeNumber);
+  cmd.add_option("--h2o-recent", p.h2o_recent, "Share of the h2o budget kept for the most recent tokens")
+      ->check(finite_number & CLI::Range(0.0, 1.0));
   cmd.add_option("--kv-table", p.table_path, "JSON table of per-layer rules for --kv table");
   cmd.add_option("--ams-condensed", p.ams.condensed, "Condensed scales locked in every layer (default 2)")
       ->check(CLI::Range(0, 64));

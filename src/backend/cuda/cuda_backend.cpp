@@ -214,7 +214,10 @@ class CudaBackend final : public Backend {
                                v.raw(), stream_);
   }
   void attention(DeviceSpan q, int64_t rows, int64_t heads, int64_t n, int64_t head_dim,
-                 std::span<const AttentionSegment> segments, DeviceSpan out, double* segment_mass) override {
+                 std::span<const AttentionSegment> segments, DeviceSpan out, double* segment_mass,
+                 float* key_mass) override {
+    AMSKV_CHECK(key_mass == nullptr, "the CUDA backend does not measure per-token attention yet, which --kv h2o "
+                                     "needs: run h2o with --device cpu");
     need_type(q, compute_, "attention queries");
     need_type(out, compute_, "attention output");
     cuda::SegmentList list;
