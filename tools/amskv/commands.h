@@ -12,5 +12,6 @@ void add_profile_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_plan_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+void add_demo_command(CLI::App& app);
 
 }  // namespace amskv::cli

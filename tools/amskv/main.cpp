@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   amskv::cli::add_eval_command(app);
   amskv::cli::add_plan_command(app);
   amskv::cli::add_bench_command(app);
+  amskv::cli::add_demo_command(app);
   amskv::cli::add_inspect_command(app);
   amskv::cli::add_convert_command(app);
   amskv::cli::add_random_model_command(app);
