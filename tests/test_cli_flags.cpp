@@ -21,15 +21,16 @@ TEST(CliFlags, AKnobOfAnotherPolicyIsRefused) {
   expect_cli_error(g + " --kv-table " + (tmp / "bad_table.json"), {"--kv-table applies to --kv table, not to full"});
   expect_cli_error(g + " --kv window --ams-profile " + (tmp / "bad_profile.json"),
                    {"--ams-profile applies to --kv ams, not to window"});
-  expect_cli_error(g + " --kv ams --kv-budget 10", {"--kv-budget applies to --kv uniform, not to ams"});
+  expect_cli_error(g + " --kv ams --kv-budget 10", {"--kv-budget applies to --kv uniform or --kv h2o, not to ams"});
   expect_cli_error(g + " --kv ams --kv-window 2", {"--kv-window applies to --kv window or --kv sink, not to ams"});
   expect_cli_error(g + " --kv uniform --ams-cmin 10", {"--ams-cmin applies to --kv ams, not to uniform"});
+  expect_cli_error(g + " --kv uniform --h2o-recent 0.5", {"--h2o-recent applies to --kv h2o, not to uniform"});
   expect_cli_error(g + " --kv full --ams-condensed 1", {"--ams-condensed applies to --kv ams or --kv uniform"});
   expect_cli_error(g + " --kv ams --ams-theta 0.2 --ams-demanding-fraction 0.3",
                    {"--ams-theta and --ams-demanding-fraction are two ways"});
   expect_cli_error("plan --shape tiny --kv window --ams-cmax 5", {"--ams-cmax applies to --kv ams, not to window"});
   expect_cli_error("bench --shapes tiny --policies full,ams --kv-budget 5",
-                   {"--kv-budget applies to --kv uniform, not to any of full, ams"});
+                   {"--kv-budget applies to --kv uniform or --kv h2o, not to any of full, ams"});
   expect_cli_error("eval " + mini_args() + " --kv window --kv-budget 5", {"--kv-budget applies to --kv uniform"});
   // The knob of the chosen policy is fine.
   const auto r = run_cli(g + " --kv uniform --kv-budget 5 --ams-condensed 1");

@@ -151,7 +151,8 @@ std::string VarConfig::summary() const {
   out << "VAR depth " << depth << ", width " << width << ", heads " << heads << " (head dim " << head_dim
       << "), FFN " << ffn_hidden << ", vocabulary " << vocab << ", latent channels " << cvae << ", classes "
       << num_classes << (shared_aln ? ", shared AdaLN" : "") << ", scales " << schedule.str() << " (L = "
-      << schedule.total_tokens << ", image " << image_size() << "px), " << param_count << " parameters";
+      << schedule.total_tokens << ", latent " << schedule.last_side() << "x" << schedule.last_side()
+      << "; the image side is the VQVAE's upsampling factor times it), " << param_count << " parameters";
   return out.str();
 }
 

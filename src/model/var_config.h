@@ -35,7 +35,6 @@ struct VarConfig {
   ScaleSchedule schedule;
   int64_t param_count = 0;
 
-  int64_t image_size() const { return 16 * schedule.last_side(); }
   std::string summary() const;
 };
 

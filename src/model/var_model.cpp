@@ -159,6 +159,9 @@ void VarModel::forward_blocks(int k, const Conditioning& cond, kv::KvCache& cach
     const DeviceSpan mod = cond.block_mod.slice(b * R * ms, R * ms);
     const std::vector<AttentionSegment> segments = cache.attention_segments(static_cast<int>(b));
     double* mass = cache.segment_mass();
+    float* key_mass = cache.key_mass();
+    int64_t keys = 0;
+    for (const AttentionSegment& s : segments) keys += s.tokens;
     for (int64_t r0 = 0; r0 < R; r0 += ws.chunk_rows) {
       const int64_t rc = std::min(ws.chunk_rows, R - r0), M = rc * n;
       const DeviceSpan x = ws.x.slice(r0 * n * C, M * C);
@@ -178,7 +181,8 @@ void VarModel::forward_blocks(int k, const Conditioning& cond, kv::KvCache& cach
       }
       ws.attention_timer->start();
       backend_.attention(ws.q, rc, H, n, dh, rows_segments, ws.attn,
-                         mass ? mass + r0 * H * static_cast<int64_t>(segments.size()) : nullptr);
+                         mass ? mass + r0 * H * static_cast<int64_t>(segments.size()) : nullptr,
+                         key_mass ? key_mass + r0 * H * keys : nullptr);
       ws.attention_timer->stop();
       ws.matmul_timer->start();
       backend_.linear(ws.attn, M, blk.proj, ws.branch);

@@ -243,6 +243,7 @@ std::unique_ptr<CLI::App> make_app(const std::vector<std::string>& devices, cons
   if (actions.add_eval) actions.add_eval(*app);
   add_plan(*app, actions);
   add_bench(*app, actions);
+  if (actions.add_demo) actions.add_demo(*app);
   add_inspect(*app, actions);
   add_convert(*app, actions);
   add_random_model(*app, actions);

@@ -19,6 +19,8 @@ struct Actions {
   std::function<void(const ProfileArgs&)> profile;
   // eval defines its flags beside its engine code (cmd_eval.cpp); without it the app has no eval.
   std::function<void(CLI::App&)> add_eval;
+  // demo likewise (cmd_demo.cpp).
+  std::function<void(CLI::App&)> add_demo;
   std::function<void(const PlanArgs&)> plan;
   std::function<void(const BenchArgs&)> bench;
   std::function<void(const InspectArgs&)> inspect;

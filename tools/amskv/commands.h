@@ -14,7 +14,8 @@ void run_bench(const BenchArgs& args);
 void run_inspect(const InspectArgs& args);
 void run_convert(const ConvertArgs& args);
 void run_random_model(const RandomModelArgs& args);
-// eval's flags live beside its code.
+// eval and demo define their flags beside their code.
 void add_eval_command(CLI::App& app);
+void add_demo_command(CLI::App& app);
 
 }  // namespace amskv::cli

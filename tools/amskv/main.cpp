@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   actions.generate = cli::run_generate;
   actions.profile = cli::run_profile;
   actions.add_eval = cli::add_eval_command;
+  actions.add_demo = cli::add_demo_command;
   actions.plan = cli::run_plan;
   actions.bench = cli::run_bench;
   actions.inspect = cli::run_inspect;

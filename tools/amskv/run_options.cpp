@@ -36,7 +36,8 @@ std::string number(double v) {
 const std::map<std::string, std::vector<std::string>>& knob_policies() {
   static const std::map<std::string, std::vector<std::string>> knobs = {
       {"--kv-window", {"window", "sink"}},
-      {"--kv-budget", {"uniform"}},
+      {"--kv-budget", {"uniform", "h2o"}},
+      {"--h2o-recent", {"h2o"}},
       {"--kv-table", {"table"}},
       {"--ams-profile", {"ams"}},
       {"--ams-condensed", {"ams", "uniform"}},
@@ -148,9 +149,12 @@ void add_policy_options(CLI::App& cmd, kv::PolicyOptions& p) {
   cmd.add_option("--kv-window", p.window, "Recent scales kept by window and sink")
       ->transform(integer_in(0, 1000))
       ->capture_default_str();
-  cmd.add_option("--kv-budget", p.budget, "Tokens per layer for uniform")
+  cmd.add_option("--kv-budget", p.budget, "Tokens per layer for uniform and h2o")
       ->transform(integer_in(0, kMaxTokens))
       ->default_str("the AMS C_min of the schedule");
+  cmd.add_option("--h2o-recent", p.h2o_recent, "Share of the h2o budget kept for the most recent tokens")
+      ->check(finite_in(0.0, 1.0))
+      ->capture_default_str();
   cmd.add_option("--kv-table", p.table_path, "JSON table of per-layer rules (only with --kv table)");
   add_ams_options(cmd, p.ams);
   cmd.add_option("--ams-profile", p.ams_profile,
