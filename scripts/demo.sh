@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# The default run, needing no download: builds amskv, writes a VAR-d16-shaped model and an official-shaped
-# VQVAE with seeded RANDOM weights (so the images are noise, not pictures), and generates four 256px
-# images with AMS-KV, printing the KV memory report. With real checkpoints, pass --var/--vae instead.
+# The default run, needing no download: builds amskv and generates Fashion-MNIST garments with the model the
+# project trained and ships (weights/fashion-mnist: a VAR of the official architecture, 32px images, 10
+# classes: 0 T-shirt/top, 1 trouser, 2 pullover, 3 dress, 4 coat, 5 sandal, 6 shirt, 7 sneaker, 8 bag,
+# 9 ankle boot), every class with the full KV cache and with AMS-KV side by side (samples/), and prints
+# their KV memory and time. Extra arguments go to `amskv demo` (e.g. --labels 7,9 --per-class 16
+# --device cuda). For the official VAR checkpoints use `build/amskv generate --var ... --vae ...`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$(nproc)" --target amskv
-[ -f models/var_d16.pth ] || build/amskv random-model --shape d16 --out models
-build/amskv generate --var models/var_d16.pth --vae models/vae_ch160v4096z32.pth \
-  --labels 980,437,22,562 --cfg 4 --top-k 900 --top-p 0.95 --seed 0 --kv ams \
-  --out samples --report samples/report.json "$@"
+build/amskv demo --var weights/fashion-mnist/var_fmnist.safetensors --vae weights/fashion-mnist/vae_fmnist.safetensors \
+  --out samples "$@"

@@ -190,11 +190,18 @@ TEST_P(BackendOps, AttentionOverSegments) {
     };
     const auto cs = segments(cpu_, slab_k, slab_v, cur_k, cur_v, true);
     const auto ds = segments(*dev_, slab_k, slab_v, cur_k, cur_v, false);
+    const int64_t keys = stored + n;
     for (bool with_mass : {false, true}) {
       Pair out = zeros(rows * heads * n * dh, T_);
       std::vector<double> cm(rows * heads * cs.size()), dm(cm.size());
-      cpu_.attention(q.cpu, rows, heads, n, dh, cs, out.cpu, with_mass ? cm.data() : nullptr);
-      dev_->attention(q.dev, rows, heads, n, dh, ds, out.dev, with_mass ? dm.data() : nullptr);
+      std::vector<float> ck(rows * heads * keys), dk(ck.size());
+      cpu_.attention(q.cpu, rows, heads, n, dh, cs, out.cpu, with_mass ? cm.data() : nullptr,
+                     with_mass ? ck.data() : nullptr);
+      dev_->attention(q.dev, rows, heads, n, dh, ds, out.dev, with_mass ? dm.data() : nullptr,
+                      with_mass ? dk.data() : nullptr);
+      if (with_mass)
+        for (size_t i = 0; i < ck.size(); ++i)
+          EXPECT_NEAR(dk[i], ck[i], T_ == DType::F32 ? 1e-4 : 0.05 * std::max(1.0f, ck[i])) << "key mass " << i;
       expect_close(out, std::max(out_tol(), T_ == DType::F32 ? 1e-5 : 2e-2),
                    cat("attention rows ", rows, " n ", n, " segments ", cs.size(), with_mass ? " with mass" : ""));
       if (with_mass)

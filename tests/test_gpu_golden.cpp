@@ -108,9 +108,12 @@ TEST_P(GpuGolden, EveryPolicyMatchesTheCpu) {
   opt.forced_tokens = &g.ref;
   opt.keep_logits = true;
   opt.decode_images = false;
-  for (const std::string policy : {"full", "ams", "window", "sink", "uniform"}) {
+  for (const std::string policy : {"full", "ams", "window", "sink", "uniform", "h2o"}) {
+    // h2o picks tokens by their accumulated attention, so bf16 rounding can flip a close pick: compare it in f32.
+    if (policy == "h2o" && b.compute != DType::F32) continue;
     kv::PolicyOptions po;
     po.name = policy;
+    po.budget = 12;
     po.window = 2;
     po.ams.cmin = 10;
     po.ams.cmax = 20;

@@ -44,10 +44,9 @@ TEST(IoCrc, CorruptEntryIsFoundNamingFileAndEntry) {
 }
 
 TEST(IoCrc, TorchWrittenFilesVerifyAndSafetensorsHaveNoChecksum) {
-  AMSKV_REQUIRE_SHARED_GOLDEN();
-  const CrcReport golden = verify_checkpoint_crc(shared_golden_dir() + "/tiny/var_torch2.pth");
+  const CrcReport golden = verify_checkpoint_crc(golden_case_dir("mini") + "/var.pth");
   EXPECT_GT(golden.entries, 10u);
-  const CrcReport none = verify_checkpoint_crc(shared_golden_dir() + "/tiny/golden.safetensors");
+  const CrcReport none = verify_checkpoint_crc(golden_case_dir("mini") + "/golden.safetensors");
   EXPECT_EQ(none.entries, 0u);
   expect_error([] { verify_checkpoint_crc("/nonexistent.pth"); }, {"/nonexistent.pth"});
 }

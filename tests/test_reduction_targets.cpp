@@ -84,6 +84,6 @@ TEST(ReductionTargets, SinkKeepsItsCondensedScalesAndUnknownFamiliesAreRefused) 
   EXPECT_EQ(sink.front().setting, "sink c=3 w=1");
   expect_error([] { engine::policy_candidates("table", fmnist_config()); }, {"table", "no memory knob"});
   const auto families = engine::searchable_policy_families();
-  for (const char* f : {"ams", "sink", "window", "uniform"})
+  for (const char* f : {"ams", "sink", "window", "uniform", "h2o"})
     EXPECT_NE(std::find(families.begin(), families.end(), f), families.end()) << f;
 }

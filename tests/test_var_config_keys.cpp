@@ -13,8 +13,7 @@ namespace {
 using io_test::expect_error;
 
 TEST(VarConfigKeys, UnknownKeyIsRefusedNamingIt) {
-  AMSKV_REQUIRE_SHARED_GOLDEN();
-  const io::TensorMap golden = io::load_tensor_file(shared_golden_dir() + "/saln288/var.pth");
+  const io::TensorMap golden = io::load_tensor_file(golden_case_dir("mini") + "/var.pth");
   EXPECT_NO_THROW(infer_var_config(golden));  // buffers (lvl_1L, attn_bias_for_masking, zero_k_bias) are known
   for (const char* extra : {"blocks.0.attn.rel_pos_bias", "blocks.2.attn.q_bias", "head.weight_g", "extra"}) {
     io::TensorMap t = golden;

@@ -115,9 +115,12 @@ class Backend {
                              DeviceSpan tau, DeviceSpan q, DeviceSpan k, DeviceSpan v) = 0;
   // Softmax attention (scale 1: q is pre-scaled) of q [rows][heads][n][dh] over the concatenated segments;
   // out [rows][n][heads·dh], compute dtype. segment_mass (host, may be null) receives [rows][heads][segments]:
-  // attention probability summed over the n queries and over each segment's keys.
+  // attention probability summed over the n queries and over each segment's keys; key_mass (host, may be
+  // null) receives [rows][heads][keys]: the probability every key received, summed over the queries (for
+  // token-level policies such as H2O).
   virtual void attention(DeviceSpan q, int64_t rows, int64_t heads, int64_t n, int64_t head_dim,
-                         std::span<const AttentionSegment> segments, DeviceSpan out, double* segment_mass) = 0;
+                         std::span<const AttentionSegment> segments, DeviceSpan out, double* segment_mass,
+                         float* key_mass) = 0;
   // x[r, t, :] += gate[r, :] · branch[r, t, :]; x float32, branch float32 or compute dtype, gate float32.
   virtual void gated_residual_add(DeviceSpan x, DeviceSpan branch, int64_t rows, int64_t tokens, int64_t width,
                                   DeviceSpan gate, int64_t gate_stride) = 0;

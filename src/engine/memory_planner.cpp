@@ -33,8 +33,8 @@ std::string MemoryPlan::summary() const {
              ", logits ", gib(logits_bytes), ", latents ", gib(latent_bytes), ", decoder ", gib(decoder_bytes), ")");
 }
 
-MemoryPlan plan_batch(const PlanShapes& shapes, const kv::PolicyOptions& policy_options, DType compute, int64_t batch,
-                      ExecutionPlan exec, int64_t decoder_images_per_pass) {
+MemoryPlan plan_batch(const PlanShapes& shapes, const kv::PolicyFactory& policy_factory, DType compute,
+                      int64_t batch, ExecutionPlan exec, int64_t decoder_images_per_pass) {
   const model::VarConfig& c = shapes.var;
   const int64_t B = batch, R = 2 * B, C = c.width, D = c.depth, V = c.vocab, Cv = c.cvae;
   const int64_t HW = c.schedule.last_side(), t = static_cast<int64_t>(dtype_size(compute));
@@ -46,7 +46,7 @@ MemoryPlan plan_batch(const PlanShapes& shapes, const kv::PolicyOptions& policy_
   const int64_t head = exec.head_images > 0 ? std::min(exec.head_images, B) : B;
   const int64_t chunk = std::max(exec.chunk_rows > 0 ? std::min(exec.chunk_rows, R) : R, head);
 
-  auto policy = kv::make_policy(policy_options);
+  auto policy = policy_factory.make();
   const kv::ScheduleInfo schedule = model::kv_schedule(c);
   const kv::KvStats kv = kv::plan_footprint(*policy, schedule, c.schedule.patch_nums);
   p.kv_bytes = kv.footprint.allocated_tokens * R * 2 * C * t;
@@ -60,7 +60,7 @@ MemoryPlan plan_batch(const PlanShapes& shapes, const kv::PolicyOptions& policy_
   return p;
 }
 
-MemoryPlan fit_batch(const PlanShapes& shapes, const kv::PolicyOptions& policy, DType compute, int64_t batch,
+MemoryPlan fit_batch(const PlanShapes& shapes, const kv::PolicyFactory& policy, DType compute, int64_t batch,
                      int64_t available, int64_t decoder_images_per_pass) {
   const int64_t R = 2 * batch;
   // Whole batch first; then halve the transformer's chunk and the head's images until the scratch fits.
@@ -79,7 +79,7 @@ MemoryPlan fit_batch(const PlanShapes& shapes, const kv::PolicyOptions& policy, 
   }
 }
 
-int64_t largest_batch(const PlanShapes& shapes, const kv::PolicyOptions& policy, DType compute, int64_t available,
+int64_t largest_batch(const PlanShapes& shapes, const kv::PolicyFactory& policy, DType compute, int64_t available,
                       int64_t decoder_images_per_pass, int64_t limit) {
   int64_t lo = 0, hi = std::max<int64_t>(limit, 0);
   while (lo < hi) {  // lo fits (or is 0); find the largest that fits

@@ -35,17 +35,18 @@ struct MemoryPlan {
   std::string summary() const;  // "7.2 GiB (KV 3.1, activations 2.9, logits 0.8, ...)"
 };
 
-// The plan for `batch` images with the given chunking (0 = whole batch at once).
-MemoryPlan plan_batch(const PlanShapes& shapes, const kv::PolicyOptions& policy, DType compute, int64_t batch,
+// The plan for `batch` images with the given chunking (0 = whole batch at once). The KV cache is the plan of a
+// policy from `policy` (a factory, so that a table or profile is read once, not once per candidate batch).
+MemoryPlan plan_batch(const PlanShapes& shapes, const kv::PolicyFactory& policy, DType compute, int64_t batch,
                       ExecutionPlan exec, int64_t decoder_images_per_pass);
 
 // The cheapest chunking for `batch` images that fits `available` bytes (whole batch at once if possible,
 // then the transformer's scratch and the head in halving chunks); batch 0 in the result when nothing fits.
-MemoryPlan fit_batch(const PlanShapes& shapes, const kv::PolicyOptions& policy, DType compute, int64_t batch,
+MemoryPlan fit_batch(const PlanShapes& shapes, const kv::PolicyFactory& policy, DType compute, int64_t batch,
                      int64_t available, int64_t decoder_images_per_pass);
 
 // The largest batch (at most `limit`) that fits `available` bytes; 0 when not even one image fits.
-int64_t largest_batch(const PlanShapes& shapes, const kv::PolicyOptions& policy, DType compute, int64_t available,
+int64_t largest_batch(const PlanShapes& shapes, const kv::PolicyFactory& policy, DType compute, int64_t available,
                       int64_t decoder_images_per_pass, int64_t limit);
 
 // Memory the planner may use on a backend: what is free now, less a margin for the runtime's own needs.

@@ -61,10 +61,10 @@ std::vector<PolicyCandidate> policy_candidates(const std::string& family, const 
       o.window = w;
       add(o, cat("sink c=", o.sink_condensed, " w=", w));
     }
-  } else if (family == "uniform") {
+  } else if (family == "uniform" || family == "h2o") {
     for (int64_t b = 0; b <= total_tokens; ++b) {
       o.budget = b;
-      add(o, cat("uniform ", b));
+      add(o, cat(family, " ", b));
     }
   } else if (family == "ams") {
     const int64_t step_up = K >= 3 ? config.schedule.tokens(K - 3) : 0;
@@ -76,7 +76,7 @@ std::vector<PolicyCandidate> policy_candidates(const std::string& family, const 
     }
   } else {
     fail("--reduction: policy family '", family, "' has no memory knob to search (searchable: ams, sink, window, ",
-         "uniform)");
+         "uniform, h2o)");
   }
   AMSKV_CHECK(!out.empty(), "--reduction: no valid setting of ", family, " for this model");
   return out;

@@ -1,5 +1,5 @@
 // Choosing a policy's knob for a memory target: every setting of a policy family (the window of `window`
-// and `sink`, the budget of `uniform`, C_min of `ams`) is planned with kv::plan_footprint, without running the
+// and `sink`, the budget of `uniform` and `h2o`, C_min of `ams`) is planned with kv::plan_footprint, without running the
 // model, and the one whose resident-KV reduction against the reference cache (vanilla VAR: every scale of
 // every layer) is closest to the target is picked. `amskv eval --reduction 50,75,85` compares families at
 // equal memory this way.
@@ -14,12 +14,12 @@ namespace amskv::engine {
 
 struct PolicyCandidate {
   kv::PolicyOptions options;
-  std::string setting;                // "window w=3", "sink c=2 w=2", "uniform 150", "ams 150/250"
+  std::string setting;                // "window w=3", "sink c=2 w=2", "uniform 150", "h2o 150", "ams 150/250"
   double planned_resident_reduction;  // 1 − resident / reference resident, from the plan
 };
 
 // The families this engine can search (those of kv::policy_names() with one memory knob): ams, sink,
-// window, uniform (and h2o, were it ever added with a budget).
+// window, uniform, h2o.
 std::vector<std::string> searchable_policy_families();
 
 // Every distinct setting of `family` for this model, in increasing knob order; settings that plan the same

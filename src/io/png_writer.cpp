@@ -37,7 +37,8 @@ void on_error(png_structp png, png_const_charp msg) {
 void on_warning(png_structp, png_const_charp) {}
 
 // Kept free of C++ objects with destructors, since libpng's longjmp would skip them.
-bool encode(FILE* fp, png_bytepp rows, uint32_t height, uint32_t width, ErrorSlot* slot) {
+bool encode(FILE* fp, png_bytepp rows, uint32_t height, uint32_t width, png_textp text, int text_count,
+            ErrorSlot* slot) {
   png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, slot, on_error, on_warning);
   if (!png) {
     std::snprintf(slot->message, sizeof slot->message, "out of memory");
@@ -56,6 +57,7 @@ bool encode(FILE* fp, png_bytepp rows, uint32_t height, uint32_t width, ErrorSlo
   png_init_io(png, fp);
   png_set_IHDR(png, info, width, height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
                PNG_FILTER_TYPE_DEFAULT);
+  if (text_count > 0) png_set_text(png, info, text, text_count);
   png_write_info(png, info);
   png_write_image(png, rows);
   png_write_end(png, nullptr);
@@ -72,24 +74,36 @@ uint8_t float_to_u8(float x) {
   return static_cast<uint8_t>(v);  // truncation, like astype(uint8)
 }
 
-void write_png_rgb8(const std::string& path, const uint8_t* rgb, int64_t height, int64_t width) {
+void write_png_rgb8(const std::string& path, const uint8_t* rgb, int64_t height, int64_t width,
+                    const std::vector<PngText>& text) {
   check_size(path, height, width);
+  std::vector<png_text> chunks(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i].key.empty() || text[i].key.size() > 79)
+      fail(path, ": PNG text key '", text[i].key.substr(0, 80), "' must have 1 to 79 characters");
+    chunks[i].compression = PNG_ITXT_COMPRESSION_NONE;
+    chunks[i].key = const_cast<char*>(text[i].key.c_str());
+    chunks[i].text = const_cast<char*>(text[i].text.c_str());
+    chunks[i].itxt_length = text[i].text.size();
+  }
   std::vector<png_bytep> rows(static_cast<size_t>(height));
   for (int64_t y = 0; y < height; ++y)
     rows[static_cast<size_t>(y)] = const_cast<png_bytep>(rgb + static_cast<size_t>(y * width * 3));
   AtomicFile file(path);
   ErrorSlot slot{};
-  if (!encode(file.stream(), rows.data(), static_cast<uint32_t>(height), static_cast<uint32_t>(width), &slot))
+  if (!encode(file.stream(), rows.data(), static_cast<uint32_t>(height), static_cast<uint32_t>(width), chunks.data(),
+              static_cast<int>(chunks.size()), &slot))
     fail(path, ": PNG encoding failed: ", slot.message);
   file.commit();
 }
 
-void write_png(const std::string& path, const float* chw, int64_t height, int64_t width) {
-  write_png_grid(path, chw, 1, height, width, 1, 0);
+void write_png(const std::string& path, const float* chw, int64_t height, int64_t width,
+               const std::vector<PngText>& text) {
+  write_png_grid(path, chw, 1, height, width, 1, 0, text);
 }
 
 void write_png_grid(const std::string& path, const float* images, int64_t n, int64_t height, int64_t width,
-                    int64_t columns, int64_t padding) {
+                    int64_t columns, int64_t padding, const std::vector<PngText>& text) {
   if (n <= 0 || columns <= 0 || padding < 0 || padding > kMaxSide)
     fail(path, ": cannot write a grid of ", n, " images in ", columns, " columns with padding ", padding);
   check_size(path, height, width);
@@ -110,7 +124,7 @@ void write_png_grid(const std::string& path, const float* images, int64_t n, int
         for (int64_t c = 0; c < 3; ++c) out[x * 3 + c] = float_to_u8(img[c * plane + y * width + x]);
     }
   }
-  write_png_rgb8(path, rgb.data(), grid_h, grid_w);
+  write_png_rgb8(path, rgb.data(), grid_h, grid_w, text);
 }
 
 }  // namespace amskv::io

@@ -10,6 +10,11 @@ int64_t planned_layer_tokens(const CachePolicy& policy, int layer) {
   std::vector<int> stored;
   int64_t peak = 0;
   const int K = policy.schedule().num_scales();
+  if (policy.token_level()) {
+    int64_t all = 0;
+    for (int s = 0; s + 1 < K; ++s) all += policy.schedule().tokens.at(static_cast<size_t>(s));
+    return std::min(all, policy.token_budget(layer));
+  }
   for (int s = 0; s + 1 < K; ++s) {
     stored = policy.retain(layer, s, stored);
     int64_t n = 0;

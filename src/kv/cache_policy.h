@@ -47,6 +47,15 @@ class CachePolicy {
   virtual std::vector<int> retain(int layer, int scale, const std::vector<int>& stored) const = 0;
   // Whether layer similarities should be measured for this policy's decisions.
   virtual bool wants_similarity() const { return false; }
+
+  // Token-level policies (H2O) keep individual tokens of a layer rather than whole scales: after every
+  // scale each (row, head) of the layer holds at most token_budget(layer) tokens, the ones select_tokens()
+  // picks; retain() is not asked. The cache then measures how much attention every stored token receives.
+  virtual bool token_level() const { return false; }
+  virtual int64_t token_budget(int layer) const { return 0; }
+  // Which of `count` candidate tokens (in time order, oldest first) to keep, ascending, at most
+  // token_budget(layer) of them; scores[i] is the attention mass candidate i has received so far. Pure.
+  virtual std::vector<int64_t> select_tokens(int layer, const float* scores, int64_t count) const { return {}; }
   // Settings and per-layer decisions, for reports.
   virtual nlohmann::json describe() const { return {{"policy", name()}}; }
 
@@ -62,7 +71,8 @@ class CachePolicy {
 };
 
 // The most tokens `layer` stores at any point when the policy's current decisions hold for the whole run:
-// its retain() simulated over scales 0..K-2. The engine reserves exactly this.
+// its retain() simulated over scales 0..K-2 (for a token-level policy: its budget, or everything stored
+// when that is less). The engine reserves exactly this.
 int64_t planned_layer_tokens(const CachePolicy& policy, int layer);
 
 // Checks a retain() answer against the contract; throws an Error naming the policy on violation.

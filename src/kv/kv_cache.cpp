@@ -28,6 +28,13 @@ KvCache::KvCache(backend::Backend& backend, CachePolicy& policy, const ScheduleI
   similarity_.reset(schedule.depth, K);
   layer_peak_.assign(static_cast<size_t>(schedule.depth), 0);
   policy_.begin(schedule_);
+  if (policy_.token_level()) {
+    AMSKV_CHECK(!analysis_.density, "the attention density analysis needs a scale-level policy, not ", policy_.name());
+    int64_t keys = transient_tokens_;
+    for (int l = 0; l < schedule.depth; ++l) keys = std::max(keys, planned_layer_tokens(policy_, l) + transient_tokens_);
+    key_mass_.assign(static_cast<size_t>(rows * heads * keys), 0.0f);
+    scores_.assign(static_cast<size_t>(schedule.depth), std::vector<std::vector<float>>(static_cast<size_t>(rows * heads)));
+  }
   reserve_plan();
 }
 
@@ -73,6 +80,10 @@ void KvCache::finish_layer(int layer) {
           backend_.key_similarity(prev, sides_[s - 1], transient_segment(n), sides_[s], rows_, heads_, head_dim_);
     }
   }
+  if (policy_.token_level()) {
+    finish_token_layer(layer, n, s + 1 >= schedule_.num_scales());
+    return;
+  }
   if (s + 1 >= schedule_.num_scales()) return;  // the last scale is never stored: nothing reads it
 
   const std::vector<int> stored = store_.stored_scales(layer);
@@ -83,6 +94,38 @@ void KvCache::finish_layer(int layer) {
   if (std::find(kept.begin(), kept.end(), s) != kept.end())
     store_.store(layer, s, n, transient_k_.slice(0, rows_ * heads_ * n * head_dim_),
                  transient_v_.slice(0, rows_ * heads_ * n * head_dim_));
+  layer_peak_[layer] = std::max(layer_peak_[layer], store_.stored_tokens(layer));
+  peak_.stored_tokens = std::max(peak_.stored_tokens, store_.stored_tokens_total());
+}
+
+void KvCache::finish_token_layer(int layer, int64_t n, bool last_scale) {
+  const int64_t held = store_.picked_tokens(layer), keys = held + n, blocks = rows_ * heads_;
+  auto& scores = scores_[static_cast<size_t>(layer)];
+  // Attention received so far: the held tokens' running sums, then the new scale's tokens.
+  for (int64_t b = 0; b < blocks; ++b) {
+    auto& sc = scores[static_cast<size_t>(b)];
+    const float* mass = key_mass_.data() + b * keys;
+    for (int64_t i = 0; i < held; ++i) sc[static_cast<size_t>(i)] += mass[i];
+    sc.insert(sc.end(), mass + held, mass + keys);
+  }
+  if (last_scale) return;  // the last scale is never stored: nothing reads it
+  const auto k = transient_k_.slice(0, blocks * n * head_dim_), v = transient_v_.slice(0, blocks * n * head_dim_);
+  if (keys <= policy_.token_budget(layer)) {
+    store_.append_tokens(layer, k, v, n);
+  } else {
+    std::vector<std::vector<int64_t>> picks(static_cast<size_t>(blocks));
+    for (int64_t b = 0; b < blocks; ++b) {
+      auto& sc = scores[static_cast<size_t>(b)];
+      picks[static_cast<size_t>(b)] = policy_.select_tokens(layer, sc.data(), keys);
+      const auto& p = picks[static_cast<size_t>(b)];
+      AMSKV_CHECK(static_cast<int64_t>(p.size()) <= policy_.token_budget(layer), "cache policy '", policy_.name(),
+                  "' kept ", p.size(), " tokens in layer ", layer, ", over its budget of ", policy_.token_budget(layer));
+      std::vector<float> kept;
+      for (int64_t i : p) kept.push_back(sc.at(static_cast<size_t>(i)));
+      sc = std::move(kept);
+    }
+    store_.keep_tokens(layer, picks, k, v, n);
+  }
   layer_peak_[layer] = std::max(layer_peak_[layer], store_.stored_tokens(layer));
   peak_.stored_tokens = std::max(peak_.stored_tokens, store_.stored_tokens_total());
 }

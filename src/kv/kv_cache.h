@@ -47,6 +47,9 @@ class KvCache {
   std::vector<AttentionSegment> attention_segments(int layer);
   // Buffer the attention kernel fills with per-segment mass when density analysis is on, else null.
   double* segment_mass() { return analysis_.density ? mass_.data() : nullptr; }
+  // Buffer the attention kernel fills with per-key mass [rows][heads][keys] when the policy keeps tokens
+  // (H2O), else null.
+  float* key_mass() { return policy_.token_level() ? key_mass_.data() : nullptr; }
   // The layer has computed the current scale (attention done): analysis, then the policy's decision.
   void finish_layer(int layer);
 
@@ -60,6 +63,9 @@ class KvCache {
  private:
   void reserve_plan();
   AttentionSegment transient_segment(int64_t tokens) const;
+  // Token-level policies: accumulates the attention every held and new token received, then keeps or
+  // evicts tokens per (row, head) as the policy picks.
+  void finish_token_layer(int layer, int64_t n, bool last_scale);
 
   CachePolicy& policy_;
   ScheduleInfo schedule_;
@@ -73,6 +79,8 @@ class KvCache {
   int scale_ = -1;
   std::vector<int> segment_scales_;  // scales of the segments handed out for the current layer
   std::vector<double> mass_;
+  std::vector<float> key_mass_;                            // [rows][heads][keys] of the current layer
+  std::vector<std::vector<std::vector<float>>> scores_;    // token-level: [layer][row·head][held token]
   std::vector<std::vector<std::vector<double>>> density_sum_;  // [l][j][i], mass summed over rows and heads
   SimilarityLog similarity_;
   KvFootprint peak_;

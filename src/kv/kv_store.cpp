@@ -92,6 +92,57 @@ void KvStore::evict(int layer, int scale) {
   entries.erase(it);
 }
 
+int64_t KvStore::picked_tokens(int layer) const {
+  const auto& entries = layers_.at(layer).entries;
+  return entries.empty() ? 0 : entries.front().tokens;
+}
+
+void KvStore::append_tokens(int layer, backend::DeviceSpan k, backend::DeviceSpan v, int64_t n) {
+  Layer& L = layers_.at(layer);
+  const int64_t held = picked_tokens(layer);
+  AMSKV_CHECK(L.entries.empty() || L.entries.front().scale == kPickedTokens, "KV store: layer ", layer,
+              " holds whole scales, not picked tokens");
+  AMSKV_CHECK(held + n <= L.capacity, "KV store: layer ", layer, " would hold ", held + n, " tokens, more than the ",
+              L.capacity, " planned");
+  const int64_t blocks = rows_ * heads_, stride = L.capacity * head_dim_;
+  backend_.copy_blocks(L.k.slice(held * head_dim_), stride, k, n * head_dim_, n * head_dim_, blocks);
+  backend_.copy_blocks(L.v.slice(held * head_dim_), stride, v, n * head_dim_, n * head_dim_, blocks);
+  L.entries.assign(1, {kPickedTokens, 0, held + n});
+}
+
+void KvStore::keep_tokens(int layer, const std::vector<std::vector<int64_t>>& picks, backend::DeviceSpan k,
+                          backend::DeviceSpan v, int64_t n) {
+  Layer& L = layers_.at(layer);
+  const int64_t held = picked_tokens(layer), blocks = rows_ * heads_, stride = L.capacity * head_dim_;
+  AMSKV_CHECK(static_cast<int64_t>(picks.size()) == blocks, "KV store: ", picks.size(), " token picks for ", blocks,
+              " (row, head) blocks");
+  const int64_t count = static_cast<int64_t>(picks.front().size());
+  AMSKV_CHECK(count <= L.capacity, "KV store: layer ", layer, " would hold ", count, " tokens, more than the ",
+              L.capacity, " planned");
+  for (int64_t b = 0; b < blocks; ++b) {
+    const auto& p = picks[static_cast<size_t>(b)];
+    AMSKV_CHECK(static_cast<int64_t>(p.size()) == count, "KV store: blocks pick different numbers of tokens");
+    // Ascending picks move held tokens only towards the front (destination j <= source p[j]), so copying in
+    // order never overwrites a token before it is read; new tokens come from the transient buffer.
+    for (int64_t j = 0; j < count; ++j) {
+      const int64_t src = p[static_cast<size_t>(j)];
+      AMSKV_CHECK(src >= 0 && src < held + n && (j == 0 || src > p[static_cast<size_t>(j - 1)]),
+                  "KV store: token picks must be ascending indices below ", held + n);
+      const int64_t dst = b * stride + j * head_dim_;
+      if (src < held) {
+        if (src == j) continue;
+        backend_.copy(L.k.slice(dst, head_dim_), L.k.slice(b * stride + src * head_dim_, head_dim_));
+        backend_.copy(L.v.slice(dst, head_dim_), L.v.slice(b * stride + src * head_dim_, head_dim_));
+      } else {
+        const int64_t at = (b * n + src - held) * head_dim_;
+        backend_.copy(L.k.slice(dst, head_dim_), k.slice(at, head_dim_));
+        backend_.copy(L.v.slice(dst, head_dim_), v.slice(at, head_dim_));
+      }
+    }
+  }
+  L.entries.assign(1, {kPickedTokens, 0, count});
+}
+
 void KvStore::clear() {
   for (Layer& L : layers_) L.entries.clear();
 }

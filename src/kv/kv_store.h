@@ -23,6 +23,16 @@ class KvStore {
   void evict(int layer, int scale);
   void clear();
 
+  // Token-level layers (H2O): one entry of hand-picked tokens per (row, head), in time order, at the start of
+  // the slab (scale id kPickedTokens). append_tokens adds a whole new scale after them; keep_tokens replaces
+  // them by picks[block] (ascending indices into the held tokens followed by the n new ones; every block
+  // picks the same number).
+  static constexpr int kPickedTokens = -1;
+  int64_t picked_tokens(int layer) const;
+  void append_tokens(int layer, backend::DeviceSpan k, backend::DeviceSpan v, int64_t n);
+  void keep_tokens(int layer, const std::vector<std::vector<int64_t>>& picks, backend::DeviceSpan k,
+                   backend::DeviceSpan v, int64_t n);
+
   // Segments of the stored scales of a layer, in ascending scale order.
   std::vector<AttentionSegment> segments(int layer) const;
   // The stored K of one scale as a segment (for the similarity analysis); tokens == 0 if not stored.

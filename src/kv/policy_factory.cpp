@@ -1,19 +1,24 @@
 #include "kv/policy_factory.h"
 
 #include "core/error.h"
+#include "kv/policies/h2o_policy.h"
 
 namespace amskv::kv {
 
 const std::vector<std::string>& policy_names() {
-  static const std::vector<std::string> names = {"full", "ams", "window", "sink", "uniform", "table"};
+  static const std::vector<std::string> names = {"full", "ams", "window", "sink", "uniform", "h2o", "table"};
   return names;
 }
 
 PolicyFactory::PolicyFactory(PolicyOptions options) : options_(std::move(options)) {
   const PolicyOptions& o = options_;
   if (o.name == "table") {
-    AMSKV_CHECK(!o.table_path.empty(), "--kv table needs --kv-table FILE");
-    table_ = RecencyTable::load(o.table_path);
+    if (!o.table.is_null()) {
+      table_ = RecencyTable::from_json(o.table, o.table_path.empty() ? "KV table" : o.table_path);
+    } else {
+      AMSKV_CHECK(!o.table_path.empty(), "--kv table needs --kv-table FILE");
+      table_ = RecencyTable::load(o.table_path);
+    }
   } else if (o.name == "ams") {
     if (!o.ams_profile.empty()) options_.ams.merge_profile_file(o.ams_profile);
   } else if (o.name == "uniform") {
@@ -21,8 +26,8 @@ PolicyFactory::PolicyFactory(PolicyOptions options) : options_(std::move(options
       options_.ams.cmin = o.budget;
       options_.ams.origin.cmin = "--kv-budget";
     }
-  } else if (o.name != "full" && o.name != "window" && o.name != "sink") {
-    fail("unknown KV policy '", o.name, "' (expected full, ams, window, sink, uniform or table)");
+  } else if (o.name != "full" && o.name != "window" && o.name != "sink" && o.name != "h2o") {
+    fail("unknown KV policy '", o.name, "' (expected full, ams, window, sink, uniform, h2o or table)");
   }
   make();  // the knobs' own checks, now rather than at the first batch
 }
@@ -33,6 +38,7 @@ std::unique_ptr<CachePolicy> PolicyFactory::make() const {
   if (o.name == "window") return make_window_policy(o.window);
   if (o.name == "sink") return make_sink_policy(o.sink_condensed, o.window);
   if (o.name == "table") return table_->make();
+  if (o.name == "h2o") return std::make_unique<H2oPolicy>(o.budget, o.h2o_recent);
   return std::make_unique<AmsPolicy>(o.ams, o.name == "uniform");
 }
 

@@ -12,11 +12,14 @@
 namespace amskv::kv {
 
 struct PolicyOptions {
-  std::string name = "full";  // full, ams, window, sink, uniform, table
+  std::string name = "full";  // full, ams, window, sink, uniform, h2o, table
   int window = 1;             // scales, for window and sink
   int sink_condensed = 2;     // condensed scales kept by sink
-  int64_t budget = -1;        // tokens per layer, for uniform (-1: the AMS default C_min)
+  int64_t budget = -1;        // tokens per layer, for uniform and h2o (-1: the AMS default C_min)
+  double h2o_recent = 0.5;    // share of the h2o budget kept for the most recent tokens
   std::string table_path;     // for table
+  nlohmann::json table;       // for table, instead of reading table_path: the table itself (generate --from
+                              // takes it from the PNG); table_path then only names it in errors
   std::string ams_profile;    // for ams (offline mode)
   AmsOptions ams;
 };

@@ -28,14 +28,6 @@ std::string ScaleSchedule::str() const {
   return out.str();
 }
 
-std::vector<int64_t> parse_patch_nums(const std::string& text) {
-  if (text == "256") return {1, 2, 3, 4, 5, 6, 8, 10, 13, 16};
-  if (text == "512") return {1, 2, 3, 4, 6, 9, 13, 18, 24, 32};
-  auto out = parse_int_list(text, "--patch-nums");
-  for (int64_t v : out) AMSKV_CHECK(v > 0, "--patch-nums: ", v, " is not a positive scale side");
-  return out;
-}
-
 namespace {
 
 std::vector<int64_t> schedule_from_levels(const io::TensorMap& t) {
@@ -159,7 +151,8 @@ std::string VarConfig::summary() const {
   out << "VAR depth " << depth << ", width " << width << ", heads " << heads << " (head dim " << head_dim
       << "), FFN " << ffn_hidden << ", vocabulary " << vocab << ", latent channels " << cvae << ", classes "
       << num_classes << (shared_aln ? ", shared AdaLN" : "") << ", scales " << schedule.str() << " (L = "
-      << schedule.total_tokens << ", image " << image_size() << "px), " << param_count << " parameters";
+      << schedule.total_tokens << ", latent " << schedule.last_side() << "x" << schedule.last_side()
+      << "; the image side is the VQVAE's upsampling factor times it), " << param_count << " parameters";
   return out.str();
 }
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "io/tensor_map.h"
+#include "model/patch_nums.h"  // parse_patch_nums, once declared here
 
 namespace amskv::model {
 
@@ -34,15 +35,11 @@ struct VarConfig {
   ScaleSchedule schedule;
   int64_t param_count = 0;
 
-  int64_t image_size() const { return 16 * schedule.last_side(); }
   std::string summary() const;
 };
 
 // Infers and validates every size and key. `patch_nums_override` is used only when the checkpoint has no
 // lvl_1L buffer (and must then be given); when both exist they must agree.
 VarConfig infer_var_config(const io::TensorMap& tensors, const std::vector<int64_t>& patch_nums_override = {});
-
-// Parses "1,2,3,4" (also "256" / "512" shorthands of the official schedules).
-std::vector<int64_t> parse_patch_nums(const std::string& text);
 
 }  // namespace amskv::model

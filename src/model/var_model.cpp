@@ -66,8 +66,8 @@ VarModel::VarModel(backend::Backend& b, const io::TensorMap& t, const std::vecto
   class_table_ = b.constant(t.at("class_emb.weight"), DType::F32);
 
   // Level + position embedding of every token, and the scale-0 extra bias (spec C.1: pos_start is added too).
-  const Tensor pos = t.at("pos_1LC").to_f32(), lvl = t.at("lvl_embed.weight").to_f32();
-  const Tensor start = t.at("pos_start").to_f32();
+  const Tensor pos = t.f32("pos_1LC"), lvl = t.f32("lvl_embed.weight");
+  const Tensor start = t.f32("pos_start");
   Tensor lvl_pos = Tensor::zeros(DType::F32, {L, C});
   float* lp = lvl_pos.mutable_data<float>();
   for (int k = 0; k < config_.schedule.num_scales(); ++k)
@@ -83,14 +83,14 @@ VarModel::VarModel(backend::Backend& b, const io::TensorMap& t, const std::vecto
   Tensor shared_bias;
   if (config_.shared_aln) {
     shared = linear("shared_ada_lin.1");
-    shared_bias = t.at("shared_ada_lin.1.bias").to_f32();
+    shared_bias = t.f32("shared_ada_lin.1.bias");
   }
   const float ln100 = std::log(100.0f);
   for (int64_t i = 0; i < D; ++i) {
     const std::string p = cat("blocks.", i, ".");
     Block blk;
     Tensor qkv_bias = Tensor::zeros(DType::F32, {3 * C});  // [q_bias; 0; v_bias]: k has no bias
-    const Tensor qb = t.at(p + "attn.q_bias").to_f32(), vb = t.at(p + "attn.v_bias").to_f32();
+    const Tensor qb = t.f32(p + "attn.q_bias"), vb = t.f32(p + "attn.v_bias");
     std::copy(qb.data<float>(), qb.data<float>() + C, qkv_bias.mutable_data<float>());
     std::copy(vb.data<float>(), vb.data<float>() + C, qkv_bias.mutable_data<float>() + 2 * C);
     blk.qkv = b.make_linear(t.at(p + "attn.mat_qkv.weight"), &qkv_bias);
@@ -99,7 +99,7 @@ VarModel::VarModel(backend::Backend& b, const io::TensorMap& t, const std::vecto
     blk.fc2 = linear(p + "ffn.fc2");
     if (config_.shared_aln) {
       Tensor bias = Tensor::zeros(DType::F32, {6 * C});
-      const Tensor gss = t.at(p + "ada_gss").to_f32();
+      const Tensor gss = t.f32(p + "ada_gss");
       for (int64_t j = 0; j < 6 * C; ++j)
         bias.mutable_data<float>()[j] = shared_bias.data<float>()[j] + gss.data<float>()[j];
       blk.ada = shared;
@@ -107,7 +107,7 @@ VarModel::VarModel(backend::Backend& b, const io::TensorMap& t, const std::vecto
     } else {
       blk.ada = linear(p + "ada_lin.1");
     }
-    const Tensor mul = t.at(p + "attn.scale_mul_1H11").to_f32();
+    const Tensor mul = t.f32(p + "attn.scale_mul_1H11");
     Tensor tau = Tensor::zeros(DType::F32, {H});
     for (int64_t h = 0; h < H; ++h) tau.mutable_data<float>()[h] = std::exp(std::min(mul.data<float>()[h], ln100));
     blk.tau = b.constant(tau, DType::F32);
@@ -159,6 +159,9 @@ void VarModel::forward_blocks(int k, const Conditioning& cond, kv::KvCache& cach
     const DeviceSpan mod = cond.block_mod.slice(b * R * ms, R * ms);
     const std::vector<AttentionSegment> segments = cache.attention_segments(static_cast<int>(b));
     double* mass = cache.segment_mass();
+    float* key_mass = cache.key_mass();
+    int64_t keys = 0;
+    for (const AttentionSegment& s : segments) keys += s.tokens;
     for (int64_t r0 = 0; r0 < R; r0 += ws.chunk_rows) {
       const int64_t rc = std::min(ws.chunk_rows, R - r0), M = rc * n;
       const DeviceSpan x = ws.x.slice(r0 * n * C, M * C);
@@ -178,7 +181,8 @@ void VarModel::forward_blocks(int k, const Conditioning& cond, kv::KvCache& cach
       }
       ws.attention_timer->start();
       backend_.attention(ws.q, rc, H, n, dh, rows_segments, ws.attn,
-                         mass ? mass + r0 * H * static_cast<int64_t>(segments.size()) : nullptr);
+                         mass ? mass + r0 * H * static_cast<int64_t>(segments.size()) : nullptr,
+                         key_mass ? key_mass + r0 * H * keys : nullptr);
       ws.attention_timer->stop();
       ws.matmul_timer->start();
       backend_.linear(ws.attn, M, blk.proj, ws.branch);

@@ -17,6 +17,7 @@
 #include "io/tensor_file.h"
 #include "kv/memory_report.h"
 #include "model/random_model.h"
+#include "output_paths.h"
 #include "report/markdown_table.h"
 #include "report_json.h"
 #include "run_options.h"
@@ -24,29 +25,6 @@
 namespace amskv::cli {
 
 namespace {
-
-struct BenchArgs {
-  std::string shapes = "d16", batches = "1", policies = "full,ams", dtypes = "auto", json_path, var_path, vae_path;
-  backend::BackendOptions backend;
-  int reps = 3, warmup = 1;
-  bool no_decode = false, max_batch = false;
-  int64_t vae_ch = 160, max_batch_limit = 1 << 16;
-  kv::PolicyOptions knobs;  // AMS and baseline knobs shared by every policy of the grid
-};
-
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= s.size()) {
-    const size_t end = s.find(',', start);
-    const std::string item = s.substr(start, end == std::string::npos ? std::string::npos : end - start);
-    AMSKV_CHECK(!item.empty(), "empty item in the list '", s, "'");
-    out.push_back(item);
-    if (end == std::string::npos) break;
-    start = end + 1;
-  }
-  return out;
-}
 
 std::string fmt(double v, const char* f = "%.2f") {
   char buf[64];
@@ -60,31 +38,14 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-// The models of one shape on one backend.
-struct Loaded {
-  std::unique_ptr<backend::Backend> backend;
-  std::unique_ptr<model::VarModel> var;
-  std::unique_ptr<model::Vqvae> vae;
-  engine::PlanShapes shapes() const {
-    engine::PlanShapes s;
-    s.var = var->config();
-    const int64_t hw = s.var.schedule.last_side();
-    s.decoder_bytes_per_image = model::decoder_bytes_per_image(vae->config(), hw, backend->compute_dtype());
-    s.image_side = hw * vae->config().upsample_factor();
-    return s;
-  }
-};
-
-Loaded load(const BenchArgs& a, const std::string& shape, const std::string& dtype) {
+// The models of one shape on one backend: the given checkpoints (checked like every command's: NaN/Inf weights,
+// compatibility), or random weights of an official shape.
+engine::LoadedModels load(const BenchArgs& a, const std::string& shape, const std::string& dtype) {
   backend::BackendOptions bo = a.backend;
   bo.dtype = dtype;
-  Loaded l;
+  if (!a.var_path.empty()) return engine::load_models(a.var_path, a.vae_path, {}, bo);
+  engine::LoadedModels l;
   l.backend = backend::make_backend(bo);
-  if (!a.var_path.empty()) {
-    l.var = std::make_unique<model::VarModel>(*l.backend, io::load_tensor_file(a.var_path));
-    l.vae = std::make_unique<model::Vqvae>(*l.backend, io::load_tensor_file(a.vae_path));
-    return l;
-  }
   const auto spec = model::official_var_spec(shape);
   l.var = std::make_unique<model::VarModel>(*l.backend,
                                             model::to_tensor_map(model::random_var_weights(spec), "random " + shape));
@@ -94,22 +55,34 @@ Loaded load(const BenchArgs& a, const std::string& shape, const std::string& dty
   return l;
 }
 
+}  // namespace
+
 void run_bench(const BenchArgs& a) {
-  AMSKV_CHECK(a.var_path.empty() == a.vae_path.empty(), "--var and --vae go together");
+  // Every policy's table or profile read once, before any model is built.
+  std::map<std::string, kv::PolicyFactory> factories;
+  for (const std::string& policy : split_list(a.policies, "--policies")) {
+    kv::PolicyOptions po = a.knobs;
+    po.name = policy;
+    factories.emplace(policy, kv::PolicyFactory(po));
+  }
+  OutputCheck outputs({{"--var", a.var_path}, {"--vae", a.vae_path}, {"--kv-table", a.knobs.table_path},
+                       {"--ams-profile", a.knobs.ams_profile}});
+  outputs.file("--json", a.json_path);
   nlohmann::json rows = nlohmann::json::array();
   std::vector<std::vector<std::string>> table;
-  const std::vector<std::string> shapes = a.var_path.empty() ? split(a.shapes) : std::vector<std::string>{"file"};
+  const std::vector<std::string> shapes =
+      a.var_path.empty() ? split_list(a.shapes, "--shapes") : std::vector<std::string>{"file"};
   for (const std::string& shape : shapes) {
-    for (const std::string& dtype : split(a.dtypes)) {
-      Loaded l = load(a, shape, dtype);
+    for (const std::string& dtype : split_list(a.dtypes, "--dtypes")) {
+      engine::LoadedModels l = load(a, shape, dtype);
       backend::Backend& be = *l.backend;
       const auto& cfg = l.var->config();
-      const engine::PlanShapes ps = l.shapes();
+      const engine::PlanShapes ps = l.plan_shapes();
       const int64_t per_pass = be.decoder_images_per_pass(ps.decoder_bytes_per_image);
       const std::string dname = be.compute_dtype() == DType::BF16 ? "bf16" : be.compute_dtype() == DType::F16 ? "f16" : "f32";
-      for (const std::string& policy : split(a.policies)) {
-        kv::PolicyOptions po = a.knobs;
-        po.name = policy;
+      for (const std::string& policy : split_list(a.policies, "--policies")) {
+        const kv::PolicyFactory& po = factories.at(policy);
+        po.check_depth(static_cast<int>(cfg.depth));
         const int64_t available = engine::usable_memory(be.memory().free_bytes);
         if (a.max_batch) {
           const int64_t fits = engine::largest_batch(ps, po, be.compute_dtype(), available, per_pass, a.max_batch_limit);
@@ -121,7 +94,7 @@ void run_bench(const BenchArgs& a) {
                            ""});
           continue;
         }
-        for (const std::string& bs : split(a.batches)) {
+        for (const std::string& bs : split_list(a.batches, "--batches")) {
           const int64_t B = parse_int_list(bs, "--batches").at(0);
           AMSKV_CHECK(B > 0, "--batches: ", B, " is not a positive batch");
           nlohmann::json row = {{"model", shape}, {"batch", B}, {"policy", policy}, {"dtype", dname},
@@ -146,7 +119,7 @@ void run_bench(const BenchArgs& a) {
           std::string oom_message;
           be.reset_peak_memory();
           for (int r = 0; r < a.warmup + a.reps; ++r) {
-            auto pol = kv::make_policy(po);
+            auto pol = po.make();
             try {
               last = engine::generate(*l.var, *l.vae, *pol, go);
             } catch (const Error& e) {
@@ -215,35 +188,10 @@ void run_bench(const BenchArgs& a) {
                                        "matmul ms", "attention ms", "decode ms", "peak GiB", "KV alloc GiB",
                                        "KV alloc -"},
                                       table);
-  if (!a.json_path.empty()) write_json_file(a.json_path, {{"benchmark", "amskv bench"}, {"rows", rows}});
-}
-
-}  // namespace
-
-void add_bench_command(CLI::App& app) {
-  auto a = std::make_shared<BenchArgs>();
-  CLI::App* cmd = app.add_subcommand("bench", "Images/s, memory and KV numbers over a grid of shapes, batches, "
-                                              "policies and dtypes (random weights of the official shapes)");
-  cmd->add_option("--shapes", a->shapes, "Model shapes: d16,d20,d24,d30,d36,tiny")->capture_default_str();
-  cmd->add_option("--batches", a->batches, "Batch sizes, e.g. 1,64,128")->capture_default_str();
-  cmd->add_option("--policies", a->policies, "KV policies, e.g. full,ams,window")->capture_default_str();
-  cmd->add_option("--dtypes", a->dtypes, "Compute dtypes, e.g. bf16,f32 (auto: the device's default)")
-      ->capture_default_str();
-  cmd->add_option("--var", a->var_path, "Benchmark this checkpoint instead of random shapes (with --vae)");
-  cmd->add_option("--vae", a->vae_path, "VQVAE checkpoint for --var");
-  cmd->add_option("--reps", a->reps, "Timed repetitions per point")->check(CLI::Range(1, 1000))->capture_default_str();
-  cmd->add_option("--warmup", a->warmup, "Untimed runs before them")->check(CLI::Range(0, 100))->capture_default_str();
-  cmd->add_flag("--no-decode", a->no_decode, "Leave the VQVAE decoder out");
-  cmd->add_flag("--max-batch", a->max_batch, "Report the largest batch that fits per shape, dtype and policy");
-  cmd->add_option("--vae-ch", a->vae_ch, "Channels of the random VQVAE (official 160)")->capture_default_str();
-  cmd->add_option("--json", a->json_path, "Write every grid point as JSON");
-  cmd->add_option("--device", a->backend.device, "Backend")->check(CLI::IsMember(backend::available_devices()))
-      ->capture_default_str();
-  cmd->add_option("--gpu", a->backend.gpu, "CUDA device index")->check(CLI::Range(0, 64));
-  cmd->add_option("--threads", a->backend.threads, "CPU threads (0 = all cores)")->check(CLI::Range(0, 1024));
-  add_policy_options(*cmd, a->knobs);
-  cmd->remove_option(cmd->get_option("--kv"));
-  cmd->callback([a] { run_bench(*a); });
+  if (!a.json_path.empty()) {
+    outputs.create_folders();
+    write_json_file(a.json_path, {{"benchmark", "amskv bench"}, {"rows", rows}});
+  }
 }
 
 }  // namespace amskv::cli

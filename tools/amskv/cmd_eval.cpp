@@ -22,6 +22,7 @@
 #include "kv/memory_report.h"
 #include "model/var_config.h"
 #include "model/var_model.h"
+#include "output_paths.h"
 #include "quality/quality_judge.h"
 #include "report/image_metrics.h"
 #include "report/markdown_table.h"
@@ -212,12 +213,18 @@ void run_eval(EvalArgs a) {
   AMSKV_CHECK(!(a.sweep && !a.reductions.empty()), "--sweep and --reduction are different experiments; pick one");
   for (double r : a.reductions)
     AMSKV_CHECK(r > 0 && r < 100, "--reduction: ", r, " is not a percentage in (0, 100)");
-  // Output folders now, not after an hour of generation.
-  for (const std::string& file : {a.json_path, a.markdown_path}) {
-    const fs::path dir = fs::path(file).parent_path();
-    if (!file.empty() && !dir.empty()) fs::create_directories(dir);
-  }
   engine::JobOptions job_options = a.run.resolved();
+  // Every output checked now, not after an hour of generation (output_paths.h).
+  OutputCheck outputs({{"--var", job_options.var_path},
+                       {"--vae", job_options.vae_path},
+                       {"--force-tokens", job_options.force_tokens},
+                       {"--classifier", a.classifier_path},
+                       {"--reference-stats", a.reference_stats_path}});
+  outputs.file("--json", a.json_path);
+  outputs.file("--markdown", a.markdown_path);
+  if (a.sweep || !a.reductions.empty())
+    outputs.folder("--out", a.out_dir,
+                   {"quality_accuracy.png", "quality_fd.png", "quality_memory_psnr.png", "quality_memory.png"});
   if (a.per_class > 0) {
     // The classes are known only once the model is read; the job checks labels against them again.
     AMSKV_CHECK(!job_options.var_path.empty(), "--per-class needs the model (--var) to know its classes");
@@ -235,6 +242,7 @@ void run_eval(EvalArgs a) {
   const int64_t rows = 2 * job.batch_size();
   const auto progress = progress_printer(a.run.quiet);
   const std::optional<quality::QualityJudge> judge = make_judge(a, job);
+  outputs.create_folders();
   const std::vector<int64_t>& labels = job.options().labels;
 
   std::vector<Variant> variants;
@@ -371,7 +379,6 @@ void run_eval(EvalArgs a) {
 
   if (!a.sweep && !by_target) return;
 #ifdef AMSKV_HAVE_PLOTS
-  fs::create_directories(a.out_dir);
   report::LinePlotStyle ls;
   ls.x_label = "resident KV reduction vs the reference cache (%)";
   // One series per family (a --sweep has one): x = measured reduction.
@@ -436,18 +443,23 @@ void add_eval_command(CLI::App& app) {
                   "Resident-KV reductions in percent, e.g. 50,75,85: for every policy family the planned setting "
                   "closest to each is run")
       ->delimiter(',')
-      ->check(finite_number);
-  cmd->add_option("--families", a->families, "Policy families for --reduction (default: ams,window,sink,uniform)")
+      ->check(finite_number)
+      ->default_str("none: only the --kv policy");
+  cmd->add_option("--families", a->families, "Policy families for --reduction")
       ->delimiter(',')
-      ->check(CLI::IsMember(engine::searchable_policy_families()));
+      ->check(CLI::IsMember(engine::searchable_policy_families()))
+      ->default_str("ams,sink,window,uniform,h2o");
   cmd->add_option("--per-class", a->per_class, "Instead of --labels: every class N times (0,0,..,1,1,..)")
-      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
+      ->default_str("off: --labels");
   cmd->add_option("--classifier", a->classifier_path,
-                  "Classifier for class accuracy and FD (default: classifier_fmnist.safetensors next to --var)");
+                  "Classifier for class accuracy and FD")
+      ->default_str("classifier_fmnist.safetensors beside --var");
   cmd->add_option("--reference-stats", a->reference_stats_path,
-                  "Feature statistics of real images for FD (default: fmnist_test_features.safetensors next to --var)");
+                  "Feature statistics of real images for FD")
+      ->default_str("fmnist_test_features.safetensors beside --var");
   cmd->add_flag("--no-quality", a->no_quality, "Skip class accuracy and FD");
-  cmd->add_option("--out", a->out_dir, "Folder for the plots of --sweep and --reduction");
+  cmd->add_option("--out", a->out_dir, "Folder for the plots of --sweep and --reduction")->capture_default_str();
   cmd->callback([a] { run_eval(*a); });
 }
 

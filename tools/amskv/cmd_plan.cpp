@@ -15,16 +15,8 @@
 
 namespace amskv::cli {
 
-namespace {
-
-struct PlanArgs {
-  std::string shape = "d30", var_path, dtype = "bf16";
-  int64_t batch = 1;
-  double budget_gib = 0;
-  kv::PolicyOptions policy;
-};
-
 void run_plan(const PlanArgs& a) {
+  const kv::PolicyFactory factory(a.policy);  // a bad table or profile before any checkpoint is read
   int64_t depth = 0, width = 0;
   std::vector<int64_t> sides;
   if (!a.var_path.empty()) {
@@ -36,7 +28,8 @@ void run_plan(const PlanArgs& a) {
   }
   const int64_t elem = a.dtype == "fp32" ? 4 : 2;
   const kv::ScheduleInfo info = kv::ScheduleInfo::from_sides(sides, depth);
-  auto policy = kv::make_policy(a.policy);
+  factory.check_depth(static_cast<int>(depth));
+  auto policy = factory.make();
   kv::KvStats st = kv::plan_footprint(*policy, info, sides);
   const int64_t rows = 2 * a.batch;
   st.bytes_per_token = rows * 2 * width * elem;
@@ -70,22 +63,6 @@ void run_plan(const PlanArgs& a) {
               << " with " << policy->name() << ", " << static_cast<int64_t>(budget / ref_per_image)
               << " with the reference cache\n";
   }
-}
-
-}  // namespace
-
-void add_plan_command(CLI::App& app) {
-  auto a = std::make_shared<PlanArgs>();
-  CLI::App* cmd = app.add_subcommand("plan", "KV memory of a policy for a model shape, without running it");
-  cmd->add_option("--shape", a->shape, "d16, d20, d24, d30, d36 or tiny")
-      ->check(CLI::IsMember({"d16", "d20", "d24", "d30", "d36", "tiny"}));
-  cmd->add_option("--var", a->var_path, "Take the shape from this checkpoint instead");
-  cmd->add_option("--batch", a->batch, "Images")->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
-  cmd->add_option("--dtype", a->dtype, "K/V storage type")->check(CLI::IsMember({"bf16", "fp16", "fp32"}));
-  cmd->add_option("--kv-memory-gib", a->budget_gib, "Also print the largest batch whose KV fits this many GiB")
-      ->check(finite_number & CLI::Range(0.0, 1e6));
-  add_policy_options(*cmd, a->policy);
-  cmd->callback([a] { run_plan(*a); });
 }
 
 }  // namespace amskv::cli

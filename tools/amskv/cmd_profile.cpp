@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "kv/policies/ams_policy.h"
 #include "model/var_model.h"
+#include "output_paths.h"
 #ifdef AMSKV_HAVE_PLOTS
 #include "report/plot.h"
 #endif
@@ -18,11 +19,6 @@
 namespace amskv::cli {
 
 namespace {
-
-struct ProfileArgs {
-  RunOptions run;
-  std::string out_dir = "profile";
-};
 
 nlohmann::json finite_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
 
@@ -115,15 +111,23 @@ void write_plots(const std::string& dir, const model::VarConfig& cfg, const engi
 }
 #endif
 
+}  // namespace
+
 void run_profile(const ProfileArgs& a) {
+  const engine::JobOptions options = a.run.resolved();
+  OutputCheck outputs(
+      {{"--var", options.var_path}, {"--vae", options.vae_path}, {"--force-tokens", options.force_tokens}});
+  outputs.folder("--out", a.out_dir,
+                 {"profile.json", "similarity_heatmap.png", "similarity_per_layer.png", "similarity_per_scale.png",
+                  "density_layers.png", "density_mean.png"});
   kv::PolicyOptions full;
   full.name = "full";
-  const engine::GenerationJob job(a.run.resolved(), full);
+  const engine::GenerationJob job(options, full);
   const auto& cfg = job.var().config();
   engine::RunSettings settings;
   settings.analysis = {true, true};
   settings.decode = false;
-  const auto r = job.run(full, settings, progress_printer(a.run.quiet));
+  const auto r = job.run(settings, progress_printer(a.run.quiet));
   const int K = cfg.schedule.num_scales(), D = static_cast<int>(cfg.depth);
 
   // Layer classes by the same rule AMS-KV applies to a profile (offline mode).
@@ -164,7 +168,7 @@ void run_profile(const ProfileArgs& a) {
   };
   if (decision.contains("theta")) j["ams"]["theta"] = decision["theta"];
   else j["ams"]["demanding_fraction"] = decision["demanding_fraction"];
-  std::filesystem::create_directories(a.out_dir);
+  outputs.create_folders();
   write_json_file(a.out_dir + "/profile.json", j);
 #ifdef AMSKV_HAVE_PLOTS
   write_plots(a.out_dir, cfg, r, layer_mean, demanding, ams.theta);
@@ -174,19 +178,6 @@ void run_profile(const ProfileArgs& a) {
 #endif
   for (int l : demanding) std::cout << " " << l;
   std::cout << "\n";
-}
-
-}  // namespace
-
-void add_profile_command(CLI::App& app) {
-  auto a = std::make_shared<ProfileArgs>();
-  CLI::App* cmd = app.add_subcommand("profile", "Per-layer key similarity and attention density (full cache)");
-  add_run_options(*cmd, a->run, true);
-  // The analysis always runs the full cache; the AMS knobs only shape the layer classes it reports.
-  for (const char* unused : {"--kv", "--kv-window", "--kv-budget", "--kv-table", "--ams-profile"})
-    cmd->remove_option(cmd->get_option(unused));
-  cmd->add_option("--out", a->out_dir, "Folder for profile.json and the plots");
-  cmd->callback([a] { run_profile(*a); });
 }
 
 }  // namespace amskv::cli

@@ -1,27 +1,29 @@
 // amskv: generate images with VAR models under scale-aware KV cache policies.
-#include <CLI/CLI.hpp>
-
 #include <iostream>
+#include <new>
 
+#include "app.h"
+#include "backend/backend_factory.h"
 #include "commands.h"
 #include "core/error.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"amskv: VAR (next-scale prediction) inference with AMS-KV cache policies"};
-  app.require_subcommand(1);
-  app.set_version_flag("--version", "amskv 0.1.0");
-  amskv::cli::add_generate_command(app);
-  amskv::cli::add_profile_command(app);
-  amskv::cli::add_eval_command(app);
-  amskv::cli::add_plan_command(app);
-  amskv::cli::add_bench_command(app);
-  amskv::cli::add_inspect_command(app);
-  amskv::cli::add_convert_command(app);
-  amskv::cli::add_random_model_command(app);
+  namespace cli = amskv::cli;
+  cli::Actions actions;
+  actions.generate = cli::run_generate;
+  actions.profile = cli::run_profile;
+  actions.add_eval = cli::add_eval_command;
+  actions.add_demo = cli::add_demo_command;
+  actions.plan = cli::run_plan;
+  actions.bench = cli::run_bench;
+  actions.inspect = cli::run_inspect;
+  actions.convert = cli::run_convert;
+  actions.random_model = cli::run_random_model;
+  const auto app = cli::make_app(amskv::backend::available_devices(), actions);
   try {
-    app.parse(argc, argv);
+    app->parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    return app->exit(e);
   } catch (const amskv::Error& e) {
     std::cerr << "amskv: error: " << e.what() << "\n";
     return 1;

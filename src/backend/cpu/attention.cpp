@@ -12,7 +12,8 @@
 namespace amskv::cpu {
 
 void segmented_attention(const float* q, int64_t rows, int64_t heads, int64_t n, int64_t head_dim,
-                         std::span<const AttentionSegment> segments, float* out, double* segment_mass) {
+                         std::span<const AttentionSegment> segments, float* out, double* segment_mass,
+                         float* key_mass) {
   int64_t total = 0;
   for (const auto& s : segments) {
     AMSKV_CHECK(s.dtype == DType::F32, "CPU attention reads float32 K/V segments");
@@ -59,6 +60,14 @@ void segmented_attention(const float* q, int64_t rows, int64_t heads, int64_t n,
           }
           mass[si] = m;
           c0 += segments[si].tokens;
+        }
+      }
+      if (key_mass) {
+        float* km = key_mass + rh * total;
+        for (int64_t j = 0; j < total; ++j) km[j] = 0.0f;
+        for (int64_t i = 0; i < n; ++i) {
+          const float* row = scores.data() + i * total;
+          for (int64_t j = 0; j < total; ++j) km[j] += row[j] * inv_sum[i];
         }
       }
       // Unnormalised probabilities times V, segment by segment, then one scale per query row.

@@ -204,11 +204,12 @@ void CpuBackend::qk_norm_split(DeviceSpan qkv, int64_t rows, int64_t n, int64_t 
 }
 
 void CpuBackend::attention(DeviceSpan q, int64_t rows, int64_t heads, int64_t n, int64_t head_dim,
-                           std::span<const AttentionSegment> segments, DeviceSpan out, double* segment_mass) {
+                           std::span<const AttentionSegment> segments, DeviceSpan out, double* segment_mass,
+                           float* key_mass) {
   need(q, rows * heads * n * head_dim, "attention queries");
   need(out, rows * heads * n * head_dim, "attention output");
   cpu::segmented_attention(f32(q, "attention queries"), rows, heads, n, head_dim, segments,
-                           f32(out, "attention output"), segment_mass);
+                           f32(out, "attention output"), segment_mass, key_mass);
 }
 
 void CpuBackend::gated_residual_add(DeviceSpan x, DeviceSpan branch, int64_t rows, int64_t tokens, int64_t width,

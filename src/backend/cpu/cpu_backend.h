@@ -41,7 +41,8 @@ class CpuBackend final : public Backend {
   void qk_norm_split(DeviceSpan qkv, int64_t rows, int64_t n, int64_t heads, int64_t head_dim, DeviceSpan tau,
                      DeviceSpan q, DeviceSpan k, DeviceSpan v) override;
   void attention(DeviceSpan q, int64_t rows, int64_t heads, int64_t n, int64_t head_dim,
-                 std::span<const AttentionSegment> segments, DeviceSpan out, double* segment_mass) override;
+                 std::span<const AttentionSegment> segments, DeviceSpan out, double* segment_mass,
+                 float* key_mass) override;
   void gated_residual_add(DeviceSpan x, DeviceSpan branch, int64_t rows, int64_t tokens, int64_t width,
                           DeviceSpan gate, int64_t gate_stride) override;
   void silu(DeviceSpan x, DeviceSpan y) override;

@@ -214,7 +214,8 @@ class CudaBackend final : public Backend {
                                v.raw(), stream_);
   }
   void attention(DeviceSpan q, int64_t rows, int64_t heads, int64_t n, int64_t head_dim,
-                 std::span<const AttentionSegment> segments, DeviceSpan out, double* segment_mass) override {
+                 std::span<const AttentionSegment> segments, DeviceSpan out, double* segment_mass,
+                 float* key_mass) override {
     need_type(q, compute_, "attention queries");
     need_type(out, compute_, "attention output");
     cuda::SegmentList list;
@@ -224,7 +225,7 @@ class CudaBackend final : public Backend {
       // Scales stored side by side in one slab are one segment to the kernel (fewer partial key tiles),
       // except when the per-segment mass is wanted.
       const int last = list.count - 1;
-      if (!segment_mass && last >= 0 && list.head_stride[last] == s.head_stride &&
+      if (!segment_mass && !key_mass && last >= 0 && list.head_stride[last] == s.head_stride &&
           static_cast<const char*>(list.k[last]) + list.tokens[last] * head_dim * es == s.k &&
           static_cast<const char*>(list.v[last]) + list.tokens[last] * head_dim * es == s.v) {
         list.tokens[last] += s.tokens;
@@ -235,14 +236,21 @@ class CudaBackend final : public Backend {
       list.tokens[list.count] = s.tokens, list.head_stride[list.count] = s.head_stride;
       ++list.count;
     }
-    if (!segment_mass) {
+    if (!segment_mass && !key_mass) {
       cuda::launch_attention(q.raw(), compute_, rows, heads, n, head_dim, list, out.raw(), stream_);
       return;
     }
-    DeviceBuffer mass = alloc(DType::F64, rows * heads * list.count);
-    cuda::launch_attention_with_mass(q.raw(), compute_, rows, heads, n, head_dim, list, out.raw(), ptr<double>(mass),
-                                     stream_);
-    download(mass, segment_mass);
+    // The analyses and H2O's accumulated attention: the warp-per-query kernel, which sees every probability.
+    int64_t keys = 0;
+    for (int i = 0; i < list.count; ++i) keys += list.tokens[i];
+    DeviceBuffer mass, kmass;
+    if (segment_mass) mass = alloc(DType::F64, rows * heads * list.count);
+    if (key_mass) kmass = alloc(DType::F32, rows * heads * keys);
+    cuda::launch_attention_with_mass(q.raw(), compute_, rows, heads, n, head_dim, list, out.raw(),
+                                     segment_mass ? ptr<double>(mass) : nullptr,
+                                     key_mass ? ptr<float>(kmass) : nullptr, stream_);
+    if (segment_mass) download(mass, segment_mass);
+    if (key_mass) download(kmass, key_mass);
   }
   void gated_residual_add(DeviceSpan x, DeviceSpan branch, int64_t rows, int64_t tokens, int64_t width,
                           DeviceSpan gate, int64_t gate_stride) override {

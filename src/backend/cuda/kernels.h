@@ -48,9 +48,12 @@ struct SegmentList {
 // flash kernel for BF16/F16 with dh = 64; a warp-per-query kernel otherwise.
 void launch_attention(const void* q, DType t, int64_t rows, int64_t heads, int64_t n, int64_t head_dim,
                       const SegmentList& segments, void* out, cudaStream_t s);
-// The same, also writing mass [rows][heads][segments] (probability summed over queries and each segment's keys).
+// The same, also writing mass [rows][heads][segments] (probability summed over queries and each segment's keys)
+// when `mass` is not null, and key_mass [rows][heads][keys] (probability each key received, summed over the
+// queries) when `key_mass` is not null.
 void launch_attention_with_mass(const void* q, DType t, int64_t rows, int64_t heads, int64_t n, int64_t head_dim,
-                                const SegmentList& segments, void* out, double* mass, cudaStream_t s);
+                                const SegmentList& segments, void* out, double* mass, float* key_mass,
+                                cudaStream_t s);
 
 // --- sampling (kernels_sampling.cu) --------------------------------------------------------------------
 // Masks guided [batch·n, vocab] in place (top-k, then top-p) and draws tokens [batch·n] with the engine's

@@ -21,7 +21,7 @@ namespace {
 
 template <class T, bool kMass>
 __global__ void attention_simple_kernel(const T* q, int64_t rows, int64_t heads, int64_t n, int64_t dh,
-                                        SegmentList segs, T* out, double* mass) {
+                                        SegmentList segs, T* out, double* mass, float* key_mass, int64_t keys) {
   constexpr int kMaxPerLane = 8;  // head_dim <= 256
   const int64_t item = blockIdx.x * int64_t{blockDim.x / 32} + threadIdx.x / 32;
   const int lane = threadIdx.x & 31;
@@ -63,7 +63,9 @@ __global__ void attention_simple_kernel(const T* q, int64_t rows, int64_t heads,
     if (d < dh) o[d] = from_float<T>(acc[j] / l);
   }
   if constexpr (kMass) {
-    // Second pass with the final max and sum: the probability mass of each segment for this query.
+    // Second pass with the final max and sum: the probability of every key for this query, summed per
+    // segment and/or kept per key.
+    int64_t first_key = 0;
     for (int s = 0; s < segs.count; ++s) {
       const T* kb = static_cast<const T*>(segs.k[s]) + rh * segs.head_stride[s];
       double part = 0.0;
@@ -74,9 +76,12 @@ __global__ void attention_simple_kernel(const T* q, int64_t rows, int64_t heads,
           if (d < dh) dot += qv[j] * to_float(kb[key * dh + d]);
         }
         dot = warp_sum(dot);
-        part += static_cast<double>(expf(dot - m)) / l;
+        const float p = expf(dot - m) / l;
+        part += p;
+        if (key_mass && lane == 0) atomicAdd(key_mass + rh * keys + first_key + key, p);
       }
-      if (lane == 0) atomicAdd(mass + rh * segs.count + s, part);
+      if (mass && lane == 0) atomicAdd(mass + rh * segs.count + s, part);
+      first_key += segs.tokens[s];
     }
   }
 }
@@ -294,12 +299,14 @@ __global__ void __launch_bounds__(kWarps * 32) attention_flash_kernel(const T* q
 
 template <class T, bool kMass>
 void launch_simple(const void* q, int64_t rows, int64_t heads, int64_t n, int64_t dh, const SegmentList& segs,
-                   void* out, double* mass, cudaStream_t s) {
+                   void* out, double* mass, float* key_mass, cudaStream_t s) {
   constexpr int kWarpsPerBlock = 8;
   const int64_t items = rows * heads * n;
+  int64_t keys = 0;
+  for (int i = 0; i < segs.count; ++i) keys += segs.tokens[i];
   const auto blocks = static_cast<unsigned>((items + kWarpsPerBlock - 1) / kWarpsPerBlock);
-  attention_simple_kernel<T, kMass><<<blocks, 32 * kWarpsPerBlock, 0, s>>>(static_cast<const T*>(q), rows, heads, n,
-                                                                           dh, segs, static_cast<T*>(out), mass);
+  attention_simple_kernel<T, kMass><<<blocks, 32 * kWarpsPerBlock, 0, s>>>(
+      static_cast<const T*>(q), rows, heads, n, dh, segs, static_cast<T*>(out), mass, key_mass, keys);
 }
 
 void check_segments(const SegmentList& segs, int64_t head_dim) {
@@ -329,17 +336,20 @@ void launch_attention(const void* q, DType t, int64_t rows, int64_t heads, int64
       attention_flash_kernel<__half><<<static_cast<unsigned>(blocks), kWarps * 32, 0, s>>>(
           static_cast<const __half*>(q), rows, heads, n, segs, tiles, static_cast<__half*>(out));
   } else {
-    AMSKV_DISPATCH_FLOAT(t, T, launch_simple<T, false>(q, rows, heads, n, head_dim, segs, out, nullptr, s));
+    AMSKV_DISPATCH_FLOAT(t, T, launch_simple<T, false>(q, rows, heads, n, head_dim, segs, out, nullptr, nullptr, s));
   }
   AMSKV_CUDA_LAUNCHED();
 }
 
 void launch_attention_with_mass(const void* q, DType t, int64_t rows, int64_t heads, int64_t n, int64_t head_dim,
-                                const SegmentList& segs, void* out, double* mass, cudaStream_t s) {
+                                const SegmentList& segs, void* out, double* mass, float* key_mass, cudaStream_t s) {
   if (rows * heads * n == 0) return;
   check_segments(segs, head_dim);
-  AMSKV_CUDA_CHECK(cudaMemsetAsync(mass, 0, sizeof(double) * rows * heads * segs.count, s));
-  AMSKV_DISPATCH_FLOAT(t, T, launch_simple<T, true>(q, rows, heads, n, head_dim, segs, out, mass, s));
+  int64_t keys = 0;
+  for (int i = 0; i < segs.count; ++i) keys += segs.tokens[i];
+  if (mass) AMSKV_CUDA_CHECK(cudaMemsetAsync(mass, 0, sizeof(double) * rows * heads * segs.count, s));
+  if (key_mass) AMSKV_CUDA_CHECK(cudaMemsetAsync(key_mass, 0, sizeof(float) * rows * heads * keys, s));
+  AMSKV_DISPATCH_FLOAT(t, T, launch_simple<T, true>(q, rows, heads, n, head_dim, segs, out, mass, key_mass, s));
   AMSKV_CUDA_LAUNCHED();
 }
 
