@@ -112,6 +112,28 @@ TEST_P(BackendOps, MemoryRoundTripAndBlockCopies) {
   expect_close(c, 0.0, "copy");
 }
 
+// h2o's in-place compaction: stored tokens move towards the front, fresh ones are appended from the transient
+// buffer; width 256 makes the CUDA kernel stage a block in several chunks.
+TEST_P(BackendOps, KeepTokensCompactsInPlace) {
+  for (const int64_t width : {64, 256}) {
+    const int64_t blocks = 37, capacity = 50, held = 20, fresh_tokens = 12, count = 25;
+    Pair store = put_compute(random(blocks * capacity * width));
+    Pair fresh = put_compute(random(blocks * fresh_tokens * width));
+    std::vector<int32_t> picks;
+    for (int64_t b = 0; b < blocks; ++b) {
+      std::vector<int32_t> all(held + fresh_tokens);
+      for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int32_t>(i);
+      std::shuffle(all.begin(), all.end(), rng_);
+      all.resize(count);
+      std::sort(all.begin(), all.end());
+      picks.insert(picks.end(), all.begin(), all.end());
+    }
+    cpu_.keep_tokens(store.cpu, capacity * width, fresh.cpu, fresh_tokens, picks, blocks, count, held, width);
+    dev_->keep_tokens(store.dev, capacity * width, fresh.dev, fresh_tokens, picks, blocks, count, held, width);
+    expect_close(store, 0.0, cat("keep_tokens width ", width));
+  }
+}
+
 TEST_P(BackendOps, LinearWithBiasAndGelu) {
   for (auto [rows, in, out] : {std::tuple{7, 64, 96}, std::tuple{300, 256, 384}, std::tuple{1, 128, 512}}) {
     const auto w = rounded(random(out * in, -0.2f, 0.2f), T_), b = random(out);

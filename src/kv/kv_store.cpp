@@ -119,27 +119,22 @@ void KvStore::keep_tokens(int layer, const std::vector<std::vector<int64_t>>& pi
   const int64_t count = static_cast<int64_t>(picks.front().size());
   AMSKV_CHECK(count <= L.capacity, "KV store: layer ", layer, " would hold ", count, " tokens, more than the ",
               L.capacity, " planned");
+  std::vector<int32_t> flat;  // checked here, moved by the backend in one operation per slab
+  flat.reserve(static_cast<size_t>(blocks * count));
   for (int64_t b = 0; b < blocks; ++b) {
     const auto& p = picks[static_cast<size_t>(b)];
     AMSKV_CHECK(static_cast<int64_t>(p.size()) == count, "KV store: blocks pick different numbers of tokens");
-    // Ascending picks move held tokens only towards the front (destination j <= source p[j]), so copying in
-    // order never overwrites a token before it is read; new tokens come from the transient buffer.
+    // Ascending picks move held tokens only towards the front (destination j <= source p[j]): the backend
+    // compacts in place; new tokens come from the transient buffer.
     for (int64_t j = 0; j < count; ++j) {
       const int64_t src = p[static_cast<size_t>(j)];
       AMSKV_CHECK(src >= 0 && src < held + n && (j == 0 || src > p[static_cast<size_t>(j - 1)]),
                   "KV store: token picks must be ascending indices below ", held + n);
-      const int64_t dst = b * stride + j * head_dim_;
-      if (src < held) {
-        if (src == j) continue;
-        backend_.copy(L.k.slice(dst, head_dim_), L.k.slice(b * stride + src * head_dim_, head_dim_));
-        backend_.copy(L.v.slice(dst, head_dim_), L.v.slice(b * stride + src * head_dim_, head_dim_));
-      } else {
-        const int64_t at = (b * n + src - held) * head_dim_;
-        backend_.copy(L.k.slice(dst, head_dim_), k.slice(at, head_dim_));
-        backend_.copy(L.v.slice(dst, head_dim_), v.slice(at, head_dim_));
-      }
+      flat.push_back(static_cast<int32_t>(src));
     }
   }
+  backend_.keep_tokens(L.k, stride, k, n, flat, blocks, count, held, head_dim_);
+  backend_.keep_tokens(L.v, stride, v, n, flat, blocks, count, held, head_dim_);
   L.entries.assign(1, {kPickedTokens, 0, count});
 }
 

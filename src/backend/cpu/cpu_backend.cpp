@@ -115,6 +115,30 @@ void CpuBackend::copy_blocks(DeviceSpan dst, int64_t dst_stride, DeviceSpan src,
                 static_cast<size_t>(block) * es);
 }
 
+void CpuBackend::keep_tokens(DeviceSpan store, int64_t store_stride, DeviceSpan fresh, int64_t fresh_tokens,
+                             const std::vector<int32_t>& picks, int64_t blocks, int64_t count, int64_t held,
+                             int64_t width) {
+  AMSKV_CHECK(store.dtype() == fresh.dtype(), "cpu backend: keep_tokens between different dtypes");
+  AMSKV_CHECK(static_cast<int64_t>(picks.size()) == blocks * count, "cpu backend: keep_tokens got ", picks.size(),
+              " picks for ", blocks, " blocks of ", count);
+  if (blocks == 0 || count == 0) return;
+  need(store, (blocks - 1) * store_stride + count * width, "keep_tokens store");
+  need(fresh, blocks * fresh_tokens * width, "keep_tokens fresh tokens");
+  const size_t es = dtype_size(store.dtype()), bytes = static_cast<size_t>(width) * es;
+  auto* s = static_cast<char*>(store.raw());
+  const auto* f = static_cast<const char*>(fresh.raw());
+  for (int64_t b = 0; b < blocks; ++b)
+    for (int64_t j = 0; j < count; ++j) {  // in order: a source at or after j is read before it is overwritten
+      const int64_t src = picks[static_cast<size_t>(b * count + j)];
+      char* dst = s + static_cast<size_t>(b * store_stride + j * width) * es;
+      if (src < held) {
+        if (src != j) std::memmove(dst, s + static_cast<size_t>(b * store_stride + src * width) * es, bytes);
+      } else {
+        std::memcpy(dst, f + static_cast<size_t>((b * fresh_tokens + src - held) * width) * es, bytes);
+      }
+    }
+}
+
 void CpuBackend::fill_zero(DeviceSpan dst) { std::memset(dst.raw(), 0, dst.bytes()); }
 
 MemoryInfo CpuBackend::memory() const {

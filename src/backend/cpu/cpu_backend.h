@@ -23,6 +23,9 @@ class CpuBackend final : public Backend {
   void download(DeviceSpan src, void* host) override;
   DeviceBuffer constant(const Tensor& host, DType dtype) override;
   void copy(DeviceSpan dst, DeviceSpan src) override;
+  void keep_tokens(DeviceSpan store, int64_t store_stride, DeviceSpan fresh, int64_t fresh_tokens,
+                   const std::vector<int32_t>& picks, int64_t blocks, int64_t count, int64_t held,
+                   int64_t width) override;
   void copy_blocks(DeviceSpan dst, int64_t dst_stride, DeviceSpan src, int64_t src_stride, int64_t block,
                    int64_t count) override;
   void fill_zero(DeviceSpan dst) override;

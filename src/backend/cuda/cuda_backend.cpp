@@ -146,6 +146,21 @@ class CudaBackend final : public Backend {
     AMSKV_CUDA_CHECK(cudaMemcpy2DAsync(dst.raw(), dst_stride * es, src.raw(), src_stride * es, block * es,
                                        static_cast<size_t>(count), cudaMemcpyDeviceToDevice, stream_));
   }
+  void keep_tokens(DeviceSpan store, int64_t store_stride, DeviceSpan fresh, int64_t fresh_tokens,
+                   const std::vector<int32_t>& picks, int64_t blocks, int64_t count, int64_t held,
+                   int64_t width) override {
+    AMSKV_CHECK(store.dtype() == fresh.dtype(), "cuda backend: keep_tokens between different dtypes");
+    AMSKV_CHECK(static_cast<int64_t>(picks.size()) == blocks * count, "cuda backend: keep_tokens got ", picks.size(),
+                " picks for ", blocks, " blocks of ", count);
+    if (blocks == 0 || count == 0) return;
+    AMSKV_CHECK(store.size() >= (blocks - 1) * store_stride + count * width &&
+                    fresh.size() >= blocks * fresh_tokens * width,
+                "cuda backend: keep_tokens out of range");
+    DeviceBuffer d_picks = alloc(DType::I32, blocks * count);
+    upload(d_picks.span(), picks.data(), DType::I32);
+    cuda::launch_keep_tokens(store.raw(), store_stride, fresh.raw(), fresh_tokens, ptr<const int32_t>(d_picks.span()),
+                             blocks, count, held, width, static_cast<int64_t>(dtype_size(store.dtype())), stream_);
+  }
   void fill_zero(DeviceSpan dst) override {
     if (!dst.empty()) AMSKV_CUDA_CHECK(cudaMemsetAsync(dst.raw(), 0, dst.bytes(), stream_));
   }

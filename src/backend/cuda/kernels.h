@@ -23,6 +23,10 @@ void launch_gelu_tanh(void* x, DType t, int64_t n, cudaStream_t s);
 // out[i, :] = table[ids[i], :]; an id outside [0, table_rows) sets *bad to 1 and writes zeros.
 void launch_gather_rows(const float* table, int64_t width, int64_t table_rows, const int64_t* ids, int64_t count,
                         float* out, int* bad, cudaStream_t s);
+// KV store compaction for token-level caches (Backend::keep_tokens); strides and width in elements of
+// `elem_bytes` bytes.
+void launch_keep_tokens(void* store, int64_t store_stride, const void* fresh, int64_t fresh_tokens, const int32_t* picks,
+                        int64_t blocks, int64_t count, int64_t held, int64_t width, int64_t elem_bytes, cudaStream_t s);
 void launch_add_rows(float* x, int64_t groups, const float* table, int64_t n, cudaStream_t s);
 void launch_transpose(const float* x, int64_t batch, int64_t a, int64_t b, void* y, DType y_type, cudaStream_t s);
 void launch_cfg_blend(const float* logits, float t, float* guided, int64_t half, cudaStream_t s);

@@ -114,6 +114,31 @@ __global__ void gather_rows_kernel(const float* table, int64_t width, int64_t ta
   }
 }
 
+// One CTA per (row, head) block. Tokens move in chunks staged in shared memory: a chunk reads all of its
+// sources before writing any destination, and a later chunk's sources (picks[j] >= j) lie at or after every
+// position an earlier chunk wrote, so the in-place compaction never reads a token it already overwrote.
+constexpr int64_t kKeepStageUnits = 8192;  // 16 KB of 2-byte units
+__global__ void keep_tokens_kernel(uint16_t* store, int64_t store_stride, const uint16_t* fresh, int64_t fresh_tokens,
+                                   const int32_t* picks, int64_t blocks, int64_t count, int64_t held, int64_t token) {
+  __shared__ uint16_t stage[kKeepStageUnits];
+  const int64_t chunk = kKeepStageUnits / token;
+  for (int64_t b = blockIdx.x; b < blocks; b += gridDim.x) {
+    uint16_t* blk = store + b * store_stride;
+    const uint16_t* fr = fresh + b * fresh_tokens * token;
+    const int32_t* pk = picks + b * count;
+    for (int64_t j0 = 0; j0 < count; j0 += chunk) {
+      const int64_t units = min(chunk, count - j0) * token;
+      for (int64_t i = threadIdx.x; i < units; i += blockDim.x) {
+        const int64_t src = pk[j0 + i / token], c = i % token;
+        stage[i] = src < held ? blk[src * token + c] : fr[(src - held) * token + c];
+      }
+      __syncthreads();
+      for (int64_t i = threadIdx.x; i < units; i += blockDim.x) blk[j0 * token + i] = stage[i];
+      __syncthreads();
+    }
+  }
+}
+
 __global__ void add_rows_kernel(float* x, int64_t groups, const float* table, int64_t n) {
   const int64_t total = groups * n;
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < total; i += int64_t{gridDim.x} * blockDim.x)
@@ -232,6 +257,19 @@ void launch_gather_rows(const float* table, int64_t width, int64_t table_rows, c
   if (count * width == 0) return;
   gather_rows_kernel<<<blocks_for(count * width, kThreads), kThreads, 0, s>>>(table, width, table_rows, ids, count, out,
                                                                                bad);
+  AMSKV_CUDA_LAUNCHED();
+}
+
+void launch_keep_tokens(void* store, int64_t store_stride, const void* fresh, int64_t fresh_tokens, const int32_t* picks,
+                        int64_t blocks, int64_t count, int64_t held, int64_t width, int64_t elem_bytes, cudaStream_t s) {
+  if (blocks * count == 0) return;
+  // Every dtype here is a whole number of 2-byte units.
+  const int64_t u = elem_bytes / 2, token = width * u;
+  AMSKV_CHECK(elem_bytes % 2 == 0 && token <= kKeepStageUnits, "cuda keep_tokens: tokens of ", width, " x ",
+              elem_bytes, " bytes are not supported");
+  keep_tokens_kernel<<<static_cast<unsigned>(std::min<int64_t>(blocks, kMaxBlocks)), kThreads, 0, s>>>(
+      static_cast<uint16_t*>(store), store_stride * u, static_cast<const uint16_t*>(fresh), fresh_tokens, picks, blocks,
+      count, held, token);
   AMSKV_CUDA_LAUNCHED();
 }
 
