@@ -5,6 +5,8 @@
 #
 #   GPU_TEST_FILTER   gtest filter for the test step (default: the GPU suites; "-" skips the tests)
 #   BENCH_ARGS        arguments of `amskv bench` (default: the standard grid; "-" skips the grid)
+#   EVAL_ARGS         arguments of `amskv eval` to run after the grid (default "-": none); its table, JSON
+#                     and log land in $OUT/eval.{md,json,log} (plot them here with `amskv eval --replot`)
 #   AMSKV_GOLDEN_DIR  the full golden set, when carried (the bundled mini case runs regardless)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -31,5 +33,13 @@ if [ "$bench" != "-" ]; then
   # shellcheck disable=SC2086
   build-gpu/amskv bench --device cuda $bench --json "$out/bench.json" 2>"$out/bench.log" | tee "$out/bench.md"
   tail -5 "$out/bench.log"
+fi
+eval_args=${EVAL_ARGS:-"-"}
+if [ "$eval_args" != "-" ]; then
+  # shellcheck disable=SC2086
+  build-gpu/amskv eval --device cuda $eval_args --json "$out/eval.json" --markdown "$out/eval.md" \
+    >"$out/eval.log" 2>&1
+  echo "eval exit status $? ($(( $(date +%s) - start )) s so far)"
+  tail -30 "$out/eval.log"
 fi
 echo "gpu_check done in $(( $(date +%s) - start )) s"

@@ -96,7 +96,7 @@ TEST(CliFlags, FlagsThatWouldBeIgnoredAreRefused) {
 // whose absence means "not done" (files to read or write).
 TEST(CliHelp, EveryOptionShowsItsDefault) {
   const std::set<std::string> no_default = {"--dump",   "--report", "--force-tokens", "--kv-table", "--ams-profile",
-                                            "--from",   "--json",   "--sweep-budgets", "--markdown"};
+                                            "--from",   "--json",   "--sweep-budgets", "--markdown", "--replot"};
   const std::map<std::string, std::set<std::string>> also = {{"plan", {"--var"}}, {"bench", {"--var", "--vae"}}};
   for (const std::string cmd :
        {"generate", "profile", "eval", "demo", "plan", "bench", "inspect", "convert", "random-model"}) {

@@ -18,6 +18,7 @@
 #include "commands.h"
 #include "engine/reduction_targets.h"
 #include "io/atomic_file.h"
+#include "io/json_file.h"
 #include "io/tensor_file.h"
 #include "kv/memory_report.h"
 #include "model/var_config.h"
@@ -51,6 +52,7 @@ struct EvalArgs {
   std::vector<std::string> families;
   int64_t per_class = 0;
   std::string classifier_path, reference_stats_path;
+  std::string replot_path;
   bool no_quality = false;
 };
 
@@ -206,7 +208,94 @@ std::string targets_text(const std::vector<double>& targets) {
   return s.empty() ? "-" : s;
 }
 
+// The plots of --sweep and --reduction, drawn from the results JSON alone (what --json writes), so that a run
+// made where no plotting library is (the GPU machine) is plotted later with --replot. One series per family,
+// x = the measured resident-KV reduction.
+void plot_eval(const nlohmann::json& results, const std::string& out_dir) {
+#ifdef AMSKV_HAVE_PLOTS
+  struct Point {
+    std::string family;
+    double reduction, psnr, ssim, agree, accuracy, fd;
+  };
+  auto number = [](const nlohmann::json& j, const char* key) {
+    return j.contains(key) && j[key].is_number() ? j[key].get<double>() : NAN;
+  };
+  std::vector<Point> points;
+  AMSKV_CHECK(results.contains("runs") && results["runs"].is_array(), "eval results: no \"runs\" array");
+  for (const auto& c : results["runs"]) {
+    Point p{c.value("family", std::string("?")), 100.0 * c.at("kv").at("reduction").at("resident").get<double>(),
+            number(c, "mean_psnr_finite_db"), number(c, "mean_ssim"), number(c, "mean_token_agreement"), NAN, NAN};
+    if (c.contains("quality")) {
+      p.accuracy = c["quality"]["class_consistency"]["accuracy"].get<double>();
+      if (c["quality"].contains("fd")) p.fd = c["quality"]["fd"]["distance"].get<double>();
+    }
+    points.push_back(p);
+  }
+  report::LinePlotStyle ls;
+  ls.x_label = "resident KV reduction vs the reference cache (%)";
+  auto series_of = [&](double Point::*field, const std::string& suffix) {
+    std::vector<report::Series> s;
+    for (const Point& p : points) {
+      auto it = std::find_if(s.begin(), s.end(), [&](const report::Series& x) { return x.label == p.family + suffix; });
+      if (it == s.end()) s.push_back({p.family + suffix, {}, {}}), it = s.end() - 1;
+      it->x.push_back(p.reduction);
+      it->y.push_back(p.*field);
+    }
+    return s;
+  };
+  std::filesystem::create_directories(out_dir);
+  std::vector<std::string> written;
+  auto plot = [&](const std::string& name, const std::vector<report::Series>& s, report::LinePlotStyle style) {
+    report::line_plot_png(out_dir + "/" + name, s, style);
+    written.push_back(out_dir + "/" + name);
+  };
+  if (results.contains("full_quality")) {
+    const auto& fq = results["full_quality"];
+    ls.title = "Class accuracy of generated images by KV policy";
+    ls.y_label = "class accuracy (classifier agrees with label)";
+    ls.reference_y = fq["class_consistency"]["accuracy"].get<double>();
+    ls.reference_label = "full cache";
+    plot("quality_accuracy.png", series_of(&Point::accuracy, ""), ls);
+    if (fq.contains("fd")) {
+      ls.title = "Fréchet distance to real test images by KV policy (lower is better)";
+      ls.y_label = "FD of classifier features";
+      ls.reference_y = fq["fd"]["distance"].get<double>();
+      plot("quality_fd.png", series_of(&Point::fd, ""), ls);
+    }
+    ls.reference_y.reset();
+    ls.reference_label.clear();
+  }
+  ls.title = "Image PSNR against full";
+  ls.y_label = "PSNR (dB)";
+  plot("quality_memory_psnr.png", series_of(&Point::psnr, ""), ls);
+  ls.title = "SSIM and token agreement against full";
+  ls.y_label = "fraction";
+  ls.y_min = 0.0;
+  ls.y_max = 1.0;
+  auto both = series_of(&Point::ssim, " SSIM");
+  for (auto& s : series_of(&Point::agree, " tokens equal")) both.push_back(s);
+  plot("quality_memory.png", both, ls);
+  for (const auto& w : written) std::cout << "wrote " << w << "\n";
+#else
+  (void)results;
+  (void)out_dir;
+  std::cout << "this build has no plotting: the results are in the table and --json (plot them with --replot)\n";
+#endif
+}
+
 void run_eval(EvalArgs a) {
+  if (!a.replot_path.empty()) {  // plots of an earlier run, nothing generated
+    OutputCheck outputs({{"--replot", a.replot_path}});
+    outputs.folder("--out", a.out_dir,
+                   {"quality_accuracy.png", "quality_fd.png", "quality_memory_psnr.png", "quality_memory.png"});
+    const nlohmann::json results = io::read_json_file(a.replot_path, "eval results");
+    try {
+      plot_eval(results, a.out_dir);
+    } catch (const nlohmann::json::exception& e) {
+      fail(a.replot_path, ": not the results of amskv eval --json (", e.what(), ")");
+    }
+    return;
+  }
   if (a.per_class > 0) {  // labels 0..C-1, each per_class times, needs the model's class count: set below
     AMSKV_CHECK(a.run.labels_text == "0", "--per-class replaces --labels; give one or the other");
   }
@@ -275,11 +364,6 @@ void run_eval(EvalArgs a) {
 
   const bool by_target = !a.reductions.empty();
   std::vector<std::vector<std::string>> rows_md;
-  struct Point {
-    std::string family;
-    double reduction, psnr, ssim, agree, accuracy, fd;
-  };
-  std::vector<Point> points;
   for (Variant& v : variants) {
     const auto r = job.run(v.options, {}, progress);
     nlohmann::json c = compare(full, r, cfg, rows);
@@ -314,8 +398,7 @@ void run_eval(EvalArgs a) {
           fmt(r.time.total_s, "%.1f")})
       row.push_back(cell);
     rows_md.push_back(row);
-    points.push_back({v.family, 100.0 * resident, c["mean_psnr_finite_db"].get<double>(), c["mean_ssim"].get<double>(),
-                      mean_agree, accuracy, fd});
+    c["mean_token_agreement"] = mean_agree;
     c["setting"] = setting;
     c["family"] = v.family;
     if (by_target) {
@@ -377,55 +460,7 @@ void run_eval(EvalArgs a) {
     f.commit();
   }
 
-  if (!a.sweep && !by_target) return;
-#ifdef AMSKV_HAVE_PLOTS
-  report::LinePlotStyle ls;
-  ls.x_label = "resident KV reduction vs the reference cache (%)";
-  // One series per family (a --sweep has one): x = measured reduction.
-  auto series_of = [&](double Point::*field, const std::string& suffix) {
-    std::vector<report::Series> s;
-    for (const Point& p : points) {
-      auto it = std::find_if(s.begin(), s.end(), [&](const report::Series& x) { return x.label == p.family + suffix; });
-      if (it == s.end()) s.push_back({p.family + suffix, {}, {}}), it = s.end() - 1;
-      it->x.push_back(p.reduction);
-      it->y.push_back(p.*field);
-    }
-    return s;
-  };
-  std::vector<std::string> written;
-  auto plot = [&](const std::string& name, const std::vector<report::Series>& s, report::LinePlotStyle style) {
-    report::line_plot_png(a.out_dir + "/" + name, s, style);
-    written.push_back(a.out_dir + "/" + name);
-  };
-  if (judge) {
-    ls.title = "Class accuracy of generated images by KV policy";
-    ls.y_label = "class accuracy (classifier agrees with label)";
-    ls.reference_y = full_quality->consistency.accuracy();
-    ls.reference_label = "full cache";
-    plot("quality_accuracy.png", series_of(&Point::accuracy, ""), ls);
-    if (full_quality->fd) {
-      ls.title = "Fréchet distance to real test images by KV policy (lower is better)";
-      ls.y_label = "FD of classifier features";
-      ls.reference_y = full_quality->fd->distance();
-      plot("quality_fd.png", series_of(&Point::fd, ""), ls);
-    }
-    ls.reference_y.reset();
-    ls.reference_label.clear();
-  }
-  ls.title = "Image PSNR against full";
-  ls.y_label = "PSNR (dB)";
-  plot("quality_memory_psnr.png", series_of(&Point::psnr, ""), ls);
-  ls.title = "SSIM and token agreement against full";
-  ls.y_label = "fraction";
-  ls.y_min = 0.0;
-  ls.y_max = 1.0;
-  auto both = series_of(&Point::ssim, " SSIM");
-  for (auto& s : series_of(&Point::agree, " tokens equal")) both.push_back(s);
-  plot("quality_memory.png", both, ls);
-  for (const auto& w : written) std::cout << "wrote " << w << "\n";
-#else
-  std::cout << "this build has no plotting: the results are in the table and --json only\n";
-#endif
+  if (a.sweep || by_target) plot_eval(out, a.out_dir);
 }
 
 }  // namespace
@@ -459,6 +494,8 @@ void add_eval_command(CLI::App& app) {
                   "Feature statistics of real images for FD")
       ->default_str("fmnist_test_features.safetensors beside --var");
   cmd->add_flag("--no-quality", a->no_quality, "Skip class accuracy and FD");
+  cmd->add_option("--replot", a->replot_path,
+                  "Only draw the plots of an earlier run from its --json (e.g. one made on a machine without plots)");
   cmd->add_option("--out", a->out_dir, "Folder for the plots of --sweep and --reduction")->capture_default_str();
   cmd->callback([a] { run_eval(*a); });
 }
