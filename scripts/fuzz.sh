@@ -9,8 +9,11 @@
 #   FUZZ_SECONDS=600 scripts/fuzz.sh fuzz_safetensors
 #   FUZZ_MERGE=1 scripts/fuzz.sh        also fold inputs that add coverage into the committed corpus
 #
-# Environment: FUZZ_SECONDS (per target, default 60), FUZZ_JOBS (parallel fuzzing processes per target,
-# default 1), FUZZ_MERGE (0/1), CXX (default clang++-14, else clang++). Needs Debian's clang with its
+# Targets fuzz side by side, one per core (FUZZ_PARALLEL, default nproc): each gets its FUZZ_SECONDS of one
+# core, and CI waits seconds x targets / cores.
+#
+# Environment: FUZZ_SECONDS (per target, default 60), FUZZ_PARALLEL (targets at once, default nproc),
+# FUZZ_JOBS (parallel fuzzing processes per target, default 1), FUZZ_MERGE (0/1), CXX (default clang++-14, else clang++). Needs Debian's clang with its
 # libFuzzer runtime (clang-14, libclang-rt-14-dev or the clang package); the fuzz build compiles only
 # core + io and the policies' JSON readers (nlohmann-json, libpng), not the engine.
 set -euo pipefail
@@ -36,8 +39,12 @@ cmake --build build-fuzz -j "$(nproc)" --target "${targets[@]}"
 # Leaks are bugs too; a crash stops a run at once so its input is kept.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-status=0
-for target in "${targets[@]}"; do
+# One target: replay, search, keep what it found. Its lines go to build-fuzz/<target>.summary, printed when
+# it is done so that targets running side by side do not interleave.
+fuzz_target() {
+  local target=$1
+  rm -f "build-fuzz/$target.failed"
+  local name corpus work artifacts bin log parallel kind hash found
   name=${target#fuzz_}
   corpus=fuzz/corpus/$name
   work=build-fuzz/corpus/$name        # what this run discovers; kept between runs, not committed
@@ -46,7 +53,7 @@ for target in "${targets[@]}"; do
   bin=build-fuzz/fuzz/$target
   echo "== $target: replaying $corpus"
   if ! "$bin" -runs=0 "$corpus" >"build-fuzz/$target.replay.log" 2>&1; then
-    status=1
+    touch "build-fuzz/$target.failed"
     echo "   a committed input fails; see build-fuzz/$target.replay.log"
   fi
   echo "== $target: fuzzing for ${seconds}s"
@@ -57,7 +64,7 @@ for target in "${targets[@]}"; do
   [ "$jobs" -gt 1 ] && parallel=(-jobs="$jobs" -workers="$jobs")  # libFuzzer then logs to fuzz-N.log here
   if ! "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 "${parallel[@]}" \
       -artifact_prefix="$artifacts/" -print_final_stats=1 "$work" "$corpus" >"$log" 2>&1; then
-    status=1
+    touch "build-fuzz/$target.failed"
     echo "   $target found something; see $log"
   fi
   grep -E "stat::number_of_executed_units|Done [0-9]+ runs|cov: " "$log" | tail -n 2 || true
@@ -72,5 +79,17 @@ for target in "${targets[@]}"; do
   if [ "$merge" = 1 ]; then
     "$bin" -merge=1 "$corpus" "$work" >/dev/null 2>&1 || true
   fi
+}
+
+parallel_targets=${FUZZ_PARALLEL:-$(nproc)}
+for target in "${targets[@]}"; do
+  fuzz_target "$target" >"build-fuzz/$target.summary" 2>&1 &
+  while [ "$(jobs -rp | wc -l)" -ge "$parallel_targets" ]; do wait -n || true; done
+done
+wait
+status=0
+for target in "${targets[@]}"; do
+  cat "build-fuzz/$target.summary"
+  [ ! -e "build-fuzz/$target.failed" ] || status=1
 done
 exit $status
