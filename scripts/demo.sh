@@ -9,5 +9,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$(nproc)" --target amskv
-build/amskv demo --var weights/fashion-mnist/var_fmnist.safetensors --vae weights/fashion-mnist/vae_fmnist.safetensors \
-  --out samples "$@"
+build/amskv demo --out samples "$@"   # no --var/--vae: the shipped model
