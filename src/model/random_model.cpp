@@ -118,6 +118,34 @@ NamedTensors random_var_weights(const RandomVarSpec& spec) {
   return out;
 }
 
+VarConfig var_config_of(const RandomVarSpec& spec) {
+  VarConfig c;
+  c.depth = spec.depth;
+  c.width = spec.width > 0 ? spec.width : 64 * spec.depth;
+  c.heads = spec.heads > 0 ? spec.heads : spec.depth;
+  AMSKV_CHECK(c.depth > 0 && c.width > 0 && c.heads > 0 && c.width % c.heads == 0, "model shape: width ", c.width,
+              " must be a positive multiple of heads ", c.heads);
+  c.head_dim = c.width / c.heads;
+  c.ffn_hidden = 4 * c.width;
+  c.vocab = spec.vocab;
+  c.cvae = spec.cvae;
+  c.num_classes = spec.num_classes;
+  c.shared_aln = spec.shared_aln;
+  c.schedule = ScaleSchedule::from_patch_nums(spec.patch_nums);
+  // The tensors infer_var_config counts: everything random_var_weights makes but the three buffers.
+  const int64_t C = c.width, H = c.heads, L = c.schedule.total_tokens, K = c.schedule.num_scales();
+  int64_t block = H + 2 * C + (3 * C * C) + (C * C + C) + (4 * C * C + 4 * C) + (4 * C * C + C);
+  block += c.shared_aln ? 6 * C : 6 * C * C + 6 * C;
+  c.param_count = C + L * C + (C * c.cvae + C) + (c.num_classes + 1) * C + K * C +
+                  (c.shared_aln ? 6 * C * C + 6 * C : 0) + c.depth * block + (2 * C * C + 2 * C) +
+                  (c.vocab * C + c.vocab);
+  return c;
+}
+
+VqvaeConfig vqvae_config_of(const RandomVqvaeSpec& spec) {
+  return infer_vqvae_config(to_tensor_map(random_vqvae_weights(spec), "the official VQVAE shape"));
+}
+
 io::TensorMap to_tensor_map(NamedTensors tensors, const std::string& source) {
   io::TensorMap map(source);
   for (auto& [name, t] : tensors) map.insert(name, std::move(t));

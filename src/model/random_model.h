@@ -8,6 +8,8 @@
 
 #include "core/tensor.h"
 #include "io/tensor_map.h"
+#include "model/var_config.h"
+#include "model/vqvae_config.h"
 
 namespace amskv::model {
 
@@ -42,5 +44,11 @@ io::TensorMap to_tensor_map(NamedTensors tensors, const std::string& source);
 
 // "d16", "d20", "d24", "d30" (256px), "d36" (512px, shared AdaLN), or "tiny" (depth 2, width 128, for tests).
 RandomVarSpec official_var_spec(const std::string& name);
+
+// The configuration that infer_var_config would find in random_var_weights(spec), without making the weights
+// (amskv plan --device plans d36 without 9 GB of random numbers). Tested against the inferred one.
+VarConfig var_config_of(const RandomVarSpec& spec);
+// The same for the VQVAE (its decoder's weights are small enough to make: this infers them).
+VqvaeConfig vqvae_config_of(const RandomVqvaeSpec& spec);
 
 }  // namespace amskv::model

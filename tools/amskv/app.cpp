@@ -129,11 +129,24 @@ void add_plan(CLI::App& app, const Actions& actions) {
   cmd->add_option("--kv-memory-gib", a->budget_gib, "Also print the largest batch whose KV fits this many GiB (0 = no)")
       ->check(finite_in(0.0, 1e6))
       ->capture_default_str();
+  cmd->add_option("--device", a->device,
+                  "Also plan the whole job on this device with the engine's planner (weights, activations, decoder, "
+                  "KV against its free memory): the batch's plan and the largest batch that fits")
+      ->check(CLI::IsMember(device_choices()))
+      ->default_str("none: the KV cache only");
+  cmd->add_option("--gpu", a->gpu, "CUDA device index for --device cuda")
+      ->transform(integer_in(0, 64))
+      ->capture_default_str();
+  cmd->add_option("--vae", a->vae_path, "VQVAE checkpoint for --device with --var")
+      ->default_str("the official VQVAE shape (ch 160)");
   add_policy_options(*cmd, a->policy);
   const CLI::App* self = cmd;
   cmd->parse_complete_callback([self, a] {
     check_policy_knobs(*self, {a->policy.name});
     AMSKV_CHECK(a->var_path.empty() || !given(*self, "--shape"), "--shape is ignored with --var: give one of them");
+    AMSKV_CHECK(a->vae_path.empty() || (!a->var_path.empty() && !a->device.empty()),
+                "--vae applies to --device with --var: it would be ignored");
+    AMSKV_CHECK(!given(*self, "--gpu") || a->device == "cuda", "--gpu applies to --device cuda: it would be ignored");
   });
   cmd->callback([a, run = actions.plan] {
     if (run) run(*a);

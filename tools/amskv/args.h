@@ -25,10 +25,14 @@ struct ProfileArgs {
 };
 
 struct PlanArgs {
-  std::string shape = "d30", var_path, dtype = "bf16";
+  std::string shape = "d30", var_path, vae_path, dtype = "bf16";
   int64_t batch = 1;
   double budget_gib = 0;
   kv::PolicyOptions policy;
+  // A device to plan the whole job on (weights, activations, logits, decoder and KV against its free memory,
+  // with the engine's planner); empty: the KV cache only.
+  std::string device;
+  int gpu = 0;
 };
 
 struct BenchArgs {

@@ -1,31 +1,82 @@
 // amskv plan: the KV memory a policy needs for a model shape and batch, without running the model, and
-// the largest batch whose KV cache fits a memory budget.
+// the largest batch whose KV cache fits a memory budget. With --device, the whole job on that device with the
+// engine's own planner (what generate and bench --max-batch use): weights, activations, logits, latents,
+// decoder and KV against the device's free memory.
 #include <cstdio>
 #include <iostream>
 #include <memory>
 
 #include "commands.h"
+#include "backend/backend_factory.h"
+#include "engine/memory_planner.h"
 #include "io/tensor_file.h"
 #include "kv/memory_plan.h"
 #include "kv/memory_report.h"
 #include "model/random_model.h"
 #include "model/var_config.h"
+#include "model/vqvae.h"
 #include "report/markdown_table.h"
 #include "run_options.h"
 
 namespace amskv::cli {
 
+namespace {
+
+// The job's memory on a device: the weights (estimated as parameters x the compute dtype's size; the engine
+// keeps matrices in it) leave the rest of the free memory to the planner, as after loading in a real run.
+void plan_on_device(const PlanArgs& a, const kv::PolicyFactory& factory, const model::VarConfig& var) {
+  backend::BackendOptions bo;
+  bo.device = a.device;
+  bo.gpu = a.gpu;
+  // The CPU computes in f32 only; on CUDA --dtype is the compute (and K/V) type.
+  bo.dtype = a.device == "cpu" || a.dtype == "fp32" ? "f32" : a.dtype == "fp16" ? "f16" : "bf16";
+  const auto be = backend::make_backend(bo);
+  const DType compute = be->compute_dtype();
+  model::VqvaeConfig vae;
+  if (!a.vae_path.empty()) {
+    vae = model::infer_vqvae_config(io::load_tensor_file(a.vae_path));
+  } else {
+    model::RandomVqvaeSpec vs;
+    vs.vocab = var.vocab, vs.cvae = var.cvae, vs.ch = a.shape == "tiny" && a.var_path.empty() ? 32 : 160;
+    vae = model::vqvae_config_of(vs);
+  }
+  AMSKV_CHECK(vae.vocab == var.vocab && vae.cvae == var.cvae, "plan: the VQVAE (vocabulary ", vae.vocab, ", ",
+              vae.cvae, " latent channels) does not fit the transformer (", var.vocab, ", ", var.cvae, ")");
+  engine::PlanShapes shapes;
+  shapes.var = var;
+  const int64_t hw = var.schedule.last_side();
+  shapes.decoder_bytes_per_image = model::decoder_bytes_per_image(vae, hw, compute);
+  shapes.image_side = hw * vae.upsample_factor();
+  const int64_t weights = (var.param_count + vae.param_count) * static_cast<int64_t>(dtype_size(compute));
+  const int64_t free_bytes = be->memory().free_bytes;
+  const int64_t available = engine::usable_memory(std::max<int64_t>(free_bytes - weights, 0));
+  const int64_t per_pass = be->decoder_images_per_pass(shapes.decoder_bytes_per_image);
+  kv::PolicyOptions full_options;
+  full_options.name = "full";
+  const kv::PolicyFactory full(full_options);
+  std::cout << "\non " << be->name() << ": " << engine::gib(free_bytes) << " free, weights about "
+            << engine::gib(weights) << ", " << engine::gib(available) << " left for the job after a safety margin\n";
+  const engine::MemoryPlan plan = engine::fit_batch(shapes, factory, compute, a.batch, available, per_pass);
+  if (plan.batch > 0) {
+    std::cout << "batch " << a.batch << " fits: " << plan.summary() << "\n";
+  } else {
+    std::cout << "batch " << a.batch << " does not fit: it needs "
+              << engine::plan_batch(shapes, factory, compute, a.batch, {}, per_pass).summary() << "\n";
+  }
+  const int64_t limit = int64_t{1} << 24;
+  std::cout << "largest batch that fits: " << engine::largest_batch(shapes, factory, compute, available, per_pass, limit)
+            << " with " << factory.make()->name() << ", "
+            << engine::largest_batch(shapes, full, compute, available, per_pass, limit) << " with full\n";
+}
+
+}  // namespace
+
 void run_plan(const PlanArgs& a) {
   const kv::PolicyFactory factory(a.policy);  // a bad table or profile before any checkpoint is read
-  int64_t depth = 0, width = 0;
-  std::vector<int64_t> sides;
-  if (!a.var_path.empty()) {
-    const auto cfg = model::infer_var_config(io::load_tensor_file(a.var_path));
-    depth = cfg.depth, width = cfg.width, sides = cfg.schedule.patch_nums;
-  } else {
-    const auto spec = model::official_var_spec(a.shape);
-    depth = spec.depth, width = spec.width > 0 ? spec.width : 64 * spec.depth, sides = spec.patch_nums;
-  }
+  const model::VarConfig cfg = a.var_path.empty() ? model::var_config_of(model::official_var_spec(a.shape))
+                                                   : model::infer_var_config(io::load_tensor_file(a.var_path));
+  const int64_t depth = cfg.depth, width = cfg.width;
+  const std::vector<int64_t>& sides = cfg.schedule.patch_nums;
   const int64_t elem = a.dtype == "fp32" ? 4 : 2;
   const kv::ScheduleInfo info = kv::ScheduleInfo::from_sides(sides, depth);
   factory.check_depth(static_cast<int>(depth));
@@ -63,6 +114,7 @@ void run_plan(const PlanArgs& a) {
               << " with " << policy->name() << ", " << static_cast<int64_t>(budget / ref_per_image)
               << " with the reference cache\n";
   }
+  if (!a.device.empty()) plan_on_device(a, factory, cfg);
 }
 
 }  // namespace amskv::cli

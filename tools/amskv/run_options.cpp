@@ -115,6 +115,7 @@ CLI::Validator unsigned_integer() {
 }
 
 void set_device_choices(std::vector<std::string> devices) { device_list() = std::move(devices); }
+const std::vector<std::string>& device_choices() { return device_list(); }
 
 bool given(const CLI::App& cmd, const std::string& flag) {
   const CLI::Option* o = cmd.get_option_no_throw(flag);

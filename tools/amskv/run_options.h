@@ -43,6 +43,7 @@ constexpr int64_t kMaxTokens = int64_t{1} << 40;  // KV budgets
 
 // The --device choices: the devices this build can run on. make_app sets them before adding any option.
 void set_device_choices(std::vector<std::string> devices);
+const std::vector<std::string>& device_choices();
 
 // --kv and its knobs. Every knob belongs to some policies (knob_policies); check_policy_knobs refuses a knob
 // given for a policy that would ignore it.
