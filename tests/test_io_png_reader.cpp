@@ -1,6 +1,7 @@
 // PNG reading (inspect and generate --from read generated images; tests compare pixels): pixels and text
 // chunks round-trip through the writer, and malformed files are refused naming the file.
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include "io/png_reader.h"
 #include "io/png_writer.h"
@@ -54,6 +55,44 @@ TEST(IoPngReader, MalformedFilesAreRefusedNamingThem) {
   EXPECT_FALSE(is_png_file(dir.path("text.txt")));
   EXPECT_FALSE(is_png_file(dir.path("missing.png")));
   expect_error([&] { read_png(dir.path("text.txt")); }, {"text.txt", "not a PNG"});
+}
+
+// A chunk with its length and CRC, as a PNG writer would make it.
+void put_chunk(std::vector<uint8_t>& out, const char* type, const std::vector<uint8_t>& body) {
+  auto be32 = [&](uint32_t v) {
+    for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<uint8_t>(v >> s));
+  };
+  be32(static_cast<uint32_t>(body.size()));
+  const size_t start = out.size();
+  out.insert(out.end(), type, type + 4);
+  out.insert(out.end(), body.begin(), body.end());
+  be32(static_cast<uint32_t>(crc32(0, out.data() + start, static_cast<uInt>(out.size() - start))));
+}
+
+// Found by fuzz_png: a header of 8192 x 8192 in a file of a hundred bytes made the reader allocate 192 MiB
+// for its pixels before the data ran out; the header is now weighed against what the file can hold.
+TEST(IoPngReader, AHeaderDeclaringMorePixelsThanTheFileCanHoldIsRefusedFirst) {
+  ScratchDir dir;
+  std::vector<uint8_t> png = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  put_chunk(png, "IHDR", {0, 0, 0x20, 0, 0, 0, 0x20, 0, 8, 2, 0, 0, 0});  // 8192 x 8192 RGB, 8 bits
+  put_chunk(png, "IDAT", {0x78, 0x9c, 0x63, 0x60, 0, 0, 0, 1, 0, 1});
+  put_chunk(png, "IEND", {});
+  io_test::write_bytes(dir.path("big.png"), png);
+  expect_error([&] { read_png(dir.path("big.png")); }, {dir.path("big.png"), "more pixel data than the file can hold"});
+  EXPECT_EQ(read_png(dir.path("big.png"), /*pixels=*/false).width, 8192u);  // the header alone is fine
+}
+
+// Found by fuzz_png: a 133-byte file whose zTXt chunk declares 2,046,820,380 bytes made libpng allocate them
+// before reading; chunk lengths are now checked against the file first.
+TEST(IoPngReader, AChunkLongerThanTheFileIsRefusedBeforeLibpngAllocatesIt) {
+  ScratchDir dir;
+  std::vector<uint8_t> png = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  put_chunk(png, "IHDR", {0, 0, 0, 2, 0, 0, 0, 1, 8, 0, 0, 0, 0});
+  png.insert(png.end(), {0x7a, 0x00, 0x00, 0x1c, 'z', 'T', 'X', 't', 'a', 'm', 's', 'k', 'v', 0, 0});
+  io_test::write_bytes(dir.path("long_chunk.png"), png);
+  for (bool pixels : {false, true})
+    expect_error([&] { read_png(dir.path("long_chunk.png"), pixels); },
+                 {dir.path("long_chunk.png"), "chunk zTXt at byte 33 declares 2046820380 bytes"});
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "io/input_file.h"
+#include "io/png_error.h"
 
 namespace amskv::io {
 
@@ -19,19 +20,13 @@ namespace {
 
 constexpr uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
 constexpr size_t kMaxTextBytes = size_t{1} << 20;
+constexpr uint64_t kMaxDeflateRatio = 1100;  // zlib's bound is 1032:1
 
 struct Source {
   const uint8_t* data;
   size_t size, at;
-  char message[256];
+  PngError error;
 };
-
-void on_error(png_structp png, png_const_charp msg) {
-  auto* src = static_cast<Source*>(png_get_error_ptr(png));
-  std::snprintf(src->message, sizeof src->message, "%s", msg);
-  png_longjmp(png, 1);
-}
-void on_warning(png_structp, png_const_charp) {}
 
 void read_bytes(png_structp png, png_bytep out, png_size_t n) {
   auto* src = static_cast<Source*>(png_get_io_ptr(png));
@@ -48,19 +43,19 @@ struct Decoded {
   png_bytepp rows;  // malloc'd row pointers into rgb (here, not a local: a local changed after setjmp is lost)
 };
 
-// Reads the file into `out`; on error returns false with the message in src->message. The text of `info` and
-// `end` stays valid until png_destroy_read_struct, so `use_text` copies it before that.
+// Reads the file into `out`; on error returns false with the message in src->error.message. The text of
+// `info` and `end` stays valid until png_destroy_read_struct, so `use_text` copies it before that.
 bool decode(Source* src, bool pixels, Decoded* out, void (*use_text)(png_textp, int, void*), void* ctx) {
-  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, src, on_error, on_warning);
+  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src->error, png_record_error, png_ignore_warning);
   if (!png) {
-    std::snprintf(src->message, sizeof src->message, "out of memory");
+    src->error.set("out of memory");
     return false;
   }
   png_infop info = png_create_info_struct(png);
   png_infop end = info ? png_create_info_struct(png) : nullptr;
   if (!info || !end) {
     png_destroy_read_struct(&png, info ? &info : nullptr, nullptr);
-    std::snprintf(src->message, sizeof src->message, "out of memory");
+    src->error.set("out of memory");
     return false;
   }
   out->rgb = nullptr;
@@ -82,6 +77,12 @@ bool decode(Source* src, bool pixels, Decoded* out, void (*use_text)(png_textp, 
   out->height = png_get_image_height(png, info);
   if (pixels) {
     if (uint64_t{out->width} * out->height > kMaxPngPixels) png_error(png, "image too large");
+    // Deflate expands at most about 1032:1, so a file of `size` bytes holds at most ~1032·size bytes of
+    // filtered rows: a header that declares more is refused before its pixels are allocated (a 100-byte file
+    // must not cost 192 MiB).
+    const uint64_t raw = uint64_t{out->height} * (png_get_rowbytes(png, info) + 1);
+    if (raw > kMaxDeflateRatio * src->size + 1024)
+      png_error(png, "its header declares more pixel data than the file can hold");
     png_set_expand(png);  // palette and low-depth gray to 8 bits, tRNS to alpha
     png_set_strip_16(png);
     png_set_strip_alpha(png);
@@ -116,6 +117,27 @@ void copy_text(png_textp text, int count, void* ctx) {
   }
 }
 
+// Every chunk's declared length must fit in what is left of the file, and a text chunk within kMaxTextBytes:
+// libpng allocates a chunk's buffer from its declared length before reading it (a 133-byte file declaring a
+// 2 GB zTXt chunk, found by fuzz_png, cost 2 GB). Throws naming the file, the chunk and its offset.
+void check_chunk_lengths(const uint8_t* data, size_t size, const std::string& name) {
+  size_t at = sizeof kSignature;
+  while (size - at >= 12) {
+    const uint64_t length = (uint64_t{data[at]} << 24) | (uint64_t{data[at + 1]} << 16) |
+                            (uint64_t{data[at + 2]} << 8) | uint64_t{data[at + 3]};
+    const std::string type(reinterpret_cast<const char*>(data + at + 4), 4);
+    const bool printable = std::all_of(type.begin(), type.end(), [](char c) { return c >= 33 && c <= 126; });
+    const std::string shown = printable ? type : std::string("(unnamed)");
+    if (length > size - at - 12)
+      fail(name, ": chunk ", shown, " at byte ", at, " declares ", length, " bytes, more than the ", size - at - 12,
+           " left in the file");
+    if ((type == "tEXt" || type == "zTXt" || type == "iTXt") && length > kMaxTextBytes)
+      fail(name, ": text chunk at byte ", at, " is ", length, " bytes (at most ", kMaxTextBytes, ")");
+    if (type == "IEND") return;
+    at += 12 + length;
+  }
+}
+
 }  // namespace
 
 bool looks_like_png(const uint8_t* data, size_t size) {
@@ -134,10 +156,11 @@ bool is_png_file(const std::string& path) {
 
 PngImage read_png_from_memory(const uint8_t* data, size_t size, const std::string& name, bool pixels) {
   if (!looks_like_png(data, size)) fail(name, ": not a PNG file (no PNG signature)");
+  check_chunk_lengths(data, size, name);
   Source src{data, size, 0, {}};
   Decoded d{};
   PngImage image;
-  if (!decode(&src, pixels, &d, copy_text, &image.text)) fail(name, ": not a readable PNG: ", src.message);
+  if (!decode(&src, pixels, &d, copy_text, &image.text)) fail(name, ": not a readable PNG: ", src.error.message);
   image.height = d.height;
   image.width = d.width;
   if (d.rgb) {

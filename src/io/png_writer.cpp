@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "io/png_error.h"
 
 namespace amskv::io {
 
@@ -24,30 +25,19 @@ void check_size(const std::string& path, int64_t height, int64_t width) {
     fail(path, ": cannot write a PNG of ", height, "x", width, " pixels");
 }
 
-struct ErrorSlot {
-  char message[256];
-};
-
-// libpng reports errors by longjmp. This handler records the message and jumps back to encode().
-void on_error(png_structp png, png_const_charp msg) {
-  auto* slot = static_cast<ErrorSlot*>(png_get_error_ptr(png));
-  std::snprintf(slot->message, sizeof slot->message, "%s", msg);
-  png_longjmp(png, 1);
-}
-void on_warning(png_structp, png_const_charp) {}
 
 // Kept free of C++ objects with destructors, since libpng's longjmp would skip them.
 bool encode(FILE* fp, png_bytepp rows, uint32_t height, uint32_t width, png_textp text, int text_count,
-            ErrorSlot* slot) {
-  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, slot, on_error, on_warning);
+            PngError* slot) {
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, slot, png_record_error, png_ignore_warning);
   if (!png) {
-    std::snprintf(slot->message, sizeof slot->message, "out of memory");
+    slot->set("out of memory");
     return false;
   }
   png_infop info = png_create_info_struct(png);
   if (!info) {
     png_destroy_write_struct(&png, nullptr);
-    std::snprintf(slot->message, sizeof slot->message, "out of memory");
+    slot->set("out of memory");
     return false;
   }
   if (setjmp(png_jmpbuf(png))) {
@@ -90,7 +80,7 @@ void write_png_rgb8(const std::string& path, const uint8_t* rgb, int64_t height,
   for (int64_t y = 0; y < height; ++y)
     rows[static_cast<size_t>(y)] = const_cast<png_bytep>(rgb + static_cast<size_t>(y * width * 3));
   AtomicFile file(path);
-  ErrorSlot slot{};
+  PngError slot;
   if (!encode(file.stream(), rows.data(), static_cast<uint32_t>(height), static_cast<uint32_t>(width), chunks.data(),
               static_cast<int>(chunks.size()), &slot))
     fail(path, ": PNG encoding failed: ", slot.message);
