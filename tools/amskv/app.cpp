@@ -9,6 +9,14 @@ namespace amskv::cli {
 
 namespace {
 
+// The subcommand runs its action, if it has one (the CLI fuzzer's app has none), on its parsed arguments.
+template <class Args>
+void on_run(CLI::App* cmd, const std::shared_ptr<Args>& a, const std::function<void(const Args&)>& run) {
+  cmd->callback([a, run] {
+    if (run) run(*a);
+  });
+}
+
 const std::vector<std::string> kShapes = {"d16", "d20", "d24", "d30", "d36", "tiny"};
 const std::vector<std::string> kDtypes = {"auto", "f32", "bf16", "f16"};
 
@@ -93,9 +101,7 @@ void add_generate(CLI::App& app, const Actions& actions) {
     for (const CLI::Option* o : self->get_options())
       if (o->count() > 0) a->given.insert(o->get_name());
   });
-  cmd->callback([a, run = actions.generate] {
-    if (run) run(*a);
-  });
+  on_run(cmd, a, actions.generate);
 }
 
 void add_profile(CLI::App& app, const Actions& actions) {
@@ -110,9 +116,7 @@ void add_profile(CLI::App& app, const Actions& actions) {
     check_run_options(*self, a->run, false);
     check_policy_knobs(*self, {"ams"});
   });
-  cmd->callback([a, run = actions.profile] {
-    if (run) run(*a);
-  });
+  on_run(cmd, a, actions.profile);
 }
 
 void add_plan(CLI::App& app, const Actions& actions) {
@@ -148,9 +152,7 @@ void add_plan(CLI::App& app, const Actions& actions) {
                 "--vae applies to --device with --var: it would be ignored");
     AMSKV_CHECK(!given(*self, "--gpu") || a->device == "cuda", "--gpu applies to --device cuda: it would be ignored");
   });
-  cmd->callback([a, run = actions.plan] {
-    if (run) run(*a);
-  });
+  on_run(cmd, a, actions.plan);
 }
 
 void add_bench(CLI::App& app, const Actions& actions) {
@@ -182,9 +184,7 @@ void add_bench(CLI::App& app, const Actions& actions) {
   cmd->remove_option(cmd->get_option("--kv"));  // --policies is the grid's axis
   const CLI::App* self = cmd;
   cmd->parse_complete_callback([self, a] { check_bench(*self, *a); });
-  cmd->callback([a, run = actions.bench] {
-    if (run) run(*a);
-  });
+  on_run(cmd, a, actions.bench);
 }
 
 void add_inspect(CLI::App& app, const Actions& actions) {
@@ -194,9 +194,7 @@ void add_inspect(CLI::App& app, const Actions& actions) {
                  "it is damaged), or the settings a generated PNG records");
   cmd->add_option("file", a->path, "Checkpoint (.pth or .safetensors) or PNG written by amskv generate")->required();
   cmd->add_flag("--tensors", a->list, "Also list every tensor");
-  cmd->callback([a, run = actions.inspect] {
-    if (run) run(*a);
-  });
+  on_run(cmd, a, actions.inspect);
 }
 
 void add_convert(CLI::App& app, const Actions& actions) {
@@ -209,9 +207,7 @@ void add_convert(CLI::App& app, const Actions& actions) {
     AMSKV_CHECK(ext == ".safetensors" || ext == ".pth" || ext == ".pt", a->output,
                 ": unknown output format (use .safetensors or .pth)");
   });
-  cmd->callback([a, run = actions.convert] {
-    if (run) run(*a);
-  });
+  on_run(cmd, a, actions.convert);
 }
 
 void add_random_model(CLI::App& app, const Actions& actions) {
@@ -237,9 +233,7 @@ void add_random_model(CLI::App& app, const Actions& actions) {
       AMSKV_CHECK(name->empty() || std::filesystem::path(*name).filename() == *name, "--var-name/--vae-name: '", *name,
                   "' is not a plain file name (the folder is --out)");
   });
-  cmd->callback([a, run = actions.random_model] {
-    if (run) run(*a);
-  });
+  on_run(cmd, a, actions.random_model);
 }
 
 }  // namespace
