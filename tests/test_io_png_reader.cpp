@@ -93,6 +93,11 @@ TEST(IoPngReader, AChunkLongerThanTheFileIsRefusedBeforeLibpngAllocatesIt) {
   for (bool pixels : {false, true})
     expect_error([&] { read_png(dir.path("long_chunk.png"), pixels); },
                  {dir.path("long_chunk.png"), "chunk zTXt at byte 33 declares 2046820380 bytes"});
+  // Found next: the same chunk cut inside its data, with less than a chunk's 12 bytes of framing left.
+  png.resize(33 + 11);
+  io_test::write_bytes(dir.path("cut_chunk.png"), png);
+  expect_error([&] { read_png(dir.path("cut_chunk.png")); },
+               {dir.path("cut_chunk.png"), "chunk zTXt at byte 33 declares 2046820380 bytes, more than the 0 left"});
 }
 
 }  // namespace

@@ -122,15 +122,15 @@ void copy_text(png_textp text, int count, void* ctx) {
 // 2 GB zTXt chunk, found by fuzz_png, cost 2 GB). Throws naming the file, the chunk and its offset.
 void check_chunk_lengths(const uint8_t* data, size_t size, const std::string& name) {
   size_t at = sizeof kSignature;
-  while (size - at >= 12) {
+  while (size - at >= 8) {  // a chunk's length and type are there: libpng would act on them
     const uint64_t length = (uint64_t{data[at]} << 24) | (uint64_t{data[at + 1]} << 16) |
                             (uint64_t{data[at + 2]} << 8) | uint64_t{data[at + 3]};
     const std::string type(reinterpret_cast<const char*>(data + at + 4), 4);
     const bool printable = std::all_of(type.begin(), type.end(), [](char c) { return c >= 33 && c <= 126; });
     const std::string shown = printable ? type : std::string("(unnamed)");
-    if (length > size - at - 12)
-      fail(name, ": chunk ", shown, " at byte ", at, " declares ", length, " bytes, more than the ", size - at - 12,
-           " left in the file");
+    if (size - at < 12 || length > size - at - 12)
+      fail(name, ": chunk ", shown, " at byte ", at, " declares ", length, " bytes, more than the ",
+           size - at < 12 ? 0 : size - at - 12, " left in the file");
     if ((type == "tEXt" || type == "zTXt" || type == "iTXt") && length > kMaxTextBytes)
       fail(name, ": text chunk at byte ", at, " is ", length, " bytes (at most ", kMaxTextBytes, ")");
     if (type == "IEND") return;
