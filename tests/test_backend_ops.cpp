@@ -152,28 +152,34 @@ TEST_P(BackendOps, LinearWithBiasAndGelu) {
   }
 }
 
+// Widths that take the block-per-token kernel (multiples of four, d30's 1920 among them) and one that does not.
 TEST_P(BackendOps, LayerNormModulate) {
-  const int64_t rows = 4, tokens = 37, width = 192;
-  Pair x = put_f32(random(rows * tokens * width, -3.0f, 3.0f));
-  Pair mod = put_f32(random(rows * 6 * width));
-  Pair y = zeros(rows * tokens * width, T_);
-  cpu_.layer_norm_modulate(x.cpu, rows, tokens, width, mod.cpu.slice(2 * width), mod.cpu.slice(4 * width), 6 * width,
-                           y.cpu);
-  dev_->layer_norm_modulate(x.dev, rows, tokens, width, mod.dev.slice(2 * width), mod.dev.slice(4 * width), 6 * width,
-                            y.dev);
-  expect_close(y, out_tol(), "layer_norm_modulate");
+  for (auto [rows, tokens, width] : {std::tuple{4, 37, 192}, std::tuple{3, 5, 190}, std::tuple{2, 3, 1920}}) {
+    Pair x = put_f32(random(rows * tokens * width, -3.0f, 3.0f));
+    Pair mod = put_f32(random(rows * 6 * width));
+    Pair y = zeros(rows * tokens * width, T_);
+    cpu_.layer_norm_modulate(x.cpu, rows, tokens, width, mod.cpu.slice(2 * width), mod.cpu.slice(4 * width),
+                             6 * width, y.cpu);
+    dev_->layer_norm_modulate(x.dev, rows, tokens, width, mod.dev.slice(2 * width), mod.dev.slice(4 * width),
+                              6 * width, y.dev);
+    expect_close(y, out_tol(), cat("layer_norm_modulate width ", width));
+  }
 }
 
+// Head widths of the paired-access kernel (64, 128) and of the general one (32).
 TEST_P(BackendOps, QkNormSplit) {
-  const int64_t rows = 3, n = 25, heads = 2, dh = 64;
-  Pair qkv = put_compute(random(rows * n * 3 * heads * dh));
-  Pair tau = put_f32({3.5f, 17.0f});
-  Pair q = zeros(rows * n * heads * dh, T_), k = zeros(rows * n * heads * dh, T_), v = zeros(rows * n * heads * dh, T_);
-  cpu_.qk_norm_split(qkv.cpu, rows, n, heads, dh, tau.cpu, q.cpu, k.cpu, v.cpu);
-  dev_->qk_norm_split(qkv.dev, rows, n, heads, dh, tau.dev, q.dev, k.dev, v.dev);
-  expect_close(q, out_tol(), "q");
-  expect_close(k, out_tol(), "k");
-  expect_close(v, 0.0, "v");
+  for (int64_t dh : {64, 128, 32}) {
+    const int64_t rows = 3, n = 25, heads = 2;
+    Pair qkv = put_compute(random(rows * n * 3 * heads * dh));
+    Pair tau = put_f32({3.5f, 17.0f});
+    Pair q = zeros(rows * n * heads * dh, T_), k = zeros(rows * n * heads * dh, T_),
+         v = zeros(rows * n * heads * dh, T_);
+    cpu_.qk_norm_split(qkv.cpu, rows, n, heads, dh, tau.cpu, q.cpu, k.cpu, v.cpu);
+    dev_->qk_norm_split(qkv.dev, rows, n, heads, dh, tau.dev, q.dev, k.dev, v.dev);
+    expect_close(q, out_tol(), cat("q, head width ", dh));
+    expect_close(k, out_tol(), cat("k, head width ", dh));
+    expect_close(v, 0.0, cat("v, head width ", dh));
+  }
 }
 
 // Segments of different lengths in one slab with a larger capacity (head stride), plus the current scale.
@@ -234,16 +240,18 @@ TEST_P(BackendOps, AttentionOverSegments) {
 }
 
 TEST_P(BackendOps, ElementwiseOps) {
-  const int64_t rows = 4, tokens = 9, width = 80;
-  // gated residual (branch in both dtypes)
-  for (DType bt : {DType::F32, T_}) {
-    Pair x = put_f32(random(rows * tokens * width));
-    Pair br = put(random(rows * tokens * width), bt);
-    Pair gate = put_f32(random(rows * 6 * width));
-    cpu_.gated_residual_add(x.cpu, br.cpu, rows, tokens, width, gate.cpu.slice(width), 6 * width);
-    dev_->gated_residual_add(x.dev, br.dev, rows, tokens, width, gate.dev.slice(width), 6 * width);
-    expect_close(x, f32_tol(), "gated_residual_add");
-  }
+  const int64_t rows = 4, tokens = 9;
+  // gated residual (branch in both dtypes; a width of 4-element accesses and one of single ones)
+  for (int64_t width : {80, 78})
+    for (DType bt : {DType::F32, T_}) {
+      Pair x = put_f32(random(rows * tokens * width));
+      Pair br = put(random(rows * tokens * width), bt);
+      Pair gate = put_f32(random(rows * 6 * width));
+      cpu_.gated_residual_add(x.cpu, br.cpu, rows, tokens, width, gate.cpu.slice(width), 6 * width);
+      dev_->gated_residual_add(x.dev, br.dev, rows, tokens, width, gate.dev.slice(width), 6 * width);
+      expect_close(x, f32_tol(), cat("gated_residual_add width ", width));
+    }
+  const int64_t width = 80;
   {
     Pair x = put_f32(random(1000, -6, 6));
     Pair y = zeros(1000, T_);
@@ -336,22 +344,28 @@ TEST_P(BackendOps, Resampling) {
   expect_close(y, out_tol(), "nearest_upsample2x padded");
 }
 
+// Small planes (one block per group), and large ones whose groups are summed in several slices, with and
+// without 4-element accesses.
 TEST_P(BackendOps, GroupNorm) {
-  const int64_t batch = 2, channels = 64, h = 9, w = 7;
-  Pair x = put_f32(random(batch * channels * h * w, -2, 3));
-  Pair gamma = put_f32(random(channels)), beta = put_f32(random(channels));
-  for (int64_t pad : {0, 1})
-    for (bool silu : {false, true}) {
-      Pair y = zeros(batch * channels * (h + 2 * pad) * (w + 2 * pad), T_);
-      cpu_.group_norm(x.cpu, y.cpu, batch, channels, h, w, pad, 32, gamma.cpu, beta.cpu, 1e-6f, silu);
-      dev_->group_norm(x.dev, y.dev, batch, channels, h, w, pad, 32, gamma.dev, beta.dev, 1e-6f, silu);
-      expect_close(y, out_tol(), cat("group_norm pad ", pad, silu ? " silu" : ""));
-    }
+  for (auto [batch, h, w] : {std::tuple{2, 9, 7}, std::tuple{1, 96, 96}, std::tuple{1, 97, 95}}) {
+    const int64_t channels = 64;
+    Pair x = put_f32(random(batch * channels * h * w, -2, 3));
+    Pair gamma = put_f32(random(channels)), beta = put_f32(random(channels));
+    for (int64_t pad : {0, 1})
+      for (bool silu : {false, true}) {
+        Pair y = zeros(batch * channels * (h + 2 * pad) * (w + 2 * pad), T_);
+        cpu_.group_norm(x.cpu, y.cpu, batch, channels, h, w, pad, 32, gamma.cpu, beta.cpu, 1e-6f, silu);
+        dev_->group_norm(x.dev, y.dev, batch, channels, h, w, pad, 32, gamma.dev, beta.dev, 1e-6f, silu);
+        expect_close(y, out_tol(), cat("group_norm ", h, "x", w, " pad ", pad, silu ? " silu" : ""));
+      }
+  }
 }
 
+// Rows of odd width and rows a multiple of 8 wide (the vectorised im2col).
 TEST_P(BackendOps, Conv2d) {
-  const int64_t batch = 2, h = 11, w = 13;
-  for (auto [cin, cout, k] : {std::tuple{32, 48, 3}, std::tuple{40, 3, 3}, std::tuple{32, 64, 1}}) {
+  for (auto [batch, h, w, cin, cout, k] : {std::tuple{2, 11, 13, 32, 48, 3}, std::tuple{2, 11, 13, 40, 3, 3},
+                                           std::tuple{2, 11, 13, 32, 64, 1}, std::tuple{2, 6, 16, 24, 40, 3},
+                                           std::tuple{1, 8, 8, 16, 3, 3}}) {
     const int64_t pad = k / 2;
     const auto wv = rounded(random(cout * cin * k * k, -0.2f, 0.2f), T_), bv = random(cout);
     const Tensor wt = Tensor::from_vector<float>({cout, cin, k, k}, wv), bt = Tensor::from_vector<float>({cout}, bv);
@@ -375,7 +389,7 @@ TEST_P(BackendOps, Conv2d) {
           cpu_.conv2d(x.cpu, batch, h, w, cw, y.cpu, padded, acc);
           dev_->conv2d(x.dev, batch, h, w, dw, y.dev, padded, acc);
           expect_close(y, std::max(tol(), 1e-5),
-                       cat("conv ", k, "x", k, " ", cin, "->", cout, padded ? " padded" : "", acc ? " accumulate" : "",
+                       cat("conv ", k, "x", k, " ", cin, "->", cout, " on ", h, "x", w, padded ? " padded" : "", acc ? " accumulate" : "",
                            " input ", dtype_name(xt)));
         }
       }

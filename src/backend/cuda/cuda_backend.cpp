@@ -213,8 +213,8 @@ class CudaBackend final : public Backend {
     const bool compute_bias = y.dtype() == compute_ && w.bias_compute.allocated();
     c.bias = w.bias.allocated() ? (compute_bias ? w.bias_compute.span().raw() : w.bias.span().raw()) : nullptr;
     c.bias_type = compute_bias ? cuda_type(compute_) : CUDA_R_32F;
+    c.gelu_tanh = act == Activation::GeluTanh;
     gemm_->run(c);
-    if (act == Activation::GeluTanh) cuda::launch_gelu_tanh(y.raw(), y.dtype(), rows * w.out, stream_);
   }
   void layer_norm_modulate(DeviceSpan x, int64_t rows, int64_t tokens, int64_t width, DeviceSpan scale,
                            DeviceSpan shift, int64_t mod_stride, DeviceSpan y) override {
@@ -344,10 +344,12 @@ class CudaBackend final : public Backend {
     AMSKV_CHECK(groups > 0 && channels % groups == 0, "group_norm: ", channels, " channels are not divisible into ",
                 groups, " groups");
     DeviceBuffer scale = alloc(DType::F32, batch * channels), shift = alloc(DType::F32, batch * channels);
+    DeviceBuffer partial =
+        alloc(DType::F64, 2 * batch * groups * cuda::group_norm_parts(batch, groups, channels / groups * h * w));
     cuda::launch_group_norm_stats(ptr<const float>(x), batch, channels, h * w, groups,
                                   gamma.empty() ? nullptr : ptr<const float>(gamma),
-                                  beta.empty() ? nullptr : ptr<const float>(beta), eps, ptr<float>(scale),
-                                  ptr<float>(shift), stream_);
+                                  beta.empty() ? nullptr : ptr<const float>(beta), eps, ptr<double>(partial),
+                                  ptr<float>(scale), ptr<float>(shift), stream_);
     cuda::launch_group_norm_apply(ptr<const float>(x), batch, channels, h, w, pad, ptr<const float>(scale),
                                   ptr<const float>(shift), fuse_silu, y.raw(), y.dtype(), stream_);
   }

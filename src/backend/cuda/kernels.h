@@ -72,10 +72,12 @@ void launch_area(const float* x, int64_t planes, int64_t in_h, int64_t in_w, int
                  cudaStream_t s);
 void launch_nearest_upsample2x(const float* x, int64_t planes, int64_t h, int64_t w, void* y, DType y_type,
                                int64_t pad, cudaStream_t s);
-// Per (image, channel) scale and shift of GroupNorm: y = x·scale + shift (statistics in double).
+// Per (image, channel) scale and shift of GroupNorm: y = x·scale + shift (statistics in double). Each group
+// is summed in group_norm_parts(...) slices; `partial` holds 2 doubles per slice.
+int64_t group_norm_parts(int64_t batch, int64_t groups, int64_t count);
 void launch_group_norm_stats(const float* x, int64_t batch, int64_t channels, int64_t hw, int64_t groups,
-                             const float* gamma, const float* beta, float eps, float* scale, float* shift,
-                             cudaStream_t s);
+                             const float* gamma, const float* beta, float eps, double* partial, float* scale,
+                             float* shift, cudaStream_t s);
 void launch_group_norm_apply(const float* x, int64_t batch, int64_t channels, int64_t h, int64_t w, int64_t pad,
                              const float* scale, const float* shift, bool silu, void* y, DType y_type, cudaStream_t s);
 // The columns of a k×k convolution (stride 1, zero padding `pad`) for one product per image:

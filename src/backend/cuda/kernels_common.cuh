@@ -30,6 +30,34 @@ __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) { re
 template <>
 __device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
 
+// Four consecutive elements through float: one 16-byte (float) or 8-byte (16-bit) access. The address must be
+// aligned to that size; launchers check it and take a scalar kernel otherwise.
+template <class T>
+__device__ __forceinline__ float4 load4(const T* p) {
+  if constexpr (sizeof(T) == 4) {
+    return *reinterpret_cast<const float4*>(p);
+  } else {
+    const uint2 raw = *reinterpret_cast<const uint2*>(p);
+    const T* e = reinterpret_cast<const T*>(&raw);
+    return make_float4(to_float(e[0]), to_float(e[1]), to_float(e[2]), to_float(e[3]));
+  }
+}
+template <class T>
+__device__ __forceinline__ void store4(T* p, float4 v) {
+  if constexpr (sizeof(T) == 4) {
+    *reinterpret_cast<float4*>(p) = v;
+  } else {
+    uint2 raw;
+    T* e = reinterpret_cast<T*>(&raw);
+    e[0] = from_float<T>(v.x), e[1] = from_float<T>(v.y), e[2] = from_float<T>(v.z), e[3] = from_float<T>(v.w);
+    *reinterpret_cast<uint2*>(p) = raw;
+  }
+}
+// Whether every address p + 4·i of a buffer of T is aligned for load4/store4.
+inline bool aligned4(const void* p, size_t elem_size) {
+  return reinterpret_cast<uintptr_t>(p) % (4 * elem_size) == 0;
+}
+
 // Runs `body` with T bound to the C++ type of a floating DType (F32, BF16, F16).
 #define AMSKV_DISPATCH_FLOAT(dtype, T, ...)                                                   \
   do {                                                                                        \

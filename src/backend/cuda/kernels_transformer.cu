@@ -16,7 +16,7 @@ __global__ void convert_kernel(const S* src, D* dst, int64_t n) {
     dst[i] = from_float<D>(to_float(src[i]));
 }
 
-// One warp per token: mean and biased variance in double, then the modulated output.
+// Widths that are not a multiple of four: one warp per token, mean and biased variance in double.
 template <class Y>
 __global__ void layer_norm_modulate_kernel(const float* x, int64_t rows, int64_t tokens, int64_t width,
                                            const float* scale, const float* shift, int64_t mod_stride, Y* y) {
@@ -40,6 +40,53 @@ __global__ void layer_norm_modulate_kernel(const float* x, int64_t rows, int64_t
   const float* b = shift + r * mod_stride;
   Y* yi = y + token * width;
   for (int64_t c = lane; c < width; c += 32) yi[c] = from_float<Y>((xi[c] - m) * inv * (1.0f + s[c]) + b[c]);
+}
+
+// Every real width (a multiple of four up to kNormThreads · 4 · kNormQuads): one block per token, the token
+// held in registers. The warp-per-token kernel walks the width serially and left the card idle at batch 1,
+// where a scale has a handful of tokens (35% of a d30 image's GPU time went there); this one reads x once,
+// in 16-byte accesses, and reduces over the block (per-thread partials in float, the sums in double).
+constexpr int kNormThreads = 128;
+constexpr int kNormQuads = 8;
+template <class Y>
+__global__ void __launch_bounds__(kNormThreads) layer_norm_modulate_vec_kernel(
+    const float* __restrict__ x, int64_t tokens, int width, const float* __restrict__ scale,
+    const float* __restrict__ shift, int64_t mod_stride, Y* __restrict__ y) {
+  const int64_t token = blockIdx.x, r = token / tokens;
+  const int quads = width / 4;
+  const float* xi = x + token * width;
+  float4 v[kNormQuads];
+  float s = 0.0f;
+#pragma unroll
+  for (int i = 0; i < kNormQuads; ++i) {
+    const int c = threadIdx.x + i * kNormThreads;
+    v[i] = c < quads ? load4(xi + 4 * c) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    s += (v[i].x + v[i].y) + (v[i].z + v[i].w);
+  }
+  const double mean = block_sum(static_cast<double>(s)) / width;
+  const float m = static_cast<float>(mean);
+  float q = 0.0f;
+#pragma unroll
+  for (int i = 0; i < kNormQuads; ++i) {
+    if (threadIdx.x + i * kNormThreads < quads) {
+      const float a = v[i].x - m, b = v[i].y - m, c = v[i].z - m, d = v[i].w - m;
+      q += (a * a + b * b) + (c * c + d * d);
+    }
+  }
+  const double var = block_sum(static_cast<double>(q)) / width;
+  const float inv = static_cast<float>(1.0 / sqrt(var + 1e-6));
+  const float* sc = scale + r * mod_stride;
+  const float* sh = shift + r * mod_stride;
+  Y* yi = y + token * width;
+#pragma unroll
+  for (int i = 0; i < kNormQuads; ++i) {
+    const int c = threadIdx.x + i * kNormThreads;
+    if (c < quads) {
+      const float4 a = load4(sc + 4 * c), b = load4(sh + 4 * c);
+      store4(yi + 4 * c, make_float4((v[i].x - m) * inv * (1.0f + a.x) + b.x, (v[i].y - m) * inv * (1.0f + a.y) + b.y,
+                                     (v[i].z - m) * inv * (1.0f + a.z) + b.z, (v[i].w - m) * inv * (1.0f + a.w) + b.w));
+    }
+  }
 }
 
 // One warp per (row, token, head): split the fused qkv, l2-normalise q and k, scale q by the head's tau.
@@ -67,6 +114,77 @@ __global__ void qk_norm_split_kernel(const T* qkv, int64_t rows, int64_t n, int6
     q[dst + d] = from_float<T>(to_float(src[d]) * qs);
     k[dst + d] = from_float<T>(to_float(src[C + d]) * ks);
     v[dst + d] = src[2 * C + d];
+  }
+}
+
+// Head widths that are a multiple of 64 (every VAR model: 64): each lane moves two neighbours in one access,
+// and q, k and v are all loaded before the reductions so that their reads overlap.
+template <class T>
+__device__ __forceinline__ float2 load2(const T* p) {
+  if constexpr (sizeof(T) == 4) {
+    return *reinterpret_cast<const float2*>(p);
+  } else {
+    const uint32_t raw = *reinterpret_cast<const uint32_t*>(p);
+    const T* e = reinterpret_cast<const T*>(&raw);
+    return make_float2(to_float(e[0]), to_float(e[1]));
+  }
+}
+template <class T>
+__device__ __forceinline__ void store2(T* p, float a, float b) {
+  if constexpr (sizeof(T) == 4) {
+    *reinterpret_cast<float2*>(p) = make_float2(a, b);
+  } else {
+    uint32_t raw;
+    T* e = reinterpret_cast<T*>(&raw);
+    e[0] = from_float<T>(a), e[1] = from_float<T>(b);
+    *reinterpret_cast<uint32_t*>(p) = raw;
+  }
+}
+template <class T, int kPairs>  // kPairs = dh / 64
+__global__ void qk_norm_split_vec_kernel(const T* __restrict__ qkv, int64_t rows, int64_t n, int64_t heads,
+                                         const float* __restrict__ tau, T* __restrict__ q, T* __restrict__ k,
+                                         T* __restrict__ v) {
+  constexpr int dh = 64 * kPairs;
+  const int64_t item = blockIdx.x * int64_t{blockDim.x / 32} + threadIdx.x / 32;
+  const int lane = threadIdx.x & 31;
+  if (item >= rows * n * heads) return;
+  const int64_t h = item % heads, t = (item / heads) % n, r = item / (heads * n);
+  const int64_t C = heads * dh;
+  const T* src = qkv + (r * n + t) * 3 * C + h * dh;
+  float2 a[kPairs], b[kPairs], c[kPairs];
+  float qq = 0.0f, kk = 0.0f;
+#pragma unroll
+  for (int i = 0; i < kPairs; ++i) {
+    const int d = 64 * i + 2 * lane;
+    a[i] = load2(src + d), b[i] = load2(src + C + d), c[i] = load2(src + 2 * C + d);
+    qq += a[i].x * a[i].x + a[i].y * a[i].y;
+    kk += b[i].x * b[i].x + b[i].y * b[i].y;
+  }
+  qq = warp_sum(qq);
+  kk = warp_sum(kk);
+  const float qs = tau[h] / fmaxf(sqrtf(qq), 1e-12f);
+  const float ks = 1.0f / fmaxf(sqrtf(kk), 1e-12f);
+  const int64_t dst = ((r * heads + h) * n + t) * dh;
+#pragma unroll
+  for (int i = 0; i < kPairs; ++i) {
+    const int d = 64 * i + 2 * lane;
+    store2(q + dst + d, a[i].x * qs, a[i].y * qs);
+    store2(k + dst + d, b[i].x * ks, b[i].y * ks);
+    store2(v + dst + d, c[i].x, c[i].y);
+  }
+}
+
+// Widths that are a multiple of four (every real model): x, the gate and the branch in 4-element accesses.
+template <class B>
+__global__ void gated_residual_vec_kernel(float* __restrict__ x, const B* __restrict__ branch, int64_t tokens,
+                                          int64_t quads_per_token, int64_t quads, const float* __restrict__ gate,
+                                          int64_t gate_stride) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < quads; i += int64_t{gridDim.x} * blockDim.x) {
+    const int64_t t = i / quads_per_token, c = i - t * quads_per_token;
+    const float4 g = load4(gate + (t / tokens) * gate_stride + 4 * c), b = load4(branch + 4 * i);
+    float4 v = load4(x + 4 * i);
+    v.x += g.x * b.x, v.y += g.y * b.y, v.z += g.z * b.z, v.w += g.w * b.w;
+    store4(x + 4 * i, v);
   }
 }
 
@@ -206,11 +324,19 @@ void launch_layer_norm_modulate(const float* x, int64_t rows, int64_t tokens, in
                                 const float* shift, int64_t mod_stride, void* y, DType y_type, cudaStream_t s) {
   const int64_t items = rows * tokens;
   if (items == 0) return;
-  constexpr int kWarps = 4;
-  const auto blocks = static_cast<unsigned>((items + kWarps - 1) / kWarps);
+  const size_t ys = dtype_size(y_type);
+  const bool vec = width % 4 == 0 && width <= 4 * kNormThreads * kNormQuads && mod_stride % 4 == 0 &&
+                   aligned4(x, 4) && aligned4(scale, 4) && aligned4(shift, 4) && aligned4(y, ys);
   AMSKV_DISPATCH_FLOAT(y_type, Y, {
-    layer_norm_modulate_kernel<Y><<<blocks, 32 * kWarps, 0, s>>>(x, rows, tokens, width, scale, shift, mod_stride,
-                                                                 static_cast<Y*>(y));
+    if (vec) {
+      layer_norm_modulate_vec_kernel<Y><<<static_cast<unsigned>(items), kNormThreads, 0, s>>>(
+          x, tokens, static_cast<int>(width), scale, shift, mod_stride, static_cast<Y*>(y));
+    } else {
+      constexpr int kWarps = 4;
+      const auto blocks = static_cast<unsigned>((items + kWarps - 1) / kWarps);
+      layer_norm_modulate_kernel<Y><<<blocks, 32 * kWarps, 0, s>>>(x, rows, tokens, width, scale, shift, mod_stride,
+                                                                   static_cast<Y*>(y));
+    }
   });
   AMSKV_CUDA_LAUNCHED();
 }
@@ -221,9 +347,19 @@ void launch_qk_norm_split(const void* qkv, DType t, int64_t rows, int64_t n, int
   if (items == 0) return;
   constexpr int kWarps = 8;
   const auto blocks = static_cast<unsigned>((items + kWarps - 1) / kWarps);
+  const size_t es = dtype_size(t);
+  const bool vec = (head_dim == 64 || head_dim == 128) && reinterpret_cast<uintptr_t>(qkv) % (2 * es) == 0 &&
+                   reinterpret_cast<uintptr_t>(q) % (2 * es) == 0 && reinterpret_cast<uintptr_t>(k) % (2 * es) == 0 &&
+                   reinterpret_cast<uintptr_t>(v) % (2 * es) == 0;
   AMSKV_DISPATCH_FLOAT(t, T, {
-    qk_norm_split_kernel<T><<<blocks, 32 * kWarps, 0, s>>>(static_cast<const T*>(qkv), rows, n, heads, head_dim, tau,
-                                                           static_cast<T*>(q), static_cast<T*>(k), static_cast<T*>(v));
+    const auto* src = static_cast<const T*>(qkv);
+    auto *qd = static_cast<T*>(q), *kd = static_cast<T*>(k), *vd = static_cast<T*>(v);
+    if (vec && head_dim == 64)
+      qk_norm_split_vec_kernel<T, 1><<<blocks, 32 * kWarps, 0, s>>>(src, rows, n, heads, tau, qd, kd, vd);
+    else if (vec)
+      qk_norm_split_vec_kernel<T, 2><<<blocks, 32 * kWarps, 0, s>>>(src, rows, n, heads, tau, qd, kd, vd);
+    else
+      qk_norm_split_kernel<T><<<blocks, 32 * kWarps, 0, s>>>(src, rows, n, heads, head_dim, tau, qd, kd, vd);
   });
   AMSKV_CUDA_LAUNCHED();
 }
@@ -232,10 +368,17 @@ void launch_gated_residual_add(float* x, const void* branch, DType branch_type, 
                                int64_t width, const float* gate, int64_t gate_stride, cudaStream_t s) {
   const int64_t n = rows * tokens * width;
   if (n == 0) return;
-  const auto blocks = static_cast<unsigned>(std::min<int64_t>(rows * tokens, kMaxBlocks));
+  const bool vec = width % 4 == 0 && gate_stride % 4 == 0 && aligned4(x, 4) && aligned4(gate, 4) &&
+                   aligned4(branch, dtype_size(branch_type));
   AMSKV_DISPATCH_FLOAT(branch_type, B, {
-    gated_residual_kernel<B><<<blocks, kThreads, 0, s>>>(x, static_cast<const B*>(branch), rows, tokens, width, gate,
-                                                         gate_stride);
+    if (vec) {
+      gated_residual_vec_kernel<B><<<blocks_for(n / 4, kThreads), kThreads, 0, s>>>(
+          x, static_cast<const B*>(branch), tokens, width / 4, n / 4, gate, gate_stride);
+    } else {
+      const auto blocks = static_cast<unsigned>(std::min<int64_t>(rows * tokens, kMaxBlocks));
+      gated_residual_kernel<B><<<blocks, kThreads, 0, s>>>(x, static_cast<const B*>(branch), rows, tokens, width, gate,
+                                                           gate_stride);
+    }
   });
   AMSKV_CUDA_LAUNCHED();
 }
