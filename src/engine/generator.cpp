@@ -7,6 +7,7 @@ namespace amskv::engine {
 
 using backend::DeviceBuffer;
 using backend::DeviceSpan;
+using backend::OpTimer;
 
 namespace {
 using Clock = std::chrono::steady_clock;
@@ -59,33 +60,43 @@ class Generation {
         cache_(be_, policy, model::kv_schedule(cfg_), cfg_.schedule.patch_nums, R_, cfg_.heads, cfg_.head_dim,
                o.analysis),
         head_images_(o.plan.head_images > 0 ? std::min(o.plan.head_images, B_) : B_),
-        ws_(be_, cfg_, R_, std::max(o.plan.chunk_rows > 0 ? o.plan.chunk_rows : R_, head_images_)) {
+        ws_(be_, cfg_, R_, std::max(o.plan.chunk_rows > 0 ? o.plan.chunk_rows : R_, head_images_), o.time_ops) {
     int64_t n_max = 0;
     for (int k = 0; k < K_; ++k) n_max = std::max(n_max, cfg_.schedule.tokens(k));
     const int64_t HW = cfg_.schedule.last_side(), V = cfg_.vocab, Cv = cfg_.cvae;
     logits_ = be_.alloc(DType::F32, 2 * head_images_ * n_max * V);
     guided_ = be_.alloc(DType::F32, head_images_ * n_max * V);
-    tokens_ = be_.alloc(DType::I64, B_ * n_max);
+    tokens_ = be_.alloc(DType::I64, B_ * cfg_.schedule.total_tokens);  // every scale's, read back once at the end
+    for (auto* t : {&transformer_timer_, &sampling_timer_, &latent_timer_}) *t = be_.make_timer();
+    for (int k = 0; k < K_; ++k) scale_timers_.push_back(be_.make_timer());
     fhat_ = be_.alloc(DType::F32, B_ * Cv * HW * HW);
     be_.fill_zero(fhat_);
     next_ = be_.alloc(DType::F32, B_ * Cv * HW * HW);
     if (o.sampling.more_smooth && !o.forced_tokens) soft_ = be_.alloc(DType::F32, B_ * n_max * Cv);
   }
 
+  // The scales are enqueued back to back: nothing waits for the device until the results are read (unless an
+  // observer wants each scale's tokens or tensors), so the host prepares the next launches while the device
+  // works, which is what keeps small batches from being launch-bound. Phases are timed on the device.
   GenerateResult run(kv::CachePolicy& policy) {
     const auto t_start = Clock::now();
     var_.first_input(cond_, ws_);
     for (int k = 0; k < K_; ++k) {
-      const auto t_scale = Clock::now();
+      OpTimer& scale = *scale_timers_[static_cast<size_t>(k)];
+      scale.start();
       run_transformer(k);
       choose_tokens(k);
       update_latent(k);
-      be_.synchronize();
-      res_.time.per_scale_s.push_back(since(t_scale));
-      if (progress_) progress_->on_scale_done(k, K_, res_.time.per_scale_s.back());
+      scale.stop();
+      if (progress_) progress_->on_scale_done(k, K_, scale.seconds());
     }
+    for (auto& t : scale_timers_) res_.time.per_scale_s.push_back(t->seconds());
+    res_.time.transformer_s = transformer_timer_->seconds();
+    res_.time.sampling_s = sampling_timer_->seconds();
+    res_.time.latent_s = latent_timer_->seconds();
     res_.time.attention_s = ws_.attention_timer->seconds();
     res_.time.matmul_s = ws_.matmul_timer->seconds();
+    read_tokens();
     res_.kv = cache_.stats();
     res_.policy = policy.describe();
     res_.similarity = cache_.similarity().sim;
@@ -99,13 +110,28 @@ class Generation {
 
  private:
   void run_transformer(int k) {
-    const auto t0 = Clock::now();
+    transformer_timer_->start();
     const int64_t n = cfg_.schedule.tokens(k);
     if (obs_) obs_->on_scale_input(k, download_floats(be_, ws_.x.slice(0, R_ * n * cfg_.width)).data(), R_, n, cfg_.width);
     cache_.begin_scale(k);
     var_.forward_blocks(k, cond_, cache_, ws_);
-    be_.synchronize();
-    res_.time.transformer_s += since(t0);
+    transformer_timer_->stop();
+  }
+
+  DeviceSpan scale_tokens(int k) const {
+    return tokens_.slice(B_ * cfg_.schedule.starts[static_cast<size_t>(k)], B_ * cfg_.schedule.tokens(k));
+  }
+
+  // Every scale's tokens, [B, n_k] each, in one download.
+  void read_tokens() {
+    std::vector<int64_t> all(static_cast<size_t>(B_ * cfg_.schedule.total_tokens));
+    be_.download(tokens_, all.data());
+    for (int k = 0; k < K_; ++k) {
+      Tensor tok = Tensor::zeros(DType::I64, {B_, cfg_.schedule.tokens(k)});
+      const auto first = all.begin() + B_ * cfg_.schedule.starts[static_cast<size_t>(k)];
+      std::copy(first, first + tok.numel(), tok.mutable_data<int64_t>());
+      res_.tokens.push_back(std::move(tok));
+    }
   }
 
   // Head and guidance for images [b0, b0 + count): the conditional rows' logits, then the unconditional ones,
@@ -130,13 +156,13 @@ class Generation {
   }
 
   void choose_tokens(int k) {
-    const auto t0 = Clock::now();
+    sampling_timer_->start();
     const int64_t n = cfg_.schedule.tokens(k), V = cfg_.vocab;
     const bool keep = opt_.keep_logits || obs_;
     std::vector<float> raw, guided_host;
     if (obs_) raw.resize(static_cast<size_t>(R_ * n * V));
     if (keep) guided_host.resize(static_cast<size_t>(B_ * n * V));
-    const DeviceSpan tokens = tokens_.slice(0, B_ * n);
+    const DeviceSpan tokens = scale_tokens(k);
     if (opt_.forced_tokens) {
       const auto forced = forced_tokens(*opt_.forced_tokens, k, opt_.forced_offset, B_, n, V);
       be_.upload(tokens, forced.data(), DType::I64);
@@ -158,16 +184,17 @@ class Generation {
     if (obs_) obs_->on_logits_raw(k, raw.data(), R_, n, V);
     if (obs_) obs_->on_logits_cfg(k, guided_host.data(), B_, n, V);
     if (opt_.keep_logits) res_.logits_cfg.push_back(Tensor::from_vector<float>({B_, n, V}, guided_host));
-    Tensor tok = Tensor::zeros(DType::I64, {B_, n});
-    be_.download(tokens, tok.mutable_data<int64_t>());
-    if (progress_) progress_->on_tokens(k, tok.data<int64_t>(), B_, n);
-    res_.tokens.push_back(std::move(tok));
-    res_.time.sampling_s += since(t0);
+    if (progress_) {
+      std::vector<int64_t> tok(static_cast<size_t>(B_ * n));
+      be_.download(tokens, tok.data());
+      progress_->on_tokens(k, tok.data(), B_, n);
+    }
+    sampling_timer_->stop();
   }
 
   // Tokens -> latent: f_hat += φ(up(codebook[idx])), then the next scale's input map.
   void update_latent(int k) {
-    const auto t0 = Clock::now();
+    latent_timer_->start();
     const int64_t n = cfg_.schedule.tokens(k), Cv = cfg_.cvae, HW = cfg_.schedule.last_side();
     const auto& sides = cfg_.schedule.patch_nums;
     if (soft_.allocated()) {
@@ -175,7 +202,7 @@ class Generation {
       be_.transpose(soft_.slice(0, B_ * n * Cv), B_, n, Cv, h);
       vae_.accumulate_embedded(sides, k, h, B_, fhat_);
     } else {
-      vae_.accumulate_scale(sides, k, tokens_.slice(0, B_ * n), B_, fhat_);
+      vae_.accumulate_scale(sides, k, scale_tokens(k), B_, fhat_);
     }
     if (obs_) obs_->on_fhat(k, download_floats(be_, fhat_).data(), B_, Cv, HW);
     if (k + 1 < K_) {
@@ -185,8 +212,7 @@ class Generation {
       if (obs_) obs_->on_next_map(k, download_floats(be_, next).data(), B_, Cv, pn);
       var_.scale_input(k + 1, next, B_, ws_);
     }
-    be_.synchronize();
-    res_.time.latent_s += since(t0);
+    latent_timer_->stop();
   }
 
   void decode() {
@@ -212,6 +238,8 @@ class Generation {
   const int64_t head_images_;
   model::Workspace ws_;
   DeviceBuffer logits_, guided_, tokens_, fhat_, next_, soft_;
+  std::unique_ptr<OpTimer> transformer_timer_, sampling_timer_, latent_timer_;
+  std::vector<std::unique_ptr<OpTimer>> scale_timers_;
   GenerateResult res_;
 };
 

@@ -52,7 +52,7 @@ MemoryPlan plan_batch(const PlanShapes& shapes, const kv::PolicyFactory& policy_
   p.kv_bytes = kv.footprint.allocated_tokens * R * 2 * C * t;
   p.conditioning_bytes = R * (D * 6 * C + 2 * C + C) * 4 + R * C * t + R * 8;
   p.workspace_bytes = model::Workspace::bytes(c, compute, R, chunk);
-  p.logits_bytes = 3 * head * n_max * V * 4 + B * n_max * 8 + B * n_max * Cv * 4;
+  p.logits_bytes = 3 * head * n_max * V * 4 + B * c.schedule.total_tokens * 8 + B * n_max * Cv * 4;
   p.latent_bytes = 5 * B * Cv * HW * HW * 4;
   p.decoder_images_per_pass = std::clamp<int64_t>(decoder_images_per_pass, 1, std::max<int64_t>(B, 1));
   p.decoder_bytes = p.decoder_images_per_pass * shapes.decoder_bytes_per_image + B * 3 * shapes.image_side *
