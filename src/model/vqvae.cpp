@@ -108,9 +108,11 @@ DecoderSizes decoder_sizes(const VqvaeConfig& c, int64_t hw) {
 
 int64_t decoder_bytes_per_image(const VqvaeConfig& config, int64_t hw, DType compute) {
   const DecoderSizes s = decoder_sizes(config, hw);
-  // Plus the columns of a 3x3 convolution (9 entries per input element), which a backend that lowers
-  // convolutions to one product per image (CUDA) keeps in the compute dtype.
-  return 4 * (3 * s.act + s.qkv) + static_cast<int64_t>(dtype_size(compute)) * (std::max(s.pad, s.act) + 9 * s.act);
+  // Plus the columns of a 3x3 convolution (9 entries per input element, and up to 8 rows per position that
+  // carry the bias: at most act / 16 with 128 or more channels), which a backend that lowers convolutions to
+  // one product per image (CUDA) keeps in the compute dtype.
+  return 4 * (3 * s.act + s.qkv) +
+         static_cast<int64_t>(dtype_size(compute)) * (std::max(s.pad, s.act) + 9 * s.act + s.act / 16);
 }
 
 struct Vqvae::Impl {

@@ -29,6 +29,16 @@ cudaDataType_t cuda_type(DType t) {
   }
 }
 
+// A float as the compute type would hold it.
+float round_to(float v, DType t) {
+  if (t == DType::BF16) return bfloat16_to_float(float_to_bfloat16(v));
+  if (t == DType::F16) return half_to_float(float_to_half(v));
+  return v;
+}
+
+// Columns of a k×k product with a bias: cin·kh·kw, then two bias columns, rounded up to 8 for aligned rows.
+int64_t conv_packed_k(int64_t k9) { return (k9 + 2 + 7) / 8 * 8; }
+
 template <class T>
 T* ptr(DeviceSpan s) {
   return static_cast<T*>(s.raw());
@@ -191,9 +201,28 @@ class CudaBackend final : public Backend {
     AMSKV_CHECK(weight.ndim() == 4, "conv weight must be 4-D, got ", shape_str(weight.shape()));
     ConvWeight c;
     c.cout = weight.dim(0), c.cin = weight.dim(1), c.kh = weight.dim(2), c.kw = weight.dim(3), c.pad = pad;
-    // The PyTorch layout [cout][cin·kh·kw] is already the B operand of the im2col product.
-    c.packed = constant(weight, compute_);
     if (bias) c.bias = constant(*bias, DType::F32);
+    const int64_t K9 = c.cin * c.kh * c.kw;
+    if (c.kh * c.kw == 1 || !bias) {
+      // The PyTorch layout [cout][cin·kh·kw] is already the B operand of the product.
+      c.packed = constant(weight, compute_);
+      return c;
+    }
+    // k×k with a bias: [cout][K] with K = cin·kh·kw rounded up past two more columns, which hold the bias
+    // as a sum of two values of the compute type (the second, what the first rounded away), against rows of
+    // ones that im2col appends to the columns. The product then writes (or accumulates onto) the output
+    // directly, with no separate pass that first fills it with the bias.
+    const int64_t K = conv_packed_k(K9);
+    const Tensor w = weight.to_f32(), b = bias->to_f32();
+    Tensor packed = Tensor::zeros(DType::F32, {c.cout, K});
+    float* pk = packed.mutable_data<float>();
+    for (int64_t o = 0; o < c.cout; ++o) {
+      std::copy(w.data<float>() + o * K9, w.data<float>() + (o + 1) * K9, pk + o * K);
+      const float hi = round_to(b.data<float>()[o], compute_);
+      pk[o * K + K9] = hi;
+      pk[o * K + K9 + 1] = round_to(b.data<float>()[o] - hi, compute_);
+    }
+    c.packed = constant(packed, compute_);
     return c;
   }
 
@@ -382,18 +411,17 @@ class CudaBackend final : public Backend {
       gemm_->run(g);
       return;
     }
-    // k×k: the columns of every image (im2col, in the compute dtype), then one product per image with
-    // K = cin·kh·kw, accumulated onto the bias (or onto y) in fp32.
-    const int64_t Q = oh * ow, K9 = c.cin * c.kh * c.kw;
-    DeviceBuffer cols = alloc(compute_, batch * K9 * Q);
-    cuda::launch_im2col(x.raw(), x.dtype(), batch, c.cin, h, w, padded_input ? c.pad : 0, c.kh, c.kw, c.pad,
+    // k×k: the columns of every image (im2col, in the compute dtype; with a bias, rows of ones up to the
+    // packed K), then one product per image in fp32, written to y or accumulated onto it.
+    const int64_t Q = oh * ow, K = c.packed.size() / c.cout;
+    DeviceBuffer cols = alloc(compute_, batch * K * Q);
+    cuda::launch_im2col(x.raw(), x.dtype(), batch, c.cin, h, w, padded_input ? c.pad : 0, c.kh, c.kw, c.pad, K,
                         cols.span().raw(), compute_, stream_);
-    cuda::launch_bias_planes(ptr<float>(y), batch, c.cout, Q, bias, accumulate, stream_);
-    g.m = Q, g.n = c.cout, g.k = K9;
-    g.a = cols.span().raw(), g.lda = Q, g.stride_a = K9 * Q;
-    g.b = c.packed.span().raw(), g.ldb = K9, g.stride_b = 0;
+    g.m = Q, g.n = c.cout, g.k = K;
+    g.a = cols.span().raw(), g.lda = Q, g.stride_a = K * Q;
+    g.b = c.packed.span().raw(), g.ldb = K, g.stride_b = 0;
     g.d = y.raw(), g.ldd = Q, g.stride_d = c.cout * Q;
-    g.beta = 1.0f;
+    g.beta = accumulate ? 1.0f : 0.0f;
     gemm_->run(g);
   }
   void spatial_attention(DeviceSpan qkv, int64_t batch, int64_t channels, int64_t positions,

@@ -82,9 +82,10 @@ void launch_group_norm_apply(const float* x, int64_t batch, int64_t channels, in
                              const float* scale, const float* shift, bool silu, void* y, DType y_type, cudaStream_t s);
 // The columns of a k×k convolution (stride 1, zero padding `pad`) for one product per image:
 // cols[b][(ci·kh + ky)·kw + kx][oy·ow + ox] = x[b][ci][oy + ky − pad][ox + kx − pad] (0 outside), with x
-// [batch, cin, h + 2·in_pad, w + 2·in_pad] (already padded by in_pad, 0 or pad) of any float type.
+// [batch, cin, h + 2·in_pad, w + 2·in_pad] (already padded by in_pad, 0 or pad) of any float type. Each
+// image has `rows` rows (at least cin·kh·kw); the rows past cin·kh·kw are ones (they carry the bias).
 void launch_im2col(const void* x, DType x_type, int64_t batch, int64_t cin, int64_t h, int64_t w, int64_t in_pad,
-                   int64_t kh, int64_t kw, int64_t pad, void* cols, DType cols_type, cudaStream_t s);
+                   int64_t kh, int64_t kw, int64_t pad, int64_t rows, void* cols, DType cols_type, cudaStream_t s);
 // p [rows, cols] = softmax(scale · s) along each row.
 void launch_softmax_rows(const float* s, int64_t rows, int64_t cols, float scale, void* p, DType p_type,
                          cudaStream_t st);

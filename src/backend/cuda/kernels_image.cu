@@ -168,15 +168,14 @@ __global__ void group_norm_apply_kernel(const float* x, int64_t planes, int h, i
 
 // One thread per column entry of one image; grid.y covers (image, input channel) pairs.
 template <class X, class Y>
-__global__ void im2col_kernel(const X* x, int64_t planes, int h, int w, int in_pad, int kh, int kw, int pad, int oh,
-                              int ow, Y* cols) {
+__global__ void im2col_kernel(const X* x, int64_t planes, int64_t cin, int64_t image_stride, int h, int w, int in_pad,
+                              int kh, int kw, int pad, int oh, int ow, Y* cols) {
   const int per_tap = oh * ow, count = kh * kw * per_tap;
   const int ih = h + 2 * in_pad, iw = w + 2 * in_pad;
-  // Plane p = image · cin + channel; its rows (channel, ky, kx) of the image's columns are contiguous, so the
-  // destination of plane p starts at p · count.
+  // Plane p = image · cin + channel; its rows (channel, ky, kx) of the image's columns are contiguous.
   for (int64_t p = blockIdx.y; p < planes; p += gridDim.y) {
     const X* plane = x + p * ih * iw;
-    Y* dst = cols + p * count;
+    Y* dst = cols + (p / cin) * image_stride + (p % cin) * count;
     // One thread per output position writes its value for every tap: consecutive threads write
     // consecutive positions of each tap's row, and the division happens once per position.
     for (int q = blockIdx.x * blockDim.x + threadIdx.x; q < per_tap; q += gridDim.x * blockDim.x) {
@@ -193,6 +192,14 @@ __global__ void im2col_kernel(const X* x, int64_t planes, int h, int w, int in_p
       }
     }
   }
+}
+
+// cols[b][begin .. stride) = 1 for every image b.
+template <class Y>
+__global__ void ones_tail_kernel(Y* cols, int64_t batch, int64_t stride, int64_t begin) {
+  const int64_t per = stride - begin, total = batch * per;
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < total; i += int64_t{gridDim.x} * blockDim.x)
+    cols[(i / per) * stride + begin + i % per] = from_float<Y>(1.0f);
 }
 
 // Eight values of a 16-bit or float type in 16-byte stores (the address aligned to 8 elements).
@@ -215,13 +222,13 @@ __device__ __forceinline__ void store8(T* p, const float (&v)[8]) {
 // for all taps of that row (the scalar kernel stored 2 bytes at a time: im2col was 10% of a d30 image's GPU
 // time).
 template <class X, class Y>
-__global__ void im2col8_kernel(const X* __restrict__ x, int64_t planes, int h, int w, int in_pad, int kh, int kw,
-                               int pad, int oh, int ow, Y* __restrict__ cols) {
+__global__ void im2col8_kernel(const X* __restrict__ x, int64_t planes, int64_t cin, int64_t image_stride, int h, int w,
+                               int in_pad, int kh, int kw, int pad, int oh, int ow, Y* __restrict__ cols) {
   const int per_tap = oh * ow, count = kh * kw * per_tap, groups = per_tap / 8;
   const int ih = h + 2 * in_pad, iw = w + 2 * in_pad;
   for (int64_t p = blockIdx.y; p < planes; p += gridDim.y) {
     const X* plane = x + p * ih * iw;
-    Y* dst = cols + p * count;
+    Y* dst = cols + (p / cin) * image_stride + (p % cin) * count;
     for (int gidx = blockIdx.x * blockDim.x + threadIdx.x; gidx < groups; gidx += gridDim.x * blockDim.x) {
       const int q = 8 * gidx, oy = q / ow, ox = q - oy * ow;
       for (int ky = 0; ky < kh; ++ky) {
@@ -346,25 +353,30 @@ void launch_group_norm_apply(const float* x, int64_t batch, int64_t channels, in
 }
 
 void launch_im2col(const void* x, DType x_type, int64_t batch, int64_t cin, int64_t h, int64_t w, int64_t in_pad,
-                   int64_t kh, int64_t kw, int64_t pad, void* cols, DType cols_type, cudaStream_t s) {
+                   int64_t kh, int64_t kw, int64_t pad, int64_t rows, void* cols, DType cols_type, cudaStream_t s) {
   const int64_t oh = h + 2 * pad - kh + 1, ow = w + 2 * pad - kw + 1, count = kh * kw * oh * ow;
-  const int64_t planes = batch * cin;
+  const int64_t planes = batch * cin, taps = cin * kh * kw, stride = rows * oh * ow;
   if (planes == 0 || count == 0) return;
+  AMSKV_CHECK(rows >= taps, "im2col: ", rows, " rows for ", taps, " taps");
   AMSKV_CHECK(count < (int64_t{1} << 31) && (h + 2 * in_pad) * (w + 2 * in_pad) < (int64_t{1} << 31),
               "im2col: a plane of ", count, " column entries is too large");
-  const bool by8 = ow % 8 == 0 && kw <= 3 && reinterpret_cast<uintptr_t>(cols) % (8 * dtype_size(cols_type)) == 0;
+  const bool by8 = ow % 8 == 0 && kw <= 3 && reinterpret_cast<uintptr_t>(cols) % (8 * dtype_size(cols_type)) == 0 &&
+                   stride % 8 == 0;
+  const int ih = static_cast<int>(h), iw = static_cast<int>(w), ip = static_cast<int>(in_pad), ikh = static_cast<int>(kh),
+            ikw = static_cast<int>(kw), ipad = static_cast<int>(pad), ioh = static_cast<int>(oh),
+            iow = static_cast<int>(ow);
   AMSKV_DISPATCH_FLOAT(x_type, X, AMSKV_DISPATCH_FLOAT(cols_type, Y, {
-    if (by8) {
+    const auto* src = static_cast<const X*>(x);
+    auto* dst = static_cast<Y*>(cols);
+    if (by8)
       im2col8_kernel<X, Y><<<plane_grid(planes, count / (kh * kw * 8), kThreads), kThreads, 0, s>>>(
-          static_cast<const X*>(x), planes, static_cast<int>(h), static_cast<int>(w), static_cast<int>(in_pad),
-          static_cast<int>(kh), static_cast<int>(kw), static_cast<int>(pad), static_cast<int>(oh),
-          static_cast<int>(ow), static_cast<Y*>(cols));
-    } else {
+          src, planes, cin, stride, ih, iw, ip, ikh, ikw, ipad, ioh, iow, dst);
+    else
       im2col_kernel<X, Y><<<plane_grid(planes, count / (kh * kw), kThreads), kThreads, 0, s>>>(
-          static_cast<const X*>(x), planes, static_cast<int>(h), static_cast<int>(w), static_cast<int>(in_pad),
-          static_cast<int>(kh), static_cast<int>(kw), static_cast<int>(pad), static_cast<int>(oh),
-          static_cast<int>(ow), static_cast<Y*>(cols));
-    }
+          src, planes, cin, stride, ih, iw, ip, ikh, ikw, ipad, ioh, iow, dst);
+    if (rows > taps)
+      ones_tail_kernel<Y><<<blocks_for(batch * (rows - taps) * oh * ow, kThreads), kThreads, 0, s>>>(
+          dst, batch, stride, taps * oh * ow);
   }));
   AMSKV_CUDA_LAUNCHED();
 }
