@@ -251,7 +251,6 @@ TEST_P(BackendOps, ElementwiseOps) {
       dev_->gated_residual_add(x.dev, br.dev, rows, tokens, width, gate.dev.slice(width), 6 * width);
       expect_close(x, f32_tol(), cat("gated_residual_add width ", width));
     }
-  const int64_t width = 80;
   {
     Pair x = put_f32(random(1000, -6, 6));
     Pair y = zeros(1000, T_);

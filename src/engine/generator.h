@@ -49,6 +49,7 @@ struct GenerateOptions {
   bool decode_images = true;
   kv::KvAnalysisOptions analysis;
   ExecutionPlan plan;
+  bool time_ops = true;  // measure attention_s and matmul_s (device events around every layer's operations)
 };
 
 struct GenerateTimings {

@@ -35,7 +35,7 @@ WorkspaceSizes workspace_sizes(const VarConfig& c, int64_t rows, int64_t chunk_r
 
 }  // namespace
 
-Workspace::Workspace(backend::Backend& b, const VarConfig& c, int64_t rows_, int64_t chunk_rows_)
+Workspace::Workspace(backend::Backend& b, const VarConfig& c, int64_t rows_, int64_t chunk_rows_, bool time_ops)
     : rows(rows_), chunk_rows(std::clamp<int64_t>(chunk_rows_, 1, rows_)) {
   const auto s = workspace_sizes(c, rows, chunk_rows);
   const DType T = b.compute_dtype();
@@ -46,8 +46,8 @@ Workspace::Workspace(backend::Backend& b, const VarConfig& c, int64_t rows_, int
   attn = b.alloc(T, s.attn);
   branch = b.alloc(T, s.branch);  // attention projection and FFN outputs, read once by the gated residual
   hidden = b.alloc(T, s.hidden);
-  attention_timer = b.make_timer();
-  matmul_timer = b.make_timer();
+  attention_timer = time_ops ? b.make_timer() : std::make_unique<backend::NullTimer>();
+  matmul_timer = time_ops ? b.make_timer() : std::make_unique<backend::NullTimer>();
 }
 
 int64_t Workspace::bytes(const VarConfig& c, DType compute, int64_t rows, int64_t chunk_rows) {

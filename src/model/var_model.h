@@ -28,7 +28,9 @@ struct Conditioning {
 // Activation buffers: the residual stream for every row, and scratch for `chunk_rows` rows at a time (the
 // blocks run over the rows in chunks so that large batches need scratch for one chunk only).
 struct Workspace {
-  Workspace(backend::Backend& backend, const VarConfig& config, int64_t rows, int64_t chunk_rows);
+  // time_ops: real timers for the attention and the matrix products (else NullTimer).
+  Workspace(backend::Backend& backend, const VarConfig& config, int64_t rows, int64_t chunk_rows,
+            bool time_ops = true);
   // Bytes the workspace takes for these sizes (for memory planning before anything is allocated).
   static int64_t bytes(const VarConfig& config, DType compute, int64_t rows, int64_t chunk_rows);
 

@@ -166,7 +166,8 @@ void add_bench(CLI::App& app, const Actions& actions) {
       ->capture_default_str();
   cmd->add_option("--var", a->var_path, "Benchmark this checkpoint instead of random shapes (with --vae)");
   cmd->add_option("--vae", a->vae_path, "VQVAE checkpoint for --var");
-  cmd->add_option("--reps", a->reps, "Timed repetitions per point")
+  cmd->add_option("--reps", a->reps,
+                  "Timed repetitions per point (then one untimed run that measures attention and matmul)")
       ->transform(integer_in(1, 1000))
       ->capture_default_str();
   cmd->add_option("--warmup", a->warmup, "Untimed runs before them")
