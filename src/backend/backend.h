@@ -195,9 +195,20 @@ class Backend {
   // --- analysis ----------------------------------------------------------------------------------------
   // The inter-scale key similarity of spec/amskv.md: keys of the previous scale upsampled bicubically per
   // head to the current grid, cosine similarity with the current keys, mean over tokens, heads and rows.
-  virtual double key_similarity(const AttentionSegment& previous, int64_t previous_side,
-                                const AttentionSegment& current, int64_t current_side, int64_t rows, int64_t heads,
-                                int64_t head_dim) = 0;
+  // Written to `out` (one F64 in backend memory) without waiting for it: a cache that measures every layer
+  // reads the values back once per scale, not once per layer.
+  virtual void key_similarity_into(const AttentionSegment& previous, int64_t previous_side,
+                                   const AttentionSegment& current, int64_t current_side, int64_t rows,
+                                   int64_t heads, int64_t head_dim, DeviceSpan out) = 0;
+  // The same, read back at once.
+  double key_similarity(const AttentionSegment& previous, int64_t previous_side, const AttentionSegment& current,
+                        int64_t current_side, int64_t rows, int64_t heads, int64_t head_dim) {
+    const DeviceBuffer out = alloc(DType::F64, 1);
+    key_similarity_into(previous, previous_side, current, current_side, rows, heads, head_dim, out);
+    double value = 0.0;
+    download(out, &value);
+    return value;
+  }
 };
 
 }  // namespace amskv::backend

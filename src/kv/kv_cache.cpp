@@ -26,6 +26,7 @@ KvCache::KvCache(backend::Backend& backend, CachePolicy& policy, const ScheduleI
   density_sum_.assign(static_cast<size_t>(schedule.depth),
                       std::vector<std::vector<double>>(static_cast<size_t>(K), std::vector<double>(K, 0.0)));
   similarity_.reset(schedule.depth, K);
+  similarity_device_ = backend.alloc(DType::F64, static_cast<int64_t>(schedule.depth) * K);
   layer_peak_.assign(static_cast<size_t>(schedule.depth), 0);
   policy_.begin(schedule_);
   if (policy_.token_level()) {
@@ -43,8 +44,24 @@ void KvCache::reserve_plan() {
   peak_.allocated_tokens = std::max(peak_.allocated_tokens, store_.reserved_tokens_total() + transient_tokens_);
 }
 
+void KvCache::read_similarity() {
+  if (similarity_pending_.empty()) return;
+  std::vector<double> all(static_cast<size_t>(similarity_device_.size()));
+  backend_.download(similarity_device_, all.data());
+  const size_t K = static_cast<size_t>(schedule_.num_scales());
+  for (auto [layer, s] : similarity_pending_)
+    similarity_.sim[static_cast<size_t>(layer)][static_cast<size_t>(s)] = all[static_cast<size_t>(layer) * K + s];
+  similarity_pending_.clear();
+}
+
+const SimilarityLog& KvCache::similarity() {
+  read_similarity();
+  return similarity_;
+}
+
 void KvCache::begin_scale(int scale) {
   scale_ = scale;
+  read_similarity();  // one read-back per scale for every layer's measurement
   policy_.before_scale(scale, similarity_);
   reserve_plan();
 }
@@ -76,8 +93,9 @@ void KvCache::finish_layer(int layer) {
   if ((analysis_.similarity || policy_.wants_similarity()) && s >= 1) {
     const AttentionSegment prev = store_.segment_of(layer, s - 1);
     if (prev.tokens > 0) {
-      similarity_.sim[layer][s] =
-          backend_.key_similarity(prev, sides_[s - 1], transient_segment(n), sides_[s], rows_, heads_, head_dim_);
+      backend_.key_similarity_into(prev, sides_[s - 1], transient_segment(n), sides_[s], rows_, heads_, head_dim_,
+                                   similarity_device_.slice(static_cast<int64_t>(layer) * schedule_.num_scales() + s, 1));
+      similarity_pending_.emplace_back(layer, s);
     }
   }
   if (policy_.token_level()) {

@@ -5,6 +5,7 @@
 // density from the attention kernel's per-segment mass).
 #pragma once
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "kv/cache_policy.h"
@@ -54,7 +55,8 @@ class KvCache {
   void finish_layer(int layer);
 
   KvStats stats() const;
-  const SimilarityLog& similarity() const { return similarity_; }
+  // Every similarity measured so far (reads back those still on the device).
+  const SimilarityLog& similarity();
   // density[l][j][i]: mass from queries of scale j onto keys of scale i, per key of i (zero where not seen).
   std::vector<std::vector<std::vector<double>>> density() const;
   const KvStore& store() const { return store_; }
@@ -62,6 +64,7 @@ class KvCache {
 
  private:
   void reserve_plan();
+  void read_similarity();
   AttentionSegment transient_segment(int64_t tokens) const;
   // Token-level policies: accumulates the attention every held and new token received, then keeps or
   // evicts tokens per (row, head) as the policy picks.
@@ -83,6 +86,8 @@ class KvCache {
   std::vector<std::vector<std::vector<float>>> scores_;    // token-level: [layer][row·head][held token]
   std::vector<std::vector<std::vector<double>>> density_sum_;  // [l][j][i], mass summed over rows and heads
   SimilarityLog similarity_;
+  backend::DeviceBuffer similarity_device_;          // [layer][scale] F64, written by the backend
+  std::vector<std::pair<int, int>> similarity_pending_;  // (layer, scale) measured, not read back yet
   KvFootprint peak_;
   std::vector<int64_t> layer_peak_;
 };

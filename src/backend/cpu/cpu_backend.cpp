@@ -400,10 +400,12 @@ void CpuBackend::to_unit_range(DeviceSpan x) {
   for (int64_t i = 0; i < n; ++i) p[i] = (std::clamp(p[i], -1.0f, 1.0f) + 1.0f) * 0.5f;
 }
 
-double CpuBackend::key_similarity(const AttentionSegment& previous, int64_t previous_side,
-                                  const AttentionSegment& current, int64_t current_side, int64_t rows, int64_t heads,
-                                  int64_t head_dim) {
-  return cpu::inter_scale_key_similarity(previous, previous_side, current, current_side, rows, heads, head_dim);
+void CpuBackend::key_similarity_into(const AttentionSegment& previous, int64_t previous_side,
+                                     const AttentionSegment& current, int64_t current_side, int64_t rows,
+                                     int64_t heads, int64_t head_dim, DeviceSpan out) {
+  AMSKV_CHECK(out.dtype() == DType::F64 && out.size() >= 1, "cpu backend: key similarity goes into one F64");
+  *static_cast<double*>(out.raw()) =
+      cpu::inter_scale_key_similarity(previous, previous_side, current, current_side, rows, heads, head_dim);
 }
 
 }  // namespace amskv::backend

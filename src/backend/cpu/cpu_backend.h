@@ -74,8 +74,9 @@ class CpuBackend final : public Backend {
                          DeviceSpan out) override;
   void to_unit_range(DeviceSpan x) override;
 
-  double key_similarity(const AttentionSegment& previous, int64_t previous_side, const AttentionSegment& current,
-                        int64_t current_side, int64_t rows, int64_t heads, int64_t head_dim) override;
+  void key_similarity_into(const AttentionSegment& previous, int64_t previous_side, const AttentionSegment& current,
+                           int64_t current_side, int64_t rows, int64_t heads, int64_t head_dim,
+                           DeviceSpan out) override;
 
  private:
   int threads_;

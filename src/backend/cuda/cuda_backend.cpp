@@ -464,18 +464,16 @@ class CudaBackend final : public Backend {
   void to_unit_range(DeviceSpan x) override { cuda::launch_to_unit_range(ptr<float>(x), x.size(), stream_); }
 
   // --- analysis ------------------------------------------------------------------------------------------
-  double key_similarity(const AttentionSegment& prev, int64_t prev_side, const AttentionSegment& cur,
-                        int64_t cur_side, int64_t rows, int64_t heads, int64_t head_dim) override {
+  void key_similarity_into(const AttentionSegment& prev, int64_t prev_side, const AttentionSegment& cur,
+                           int64_t cur_side, int64_t rows, int64_t heads, int64_t head_dim, DeviceSpan out) override {
     AMSKV_CHECK(prev.tokens == prev_side * prev_side && cur.tokens == cur_side * cur_side,
                 "similarity: segment sizes do not match the scale sides");
+    need_type(out, DType::F64, "key similarity");
     DeviceBuffer partial = alloc(DType::F64, rows * heads);
     cuda::launch_key_similarity(prev.k, cur.k, prev.dtype, rows * heads, prev.head_stride, cur.head_stride, prev_side,
                                 cur_side, head_dim, ptr<double>(partial), stream_);
-    std::vector<double> host(static_cast<size_t>(rows * heads));
-    download(partial, host.data());
-    double total = 0.0;
-    for (double p : host) total += p;  // fixed order: independent of the device's scheduling
-    return total / static_cast<double>(rows * heads * cur.tokens);
+    cuda::launch_mean_of(ptr<const double>(partial), rows * heads, static_cast<double>(rows * heads * cur.tokens),
+                         ptr<double>(out), stream_);
   }
 
  private:

@@ -89,6 +89,8 @@ void launch_im2col(const void* x, DType x_type, int64_t batch, int64_t cin, int6
 // p [rows, cols] = softmax(scale · s) along each row.
 void launch_softmax_rows(const float* s, int64_t rows, int64_t cols, float scale, void* p, DType p_type,
                          cudaStream_t st);
+// *out = Σ values[i] / divisor, summed in an order fixed by the count alone (one block).
+void launch_mean_of(const double* values, int64_t count, double divisor, double* out, cudaStream_t s);
 // Per (row, head) block: Σ over current tokens of cos(bicubic-upsampled previous keys, current keys).
 void launch_key_similarity(const void* prev, const void* cur, DType t, int64_t blocks, int64_t prev_stride,
                            int64_t cur_stride, int64_t prev_side, int64_t cur_side, int64_t head_dim, double* partial,

@@ -296,7 +296,19 @@ __global__ void key_similarity_kernel(const T* prev, const T* cur, int64_t prev_
   if (threadIdx.x == 0) partial[rh] = sum;
 }
 
+__global__ void mean_of_kernel(const double* values, int64_t count, double divisor, double* out) {
+  double sum = 0.0;
+  for (int64_t i = threadIdx.x; i < count; i += blockDim.x) sum += values[i];
+  sum = block_sum(sum);
+  if (threadIdx.x == 0) *out = sum / divisor;
+}
+
 }  // namespace
+
+void launch_mean_of(const double* values, int64_t count, double divisor, double* out, cudaStream_t s) {
+  mean_of_kernel<<<1, kThreads, 0, s>>>(values, count, divisor, out);
+  AMSKV_CUDA_LAUNCHED();
+}
 
 void launch_bicubic(const float* x, int64_t planes, int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w, float* y,
                     cudaStream_t s) {
