@@ -396,6 +396,30 @@ TEST_P(BackendOps, Conv2d) {
   }
 }
 
+// The decoder's norm → conv pairs: the device may normalise while it builds the columns (rows a multiple of 8
+// wide, and not), or compose the two steps (1×1); the CPU composes them.
+TEST_P(BackendOps, GroupNormConv2d) {
+  for (auto [batch, h, w, cin, cout, k] : {std::tuple{2, 6, 16, 64, 40, 3}, std::tuple{1, 5, 7, 32, 24, 3},
+                                           std::tuple{2, 4, 8, 32, 16, 1}}) {
+    const int64_t pad = k / 2;
+    const auto wv = rounded(random(cout * cin * k * k, -0.2f, 0.2f), T_), bv = random(cout);
+    const Tensor wt = Tensor::from_vector<float>({cout, cin, k, k}, wv), bt = Tensor::from_vector<float>({cout}, bv);
+    const auto cw = cpu_.make_conv(wt, &bt, pad), dw = dev_->make_conv(wt, &bt, pad);
+    Pair x = put_f32(random(batch * cin * h * w, -2, 3));
+    Pair gamma = put_f32(random(cin)), beta = put_f32(random(cin));
+    for (bool silu : {false, true})
+      for (bool acc : {false, true}) {
+        Pair scratch = zeros(batch * cin * (h + 2 * pad) * (w + 2 * pad), T_);
+        Pair y = put_f32(random(batch * cout * h * w));
+        cpu_.group_norm_conv2d(x.cpu, batch, h, w, 32, gamma.cpu, beta.cpu, 1e-6f, silu, cw, scratch.cpu, y.cpu, acc);
+        dev_->group_norm_conv2d(x.dev, batch, h, w, 32, gamma.dev, beta.dev, 1e-6f, silu, dw, scratch.dev, y.dev, acc);
+        expect_close(y, 2 * std::max(tol(), out_tol()),  // the normalised input is rounded to the compute type
+                     cat("group norm + conv ", k, "x", k, " ", cin, "->", cout, " on ", h, "x", w, silu ? " silu" : "",
+                         acc ? " accumulate" : ""));
+      }
+  }
+}
+
 TEST_P(BackendOps, SpatialAttention) {
   const int64_t batch = 2, C = 64, N = 49;
   Pair qkv = put_f32(rounded(random(batch * 3 * C * N, -0.5f, 0.5f), T_));

@@ -185,6 +185,15 @@ class Backend {
   // float32 or compute dtype, or with `padded_input` already zero-padded [batch, cin, h + 2·pad, w + 2·pad].
   virtual void conv2d(DeviceSpan x, int64_t batch, int64_t h, int64_t w, const ConvWeight& weight, DeviceSpan y,
                       bool padded_input, bool accumulate) = 0;
+  // conv2d of group_norm(x) (zero-padded as the convolution pads): the decoder's norm → conv pairs. `scratch`
+  // takes the normalised input (batch · cin · (h + 2·pad)(w + 2·pad) values of the compute dtype) where a
+  // backend materialises it, as this composition does; a backend may instead normalise while it reads x.
+  virtual void group_norm_conv2d(DeviceSpan x, int64_t batch, int64_t h, int64_t w, int64_t groups,
+                                 DeviceSpan gamma, DeviceSpan beta, float eps, bool fuse_silu,
+                                 const ConvWeight& weight, DeviceSpan scratch, DeviceSpan y, bool accumulate) {
+    group_norm(x, scratch, batch, weight.cin, h, w, weight.pad, groups, gamma, beta, eps, fuse_silu);
+    conv2d(scratch, batch, h, w, weight, y, /*padded_input=*/weight.pad > 0, accumulate);
+  }
   // The VQVAE's single-head attention per image: qkv [batch, 3C, N] (q, k, v channel blocks) ->
   // out [batch, C, N] = v · softmax_j(q_i·k_j / sqrt(C))ᵀ; qkv and out float32 or compute dtype.
   virtual void spatial_attention(DeviceSpan qkv, int64_t batch, int64_t channels, int64_t positions,

@@ -249,15 +249,15 @@ void Vqvae::next_map(DeviceSpan f_hat, int64_t batch, int64_t hw, int64_t pn, De
 
 void Vqvae::Impl::resblock(const ResBlock& r, DeviceBuffer& x, DeviceBuffer& alt, int64_t images, int64_t res,
                            Workspace& ws) const {
-  be.group_norm(x, ws.pad, images, r.cin, res, res, 1, kGroups, r.norm1.gamma, r.norm1.beta, kEps, true);
-  be.conv2d(ws.pad, images, res, res, r.conv1, ws.tmp, /*padded_input=*/true, /*accumulate=*/false);
-  be.group_norm(ws.tmp, ws.pad, images, r.cout, res, res, 1, kGroups, r.norm2.gamma, r.norm2.beta, kEps, true);
+  be.group_norm_conv2d(x, images, res, res, kGroups, r.norm1.gamma, r.norm1.beta, kEps, true, r.conv1, ws.pad, ws.tmp,
+                       /*accumulate=*/false);
   if (r.has_shortcut) {
     be.conv2d(x, images, res, res, r.shortcut, alt, false, false);
     std::swap(x, alt);
   }
   // out = shortcut(x) + (conv2(·) + bias), accumulated onto the shortcut.
-  be.conv2d(ws.pad, images, res, res, r.conv2, x, /*padded_input=*/true, /*accumulate=*/true);
+  be.group_norm_conv2d(ws.tmp, images, res, res, kGroups, r.norm2.gamma, r.norm2.beta, kEps, true, r.conv2, ws.pad, x,
+                       /*accumulate=*/true);
 }
 
 void Vqvae::Impl::attention(const AttnBlock& a, DeviceBuffer& x, int64_t images, int64_t res, Workspace& ws) const {
@@ -289,8 +289,8 @@ void Vqvae::Impl::decode_pass(DeviceSpan z, int64_t images, int64_t hw, DeviceSp
       std::swap(x, alt);
     }
   }
-  be.group_norm(x, ws.pad, images, conv_out.cin, res, res, 1, kGroups, norm_out.gamma, norm_out.beta, kEps, true);
-  be.conv2d(ws.pad, images, res, res, conv_out, image, /*padded_input=*/true, false);
+  be.group_norm_conv2d(x, images, res, res, kGroups, norm_out.gamma, norm_out.beta, kEps, true, conv_out, ws.pad, image,
+                       /*accumulate=*/false);
   be.to_unit_range(image);
 }
 

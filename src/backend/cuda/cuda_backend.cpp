@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "backend/cpu/cpu_backend.h"
@@ -369,18 +370,28 @@ class CudaBackend final : public Backend {
   // --- decoder -------------------------------------------------------------------------------------------
   void group_norm(DeviceSpan x, DeviceSpan y, int64_t batch, int64_t channels, int64_t h, int64_t w, int64_t pad,
                   int64_t groups, DeviceSpan gamma, DeviceSpan beta, float eps, bool fuse_silu) override {
-    need_type(x, DType::F32, "group norm input");
-    AMSKV_CHECK(groups > 0 && channels % groups == 0, "group_norm: ", channels, " channels are not divisible into ",
-                groups, " groups");
-    DeviceBuffer scale = alloc(DType::F32, batch * channels), shift = alloc(DType::F32, batch * channels);
-    DeviceBuffer partial =
-        alloc(DType::F64, 2 * batch * groups * cuda::group_norm_parts(batch, groups, channels / groups * h * w));
-    cuda::launch_group_norm_stats(ptr<const float>(x), batch, channels, h * w, groups,
-                                  gamma.empty() ? nullptr : ptr<const float>(gamma),
-                                  beta.empty() ? nullptr : ptr<const float>(beta), eps, ptr<double>(partial),
-                                  ptr<float>(scale), ptr<float>(shift), stream_);
+    const auto [scale, shift] = group_norm_affine(x, batch, channels, h * w, groups, gamma, beta, eps);
     cuda::launch_group_norm_apply(ptr<const float>(x), batch, channels, h, w, pad, ptr<const float>(scale),
                                   ptr<const float>(shift), fuse_silu, y.raw(), y.dtype(), stream_);
+  }
+  void group_norm_conv2d(DeviceSpan x, int64_t batch, int64_t h, int64_t w, int64_t groups, DeviceSpan gamma,
+                         DeviceSpan beta, float eps, bool fuse_silu, const ConvWeight& c, DeviceSpan scratch,
+                         DeviceSpan y, bool accumulate) override {
+    if (c.kh * c.kw == 1) {  // a 1×1 product reads its input as it is: nothing to fold the norm into
+      Backend::group_norm_conv2d(x, batch, h, w, groups, gamma, beta, eps, fuse_silu, c, scratch, y, accumulate);
+      return;
+    }
+    // The columns are made from x directly, normalised as they are read: the normalised input never
+    // reaches memory (the separate pass wrote it and im2col read it back).
+    need_type(y, DType::F32, "conv output");
+    const auto [scale, shift] = group_norm_affine(x, batch, c.cin, h * w, groups, gamma, beta, eps);
+    const int64_t oh = h + 2 * c.pad - c.kh + 1, ow = w + 2 * c.pad - c.kw + 1, K = c.packed.size() / c.cout;
+    AMSKV_CHECK(oh > 0 && ow > 0, "conv2d: invalid input size ", h, "x", w);
+    DeviceBuffer cols = alloc(compute_, batch * K * oh * ow);
+    cuda::launch_im2col_group_norm(ptr<const float>(x), batch, c.cin, h, w, c.kh, c.kw, c.pad, K,
+                                   ptr<const float>(scale), ptr<const float>(shift), fuse_silu, cols.span().raw(),
+                                   compute_, stream_);
+    columns_product(cols, batch, oh * ow, c, y, accumulate);
   }
   void conv2d(DeviceSpan x, int64_t batch, int64_t h, int64_t w, const ConvWeight& c, DeviceSpan y, bool padded_input,
               bool accumulate) override {
@@ -417,12 +428,7 @@ class CudaBackend final : public Backend {
     DeviceBuffer cols = alloc(compute_, batch * K * Q);
     cuda::launch_im2col(x.raw(), x.dtype(), batch, c.cin, h, w, padded_input ? c.pad : 0, c.kh, c.kw, c.pad, K,
                         cols.span().raw(), compute_, stream_);
-    g.m = Q, g.n = c.cout, g.k = K;
-    g.a = cols.span().raw(), g.lda = Q, g.stride_a = K * Q;
-    g.b = c.packed.span().raw(), g.ldb = K, g.stride_b = 0;
-    g.d = y.raw(), g.ldd = Q, g.stride_d = c.cout * Q;
-    g.beta = accumulate ? 1.0f : 0.0f;
-    gemm_->run(g);
+    columns_product(cols, batch, Q, c, y, accumulate);
   }
   void spatial_attention(DeviceSpan qkv, int64_t batch, int64_t channels, int64_t positions,
                          DeviceSpan out) override {
@@ -477,6 +483,39 @@ class CudaBackend final : public Backend {
   }
 
  private:
+  // Per (image, channel) scale and shift that apply GroupNorm: y = x·scale + shift.
+  std::pair<DeviceBuffer, DeviceBuffer> group_norm_affine(DeviceSpan x, int64_t batch, int64_t channels, int64_t hw,
+                                                          int64_t groups, DeviceSpan gamma, DeviceSpan beta,
+                                                          float eps) {
+    need_type(x, DType::F32, "group norm input");
+    AMSKV_CHECK(groups > 0 && channels % groups == 0, "group_norm: ", channels, " channels are not divisible into ",
+                groups, " groups");
+    DeviceBuffer scale = alloc(DType::F32, batch * channels), shift = alloc(DType::F32, batch * channels);
+    const int64_t parts = cuda::group_norm_parts(batch, groups, channels / groups * hw);
+    DeviceBuffer partial = alloc(DType::F64, 2 * batch * groups * parts);
+    cuda::launch_group_norm_stats(ptr<const float>(x), batch, channels, hw, groups,
+                                  gamma.empty() ? nullptr : ptr<const float>(gamma),
+                                  beta.empty() ? nullptr : ptr<const float>(beta), eps, ptr<double>(partial),
+                                  ptr<float>(scale), ptr<float>(shift), stream_);
+    return {std::move(scale), std::move(shift)};
+  }
+
+  // y_b [cout, Q] (fp32) = W [cout, K] · cols_b [K, Q] for every image, written or accumulated onto y.
+  void columns_product(const DeviceBuffer& cols, int64_t batch, int64_t Q, const ConvWeight& c, DeviceSpan y,
+                       bool accumulate) {
+    const int64_t K = c.packed.size() / c.cout;
+    GemmCall g;
+    g.ab_type = cuda_type(compute_);
+    g.d_type = CUDA_R_32F;
+    g.batch = static_cast<int>(batch);
+    g.m = Q, g.n = c.cout, g.k = K;
+    g.a = cols.span().raw(), g.lda = Q, g.stride_a = K * Q;
+    g.b = c.packed.span().raw(), g.ldb = K, g.stride_b = 0;
+    g.d = y.raw(), g.ldd = Q, g.stride_d = c.cout * Q;
+    g.beta = accumulate ? 1.0f : 0.0f;
+    gemm_->run(g);
+  }
+
   static void need_type(DeviceSpan s, DType t, const char* what) {
     AMSKV_CHECK(s.dtype() == t, "cuda backend: ", what, " must be ", dtype_name(t), ", got ", dtype_name(s.dtype()));
   }

@@ -86,6 +86,11 @@ void launch_group_norm_apply(const float* x, int64_t batch, int64_t channels, in
 // image has `rows` rows (at least cin·kh·kw); the rows past cin·kh·kw are ones (they carry the bias).
 void launch_im2col(const void* x, DType x_type, int64_t batch, int64_t cin, int64_t h, int64_t w, int64_t in_pad,
                    int64_t kh, int64_t kw, int64_t pad, int64_t rows, void* cols, DType cols_type, cudaStream_t s);
+// The same for the GroupNorm (and SiLU) of an unpadded float32 x: each value becomes x·scale + shift of its
+// (image, channel) plane, then SiLU when `silu`, before it is written; the padding stays zero.
+void launch_im2col_group_norm(const float* x, int64_t batch, int64_t cin, int64_t h, int64_t w, int64_t kh, int64_t kw,
+                              int64_t pad, int64_t rows, const float* scale, const float* shift, bool silu, void* cols,
+                              DType cols_type, cudaStream_t s);
 // p [rows, cols] = softmax(scale · s) along each row.
 void launch_softmax_rows(const float* s, int64_t rows, int64_t cols, float scale, void* p, DType p_type,
                          cudaStream_t st);

@@ -167,9 +167,24 @@ __global__ void group_norm_apply_kernel(const float* x, int64_t planes, int h, i
 }
 
 // One thread per column entry of one image; grid.y covers (image, input channel) pairs.
-template <class X, class Y>
+// What im2col does to each input value of plane p before it lands in the columns: nothing, or the decoder's
+// GroupNorm (per-plane scale and shift) and SiLU, so that the normalised input never goes through memory.
+struct AsIs {
+  __device__ float operator()(float v, int64_t) const { return v; }
+};
+struct Normalised {
+  const float* scale;  // [batch · channels]: plane p's
+  const float* shift;
+  bool silu;
+  __device__ float operator()(float v, int64_t p) const {
+    v = v * scale[p] + shift[p];
+    return silu ? v / (1.0f + expf(-v)) : v;
+  }
+};
+
+template <class X, class Y, class F>
 __global__ void im2col_kernel(const X* x, int64_t planes, int64_t cin, int64_t image_stride, int h, int w, int in_pad,
-                              int kh, int kw, int pad, int oh, int ow, Y* cols) {
+                              int kh, int kw, int pad, int oh, int ow, Y* cols, F f) {
   const int per_tap = oh * ow, count = kh * kw * per_tap;
   const int ih = h + 2 * in_pad, iw = w + 2 * in_pad;
   // Plane p = image · cin + channel; its rows (channel, ky, kx) of the image's columns are contiguous.
@@ -187,7 +202,7 @@ __global__ void im2col_kernel(const X* x, int64_t planes, int64_t cin, int64_t i
           const int xx = ox + kx - pad;
           const bool inside = row_in && xx >= 0 && xx < w;
           dst[(ky * kw + kx) * per_tap + q] =
-              from_float<Y>(inside ? to_float(plane[(yy + in_pad) * iw + xx + in_pad]) : 0.0f);
+              from_float<Y>(inside ? f(to_float(plane[(yy + in_pad) * iw + xx + in_pad]), p) : 0.0f);
         }
       }
     }
@@ -221,9 +236,9 @@ __device__ __forceinline__ void store8(T* p, const float (&v)[8]) {
 // writes 8 neighbouring positions of each tap's row in one 16-byte store, reading the input row window once
 // for all taps of that row (the scalar kernel stored 2 bytes at a time: im2col was 10% of a d30 image's GPU
 // time).
-template <class X, class Y>
+template <class X, class Y, class F>
 __global__ void im2col8_kernel(const X* __restrict__ x, int64_t planes, int64_t cin, int64_t image_stride, int h, int w,
-                               int in_pad, int kh, int kw, int pad, int oh, int ow, Y* __restrict__ cols) {
+                               int in_pad, int kh, int kw, int pad, int oh, int ow, Y* __restrict__ cols, F f) {
   const int per_tap = oh * ow, count = kh * kw * per_tap, groups = per_tap / 8;
   const int ih = h + 2 * in_pad, iw = w + 2 * in_pad;
   for (int64_t p = blockIdx.y; p < planes; p += gridDim.y) {
@@ -238,7 +253,7 @@ __global__ void im2col8_kernel(const X* __restrict__ x, int64_t planes, int64_t 
 #pragma unroll
         for (int j = 0; j < 10; ++j) {
           const int xx = ox - pad + j;
-          window[j] = row_in && xx >= 0 && xx < w ? to_float(plane[(yy + in_pad) * iw + xx + in_pad]) : 0.0f;
+          window[j] = row_in && xx >= 0 && xx < w ? f(to_float(plane[(yy + in_pad) * iw + xx + in_pad]), p) : 0.0f;
         }
         for (int kx = 0; kx < kw; ++kx) {
           float v[8];
@@ -369,8 +384,11 @@ void launch_group_norm_apply(const float* x, int64_t batch, int64_t channels, in
   AMSKV_CUDA_LAUNCHED();
 }
 
-void launch_im2col(const void* x, DType x_type, int64_t batch, int64_t cin, int64_t h, int64_t w, int64_t in_pad,
-                   int64_t kh, int64_t kw, int64_t pad, int64_t rows, void* cols, DType cols_type, cudaStream_t s) {
+namespace {
+
+template <class F>
+void im2col(const void* x, DType x_type, int64_t batch, int64_t cin, int64_t h, int64_t w, int64_t in_pad, int64_t kh,
+            int64_t kw, int64_t pad, int64_t rows, void* cols, DType cols_type, F f, cudaStream_t s) {
   const int64_t oh = h + 2 * pad - kh + 1, ow = w + 2 * pad - kw + 1, count = kh * kw * oh * ow;
   const int64_t planes = batch * cin, taps = cin * kh * kw, stride = rows * oh * ow;
   if (planes == 0 || count == 0) return;
@@ -386,16 +404,29 @@ void launch_im2col(const void* x, DType x_type, int64_t batch, int64_t cin, int6
     const auto* src = static_cast<const X*>(x);
     auto* dst = static_cast<Y*>(cols);
     if (by8)
-      im2col8_kernel<X, Y><<<plane_grid(planes, count / (kh * kw * 8), kThreads), kThreads, 0, s>>>(
-          src, planes, cin, stride, ih, iw, ip, ikh, ikw, ipad, ioh, iow, dst);
+      im2col8_kernel<X, Y, F><<<plane_grid(planes, count / (kh * kw * 8), kThreads), kThreads, 0, s>>>(
+          src, planes, cin, stride, ih, iw, ip, ikh, ikw, ipad, ioh, iow, dst, f);
     else
-      im2col_kernel<X, Y><<<plane_grid(planes, count / (kh * kw), kThreads), kThreads, 0, s>>>(
-          src, planes, cin, stride, ih, iw, ip, ikh, ikw, ipad, ioh, iow, dst);
+      im2col_kernel<X, Y, F><<<plane_grid(planes, count / (kh * kw), kThreads), kThreads, 0, s>>>(
+          src, planes, cin, stride, ih, iw, ip, ikh, ikw, ipad, ioh, iow, dst, f);
     if (rows > taps)
       ones_tail_kernel<Y><<<blocks_for(batch * (rows - taps) * oh * ow, kThreads), kThreads, 0, s>>>(
           dst, batch, stride, taps * oh * ow);
   }));
   AMSKV_CUDA_LAUNCHED();
+}
+
+}  // namespace
+
+void launch_im2col(const void* x, DType x_type, int64_t batch, int64_t cin, int64_t h, int64_t w, int64_t in_pad,
+                   int64_t kh, int64_t kw, int64_t pad, int64_t rows, void* cols, DType cols_type, cudaStream_t s) {
+  im2col(x, x_type, batch, cin, h, w, in_pad, kh, kw, pad, rows, cols, cols_type, AsIs{}, s);
+}
+
+void launch_im2col_group_norm(const float* x, int64_t batch, int64_t cin, int64_t h, int64_t w, int64_t kh, int64_t kw,
+                              int64_t pad, int64_t rows, const float* scale, const float* shift, bool silu, void* cols,
+                              DType cols_type, cudaStream_t s) {
+  im2col(x, DType::F32, batch, cin, h, w, 0, kh, kw, pad, rows, cols, cols_type, Normalised{scale, shift, silu}, s);
 }
 
 void launch_softmax_rows(const float* sc, int64_t rows, int64_t cols, float scale, void* p, DType p_type,
