@@ -53,6 +53,28 @@ __device__ __forceinline__ void store4(T* p, float4 v) {
     *reinterpret_cast<uint2*>(p) = raw;
   }
 }
+// Two consecutive elements through float: one 8-byte (float) or 4-byte (16-bit) access, aligned to it.
+template <class T>
+__device__ __forceinline__ float2 load2(const T* p) {
+  if constexpr (sizeof(T) == 4) {
+    return *reinterpret_cast<const float2*>(p);
+  } else {
+    const uint32_t raw = *reinterpret_cast<const uint32_t*>(p);
+    const T* e = reinterpret_cast<const T*>(&raw);
+    return make_float2(to_float(e[0]), to_float(e[1]));
+  }
+}
+template <class T>
+__device__ __forceinline__ void store2(T* p, float a, float b) {
+  if constexpr (sizeof(T) == 4) {
+    *reinterpret_cast<float2*>(p) = make_float2(a, b);
+  } else {
+    uint32_t raw;
+    T* e = reinterpret_cast<T*>(&raw);
+    e[0] = from_float<T>(a), e[1] = from_float<T>(b);
+    *reinterpret_cast<uint32_t*>(p) = raw;
+  }
+}
 // Whether every address p + 4·i of a buffer of T is aligned for load4/store4.
 inline bool aligned4(const void* p, size_t elem_size) {
   return reinterpret_cast<uintptr_t>(p) % (4 * elem_size) == 0;

@@ -89,16 +89,28 @@ __global__ void __launch_bounds__(kNormThreads) layer_norm_modulate_vec_kernel(
   }
 }
 
+// The warp's (row, token, head) of the q/k split: its head in the fused qkv row and in the [rows][heads][n]
+// outputs. False for the warps past the end.
+struct QkItem {
+  int64_t head, src, dst;
+};
+__device__ __forceinline__ bool qk_item(int64_t rows, int64_t n, int64_t heads, int64_t dh, QkItem& it) {
+  const int64_t item = blockIdx.x * int64_t{blockDim.x / 32} + threadIdx.x / 32;
+  if (item >= rows * n * heads) return false;
+  const int64_t h = item % heads, t = (item / heads) % n, r = item / (heads * n);
+  it = {h, (r * n + t) * 3 * heads * dh + h * dh, ((r * heads + h) * n + t) * dh};
+  return true;
+}
+
 // One warp per (row, token, head): split the fused qkv, l2-normalise q and k, scale q by the head's tau.
 template <class T>
 __global__ void qk_norm_split_kernel(const T* qkv, int64_t rows, int64_t n, int64_t heads, int64_t dh,
                                      const float* tau, T* q, T* k, T* v) {
-  const int64_t item = blockIdx.x * int64_t{blockDim.x / 32} + threadIdx.x / 32;
+  QkItem it;
+  if (!qk_item(rows, n, heads, dh, it)) return;
   const int lane = threadIdx.x & 31;
-  if (item >= rows * n * heads) return;
-  const int64_t h = item % heads, t = (item / heads) % n, r = item / (heads * n);
-  const int64_t C = heads * dh;
-  const T* src = qkv + (r * n + t) * 3 * C + h * dh;
+  const int64_t C = heads * dh, h = it.head, dst = it.dst;
+  const T* src = qkv + it.src;
   float qq = 0.0f, kk = 0.0f;
   for (int64_t d = lane; d < dh; d += 32) {
     const float a = to_float(src[d]), b = to_float(src[C + d]);
@@ -109,7 +121,6 @@ __global__ void qk_norm_split_kernel(const T* qkv, int64_t rows, int64_t n, int6
   kk = warp_sum(kk);
   const float qs = tau[h] / fmaxf(sqrtf(qq), 1e-12f);
   const float ks = 1.0f / fmaxf(sqrtf(kk), 1e-12f);
-  const int64_t dst = ((r * heads + h) * n + t) * dh;
   for (int64_t d = lane; d < dh; d += 32) {
     q[dst + d] = from_float<T>(to_float(src[d]) * qs);
     k[dst + d] = from_float<T>(to_float(src[C + d]) * ks);
@@ -117,40 +128,18 @@ __global__ void qk_norm_split_kernel(const T* qkv, int64_t rows, int64_t n, int6
   }
 }
 
-// Head widths that are a multiple of 64 (every VAR model: 64): each lane moves two neighbours in one access,
-// and q, k and v are all loaded before the reductions so that their reads overlap.
-template <class T>
-__device__ __forceinline__ float2 load2(const T* p) {
-  if constexpr (sizeof(T) == 4) {
-    return *reinterpret_cast<const float2*>(p);
-  } else {
-    const uint32_t raw = *reinterpret_cast<const uint32_t*>(p);
-    const T* e = reinterpret_cast<const T*>(&raw);
-    return make_float2(to_float(e[0]), to_float(e[1]));
-  }
-}
-template <class T>
-__device__ __forceinline__ void store2(T* p, float a, float b) {
-  if constexpr (sizeof(T) == 4) {
-    *reinterpret_cast<float2*>(p) = make_float2(a, b);
-  } else {
-    uint32_t raw;
-    T* e = reinterpret_cast<T*>(&raw);
-    e[0] = from_float<T>(a), e[1] = from_float<T>(b);
-    *reinterpret_cast<uint32_t*>(p) = raw;
-  }
-}
+// Head widths that are a multiple of 64 (every VAR model: 64): each lane moves two neighbours in one access
+// (load2/store2), and q, k and v are all loaded before the reductions so that their reads overlap.
 template <class T, int kPairs>  // kPairs = dh / 64
 __global__ void qk_norm_split_vec_kernel(const T* __restrict__ qkv, int64_t rows, int64_t n, int64_t heads,
                                          const float* __restrict__ tau, T* __restrict__ q, T* __restrict__ k,
                                          T* __restrict__ v) {
   constexpr int dh = 64 * kPairs;
-  const int64_t item = blockIdx.x * int64_t{blockDim.x / 32} + threadIdx.x / 32;
+  QkItem it;
+  if (!qk_item(rows, n, heads, dh, it)) return;
   const int lane = threadIdx.x & 31;
-  if (item >= rows * n * heads) return;
-  const int64_t h = item % heads, t = (item / heads) % n, r = item / (heads * n);
-  const int64_t C = heads * dh;
-  const T* src = qkv + (r * n + t) * 3 * C + h * dh;
+  const int64_t C = heads * dh, h = it.head, dst = it.dst;
+  const T* src = qkv + it.src;
   float2 a[kPairs], b[kPairs], c[kPairs];
   float qq = 0.0f, kk = 0.0f;
 #pragma unroll
@@ -164,7 +153,6 @@ __global__ void qk_norm_split_vec_kernel(const T* __restrict__ qkv, int64_t rows
   kk = warp_sum(kk);
   const float qs = tau[h] / fmaxf(sqrtf(qq), 1e-12f);
   const float ks = 1.0f / fmaxf(sqrtf(kk), 1e-12f);
-  const int64_t dst = ((r * heads + h) * n + t) * dh;
 #pragma unroll
   for (int i = 0; i < kPairs; ++i) {
     const int d = 64 * i + 2 * lane;
