@@ -39,9 +39,8 @@ class Gemm {
   Gemm(const Gemm&) = delete;
   Gemm& operator=(const Gemm&) = delete;
   void run(const GemmCall& call);
-  // Products whose bias or GELU went through a separate kernel because no algorithm took the epilogue.
+  // Products whose bias went through a separate kernel because no algorithm took the epilogue.
   int64_t bias_fallbacks() const { return bias_fallbacks_; }
-  int64_t gelu_fallbacks() const { return gelu_fallbacks_; }
 
  private:
   struct Plan;
@@ -55,7 +54,7 @@ class Gemm {
   void* workspace_ = nullptr;
   size_t workspace_bytes_;
   std::map<Key, std::unique_ptr<Plan>> plans_;
-  int64_t bias_fallbacks_ = 0, gelu_fallbacks_ = 0;
+  int64_t bias_fallbacks_ = 0;
 };
 
 }  // namespace amskv::backend::cuda
