@@ -127,6 +127,21 @@ struct Mma<__half> {
   }
 };
 
+// Four 8x8 matrices of 16-bit elements from shared memory (lanes 8i..8i+7 give the 16-byte rows of matrix
+// i), optionally transposed: the mma fragments without one shared-memory load per element pair.
+template <bool kTrans>
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* smem_row) {
+  const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(smem_row));
+  if constexpr (kTrans)
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(a));
+  else
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(a));
+}
+
 // 16 bytes global -> shared, zero-filled when `valid` is false (keys or queries past the end).
 __device__ __forceinline__ void copy16(void* smem, const void* gmem, bool valid) {
   const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
@@ -217,16 +232,17 @@ __global__ void __launch_bounds__(kWarps * 32) attention_flash_kernel(const T* q
         qa[kk][3] = *reinterpret_cast<const uint32_t*>(&sq[row + 8][c + 8]);
       }
     }
-    // Scores of this warp's 16 queries against the tile's 64 keys.
+    // Scores of this warp's 16 queries against the tile's 64 keys. One ldmatrix.x4 brings the B fragments of
+    // 8 keys for 32 dims (two k-steps): lanes 8i..8i+7 address the rows of matrix i.
     float sc[8][4];
     for (int nt = 0; nt < 8; ++nt) {
       for (int e = 0; e < 4; ++e) sc[nt][e] = 0.0f;
-      const int key = nt * 8 + g;
-      for (int kk = 0; kk < 4; ++kk) {
-        const int c = kk * 16 + 2 * t;
-        const uint32_t b0 = *reinterpret_cast<const uint32_t*>(&sk[buf][key][c]);
-        const uint32_t b1 = *reinterpret_cast<const uint32_t*>(&sk[buf][key][c + 8]);
-        Mma<T>::run(sc[nt], qa[kk], b0, b1);
+      for (int kk = 0; kk < 4; kk += 2) {
+        const int mi = lane >> 3;
+        uint32_t b[4];
+        ldmatrix_x4<false>(b, &sk[buf][nt * 8 + (lane & 7)][(kk + (mi >> 1)) * 16 + (mi & 1) * 8]);
+        Mma<T>::run(sc[nt], qa[kk], b[0], b[1]);
+        Mma<T>::run(sc[nt], qa[kk + 1], b[2], b[3]);
       }
     }
     // Keys past the segment's end.
@@ -265,18 +281,14 @@ __global__ void __launch_bounds__(kWarps * 32) attention_flash_kernel(const T* q
       pa[1] = Mma<T>::pack(sc[2 * kc][2], sc[2 * kc][3]);
       pa[2] = Mma<T>::pack(sc[2 * kc + 1][0], sc[2 * kc + 1][1]);
       pa[3] = Mma<T>::pack(sc[2 * kc + 1][2], sc[2 * kc + 1][3]);
-      const int k0 = kc * 16 + 2 * t;
-      for (int dt = 0; dt < 8; ++dt) {
-        const int col = dt * 8 + g;
-        const T* v0 = &sv[buf][k0][col];
-        const T* v1 = &sv[buf][k0 + 1][col];
-        const T* v8 = &sv[buf][k0 + 8][col];
-        const T* v9 = &sv[buf][k0 + 9][col];
-        const uint32_t b0 = static_cast<uint32_t>(*reinterpret_cast<const uint16_t*>(v0)) |
-                            (static_cast<uint32_t>(*reinterpret_cast<const uint16_t*>(v1)) << 16);
-        const uint32_t b1 = static_cast<uint32_t>(*reinterpret_cast<const uint16_t*>(v8)) |
-                            (static_cast<uint32_t>(*reinterpret_cast<const uint16_t*>(v9)) << 16);
-        Mma<T>::run(o[dt], pa, b0, b1);
+      // V's B fragments (pairs of consecutive keys at one dim) transposed out of the [key][dim] tile: one
+      // ldmatrix.x4.trans covers 16 keys for 16 dims (two 8-dim output tiles).
+      for (int dt = 0; dt < 8; dt += 2) {
+        const int mi = lane >> 3;
+        uint32_t b[4];
+        ldmatrix_x4<true>(b, &sv[buf][kc * 16 + (mi & 1) * 8 + (lane & 7)][(dt + (mi >> 1)) * 8]);
+        Mma<T>::run(o[dt], pa, b[0], b[1]);
+        Mma<T>::run(o[dt + 1], pa, b[2], b[3]);
       }
     }
     __syncthreads();  // the buffer is refilled by the next iteration's prefetch
