@@ -203,25 +203,31 @@ class CudaBackend final : public Backend {
     ConvWeight c;
     c.cout = weight.dim(0), c.cin = weight.dim(1), c.kh = weight.dim(2), c.kw = weight.dim(3), c.pad = pad;
     if (bias) c.bias = constant(*bias, DType::F32);
-    const int64_t K9 = c.cin * c.kh * c.kw;
-    if (c.kh * c.kw == 1 || !bias) {
-      // The PyTorch layout [cout][cin·kh·kw] is already the B operand of the product.
+    const int64_t taps = c.kh * c.kw, K9 = c.cin * taps;
+    if (taps == 1) {
+      // The PyTorch layout [cout][cin] is already the B operand of the product.
       c.packed = constant(weight, compute_);
       return c;
     }
-    // k×k with a bias: [cout][K] with K = cin·kh·kw rounded up past two more columns, which hold the bias
-    // as a sum of two values of the compute type (the second, what the first rounded away), against rows of
-    // ones that im2col appends to the columns. The product then writes (or accumulates onto) the output
-    // directly, with no separate pass that first fills it with the bias.
-    const int64_t K = conv_packed_k(K9);
-    const Tensor w = weight.to_f32(), b = bias->to_f32();
+    // k×k: [cout][K], the columns tap by tap (k = (ky·kw + kx)·cin + ci, the order of im2col's rows and of the
+    // implicit-GEMM kernel's k steps). With a bias, K is rounded up past two more columns, which hold the
+    // bias as a sum of two values of the compute type (the second, what the first rounded away), against
+    // rows of ones that im2col appends to the columns: the product then writes (or accumulates onto) the
+    // output directly, with no separate pass that first fills it with the bias.
+    const int64_t K = bias ? conv_packed_k(K9) : K9;
+    const Tensor w = weight.to_f32();
     Tensor packed = Tensor::zeros(DType::F32, {c.cout, K});
     float* pk = packed.mutable_data<float>();
-    for (int64_t o = 0; o < c.cout; ++o) {
-      std::copy(w.data<float>() + o * K9, w.data<float>() + (o + 1) * K9, pk + o * K);
-      const float hi = round_to(b.data<float>()[o], compute_);
-      pk[o * K + K9] = hi;
-      pk[o * K + K9 + 1] = round_to(b.data<float>()[o] - hi, compute_);
+    for (int64_t o = 0; o < c.cout; ++o)
+      for (int64_t ci = 0; ci < c.cin; ++ci)
+        for (int64_t t = 0; t < taps; ++t) pk[o * K + t * c.cin + ci] = w.data<float>()[(o * c.cin + ci) * taps + t];
+    if (bias) {
+      const Tensor b = bias->to_f32();
+      for (int64_t o = 0; o < c.cout; ++o) {
+        const float hi = round_to(b.data<float>()[o], compute_);
+        pk[o * K + K9] = hi;
+        pk[o * K + K9 + 1] = round_to(b.data<float>()[o] - hi, compute_);
+      }
     }
     c.packed = constant(packed, compute_);
     return c;
@@ -387,6 +393,13 @@ class CudaBackend final : public Backend {
     const auto [scale, shift] = group_norm_affine(x, batch, c.cin, h * w, groups, gamma, beta, eps);
     const int64_t oh = h + 2 * c.pad - c.kh + 1, ow = w + 2 * c.pad - c.kw + 1, K = c.packed.size() / c.cout;
     AMSKV_CHECK(oh > 0 && ow > 0, "conv2d: invalid input size ", h, "x", w);
+    if (cuda::conv3x3_implicit_fits(c.cin, c.cout, h, w, c.kh, c.kw, c.pad, K, compute_)) {
+      const DeviceBuffer xs = alloc(compute_, cuda::conv3x3_implicit_scratch(batch, c.cin, h, w));
+      cuda::launch_conv3x3_implicit(x.raw(), DType::F32, batch, c.cin, h, w, 0, xs.span().raw(), c.packed.span().raw(),
+                                    compute_, K, c.cout, bias_of(c), ptr<const float>(scale), ptr<const float>(shift),
+                                    fuse_silu, ptr<float>(y), accumulate, stream_);
+      return;
+    }
     DeviceBuffer cols = alloc(compute_, batch * K * oh * ow);
     cuda::launch_im2col_group_norm(ptr<const float>(x), batch, c.cin, h, w, c.kh, c.kw, c.pad, K,
                                    ptr<const float>(scale), ptr<const float>(shift), fuse_silu, cols.span().raw(),
@@ -398,7 +411,7 @@ class CudaBackend final : public Backend {
     need_type(y, DType::F32, "conv output");
     const int64_t oh = h + 2 * c.pad - c.kh + 1, ow = w + 2 * c.pad - c.kw + 1;
     AMSKV_CHECK(oh > 0 && ow > 0, "conv2d: invalid input size ", h, "x", w);
-    const float* bias = c.bias.allocated() ? ptr<const float>(c.bias) : nullptr;
+    const float* bias = bias_of(c);
     GemmCall g;
     g.ab_type = cuda_type(compute_);
     g.d_type = CUDA_R_32F;
@@ -422,9 +435,17 @@ class CudaBackend final : public Backend {
       gemm_->run(g);
       return;
     }
-    // k×k: the columns of every image (im2col, in the compute dtype; with a bias, rows of ones up to the
-    // packed K), then one product per image in fp32, written to y or accumulated onto it.
     const int64_t Q = oh * ow, K = c.packed.size() / c.cout;
+    if ((x.dtype() == DType::F32 || x.dtype() == compute_) &&
+        cuda::conv3x3_implicit_fits(c.cin, c.cout, h, w, c.kh, c.kw, c.pad, K, compute_)) {
+      const DeviceBuffer xs = alloc(compute_, cuda::conv3x3_implicit_scratch(batch, c.cin, h, w));
+      cuda::launch_conv3x3_implicit(x.raw(), x.dtype(), batch, c.cin, h, w, padded_input ? c.pad : 0, xs.span().raw(),
+                                    c.packed.span().raw(), compute_, K, c.cout, bias, nullptr, nullptr, false,
+                                    ptr<float>(y), accumulate, stream_);
+      return;
+    }
+    // Otherwise the columns of every image (im2col, in the compute dtype; with a bias, rows of ones up to
+    // the packed K), then one product per image in fp32, written to y or accumulated onto it.
     DeviceBuffer cols = alloc(compute_, batch * K * Q);
     cuda::launch_im2col(x.raw(), x.dtype(), batch, c.cin, h, w, padded_input ? c.pad : 0, c.kh, c.kw, c.pad, K,
                         cols.span().raw(), compute_, stream_);
@@ -499,6 +520,8 @@ class CudaBackend final : public Backend {
                                   ptr<float>(scale), ptr<float>(shift), stream_);
     return {std::move(scale), std::move(shift)};
   }
+
+  const float* bias_of(const ConvWeight& c) const { return c.bias.allocated() ? ptr<const float>(c.bias) : nullptr; }
 
   // y_b [cout, Q] (fp32) = W [cout, K] · cols_b [K, Q] for every image, written or accumulated onto y.
   void columns_product(const DeviceBuffer& cols, int64_t batch, int64_t Q, const ConvWeight& c, DeviceSpan y,

@@ -81,7 +81,8 @@ void launch_group_norm_stats(const float* x, int64_t batch, int64_t channels, in
 void launch_group_norm_apply(const float* x, int64_t batch, int64_t channels, int64_t h, int64_t w, int64_t pad,
                              const float* scale, const float* shift, bool silu, void* y, DType y_type, cudaStream_t s);
 // The columns of a k×k convolution (stride 1, zero padding `pad`) for one product per image:
-// cols[b][(ci·kh + ky)·kw + kx][oy·ow + ox] = x[b][ci][oy + ky − pad][ox + kx − pad] (0 outside), with x
+// cols[b][(ky·kw + kx)·cin + ci][oy·ow + ox] = x[b][ci][oy + ky − pad][ox + kx − pad] (0 outside: rows tap by
+// tap, the order of the backend's packed k×k weights and of the implicit-GEMM kernel's k steps), with x
 // [batch, cin, h + 2·in_pad, w + 2·in_pad] (already padded by in_pad, 0 or pad) of any float type. Each
 // image has `rows` rows (at least cin·kh·kw); the rows past cin·kh·kw are ones (they carry the bias).
 void launch_im2col(const void* x, DType x_type, int64_t batch, int64_t cin, int64_t h, int64_t w, int64_t in_pad,
@@ -91,6 +92,19 @@ void launch_im2col(const void* x, DType x_type, int64_t batch, int64_t cin, int6
 void launch_im2col_group_norm(const float* x, int64_t batch, int64_t cin, int64_t h, int64_t w, int64_t kh, int64_t kw,
                               int64_t pad, int64_t rows, const float* scale, const float* shift, bool silu, void* cols,
                               DType cols_type, cudaStream_t s);
+// The implicit-GEMM 3×3 convolution (kernels_conv.cu) for planes whose width is a multiple of 128 and
+// channel counts that its tiles take (cin a multiple of 32, cout of 160), bf16 or f16 weights packed as for
+// im2col ([cout][packed_k], k = tap·cin + ci). y [batch, cout, h, w] (float32) = conv(x) + bias, or += with
+// accumulate. x: float32 or the compute type, zero-padded by in_pad (0 or 1); with `scale` (and `shift`,
+// [batch·cin]) an unpadded float32 x normalised per plane (then SiLU when `silu`) as it is read. `scratch`
+// holds conv3x3_implicit_scratch(...) compute-type values: the input rewritten position-major.
+bool conv3x3_implicit_fits(int64_t cin, int64_t cout, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t pad,
+                           int64_t packed_k, DType compute);
+int64_t conv3x3_implicit_scratch(int64_t batch, int64_t cin, int64_t h, int64_t w);
+void launch_conv3x3_implicit(const void* x, DType x_type, int64_t batch, int64_t cin, int64_t h, int64_t w,
+                             int64_t in_pad, void* scratch, const void* packed, DType compute, int64_t packed_k,
+                             int64_t cout, const float* bias, const float* scale, const float* shift, bool silu,
+                             float* y, bool accumulate, cudaStream_t s);
 // p [rows, cols] = softmax(scale · s) along each row.
 void launch_softmax_rows(const float* s, int64_t rows, int64_t cols, float scale, void* p, DType p_type,
                          cudaStream_t st);

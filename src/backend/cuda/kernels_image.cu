@@ -5,6 +5,7 @@
 
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/kernels_common.cuh"
+#include "backend/cuda/kernels_conv_input.cuh"
 
 namespace amskv::backend::cuda {
 
@@ -167,30 +168,16 @@ __global__ void group_norm_apply_kernel(const float* x, int64_t planes, int h, i
 }
 
 // One thread per column entry of one image; grid.y covers (image, input channel) pairs.
-// What im2col does to each input value of plane p before it lands in the columns: nothing, or the decoder's
-// GroupNorm (per-plane scale and shift) and SiLU, so that the normalised input never goes through memory.
-struct AsIs {
-  __device__ float operator()(float v, int64_t) const { return v; }
-};
-struct Normalised {
-  const float* scale;  // [batch · channels]: plane p's
-  const float* shift;
-  bool silu;
-  __device__ float operator()(float v, int64_t p) const {
-    v = v * scale[p] + shift[p];
-    return silu ? v / (1.0f + expf(-v)) : v;
-  }
-};
-
 template <class X, class Y, class F>
 __global__ void im2col_kernel(const X* x, int64_t planes, int64_t cin, int64_t image_stride, int h, int w, int in_pad,
                               int kh, int kw, int pad, int oh, int ow, Y* cols, F f) {
-  const int per_tap = oh * ow, count = kh * kw * per_tap;
+  const int per_tap = oh * ow;
   const int ih = h + 2 * in_pad, iw = w + 2 * in_pad;
-  // Plane p = image · cin + channel; its rows (channel, ky, kx) of the image's columns are contiguous.
+  // Plane p = image · cin + channel; its rows of the image's columns are (ky, kx, channel), one per tap.
   for (int64_t p = blockIdx.y; p < planes; p += gridDim.y) {
     const X* plane = x + p * ih * iw;
-    Y* dst = cols + (p / cin) * image_stride + (p % cin) * count;
+    Y* dst = cols + (p / cin) * image_stride + (p % cin) * per_tap;  // row (tap, channel): tap · cin + channel
+    const int64_t tap_rows = cin * per_tap;
     // One thread per output position writes its value for every tap: consecutive threads write
     // consecutive positions of each tap's row, and the division happens once per position.
     for (int q = blockIdx.x * blockDim.x + threadIdx.x; q < per_tap; q += gridDim.x * blockDim.x) {
@@ -201,7 +188,7 @@ __global__ void im2col_kernel(const X* x, int64_t planes, int64_t cin, int64_t i
         for (int kx = 0; kx < kw; ++kx) {
           const int xx = ox + kx - pad;
           const bool inside = row_in && xx >= 0 && xx < w;
-          dst[(ky * kw + kx) * per_tap + q] =
+          dst[(ky * kw + kx) * tap_rows + q] =
               from_float<Y>(inside ? f(to_float(plane[(yy + in_pad) * iw + xx + in_pad]), p) : 0.0f);
         }
       }
@@ -239,11 +226,12 @@ __device__ __forceinline__ void store8(T* p, const float (&v)[8]) {
 template <class X, class Y, class F>
 __global__ void im2col8_kernel(const X* __restrict__ x, int64_t planes, int64_t cin, int64_t image_stride, int h, int w,
                                int in_pad, int kh, int kw, int pad, int oh, int ow, Y* __restrict__ cols, F f) {
-  const int per_tap = oh * ow, count = kh * kw * per_tap, groups = per_tap / 8;
+  const int per_tap = oh * ow, groups = per_tap / 8;
   const int ih = h + 2 * in_pad, iw = w + 2 * in_pad;
   for (int64_t p = blockIdx.y; p < planes; p += gridDim.y) {
     const X* plane = x + p * ih * iw;
-    Y* dst = cols + (p / cin) * image_stride + (p % cin) * count;
+    Y* dst = cols + (p / cin) * image_stride + (p % cin) * per_tap;  // row (tap, channel): tap · cin + channel
+    const int64_t tap_rows = cin * per_tap;
     for (int gidx = blockIdx.x * blockDim.x + threadIdx.x; gidx < groups; gidx += gridDim.x * blockDim.x) {
       const int q = 8 * gidx, oy = q / ow, ox = q - oy * ow;
       for (int ky = 0; ky < kh; ++ky) {
@@ -259,7 +247,7 @@ __global__ void im2col8_kernel(const X* __restrict__ x, int64_t planes, int64_t 
           float v[8];
 #pragma unroll
           for (int j = 0; j < 8; ++j) v[j] = window[kx + j];
-          store8(dst + (ky * kw + kx) * per_tap + q, v);
+          store8(dst + (ky * kw + kx) * tap_rows + q, v);
         }
       }
     }

@@ -1,0 +1,228 @@
+// Implicit-GEMM 3×3 convolution (stride 1, padding 1) for the VQVAE decoder's large planes.
+//
+// im2col wrote nine compute-type copies of every input value and the product read them back: at 256×256 with
+// 160 channels that is 190 MB per image and convolution, and building the columns took more GPU time than
+// the products. Here the input is first rewritten once, position-major ([image][row][column][channel], zero
+// border, the compute type; normalised and SiLU'd on the way when the convolution follows a GroupNorm): 21 MB
+// at that size. Then a block computes 160 output channels × 128 positions of two output rows: for each kernel
+// row ky and each 32 input channels it copies the input rows' 130-position windows and the weights of the
+// three taps kx into shared memory (cp.async, two stages: the next step loads while the current one
+// multiplies), and the taps read the same windows shifted by kx. The weights are most of what a block reads
+// (a tile of 128 positions read 460 KB of them for 4 MFLOP: one row per block left the kernel waiting on the
+// L2), so two rows share each weight tile. Products are mma.sync m16n8k16 with fp32 accumulation,
+// fragments by ldmatrix. The bias (fp32) is added in the epilogue, which writes the float32 output or
+// accumulates onto it.
+#include "backend/cuda/kernels.h"
+#include "backend/cuda/kernels_common.cuh"
+#include "backend/cuda/kernels_conv_input.cuh"
+#include "backend/cuda/kernels_mma.cuh"
+
+namespace amskv::backend::cuda {
+
+namespace {
+
+constexpr int kPositions = 128;        // output positions per block and row: a stretch of two output rows
+constexpr int kRows = 2;
+constexpr int kCouts = 160;            // output channels per block: 2 warps of 80 along M
+constexpr int kChannels = 32;          // input channels per k step
+constexpr int kRow = kChannels + 8;    // shared row stride in elements: 80 bytes, conflict-free ldmatrix rows
+constexpr int kWindow = kPositions + 2;  // input positions that 128 outputs of a 3-wide kernel read
+constexpr int kConvThreads = 512;      // 16 warps: 2 along the output channels × 4 along each row's positions × 2 rows
+constexpr int kWarpCouts = 80, kWarpPositions = 32;
+constexpr int kMTiles = kWarpCouts / 16, kNTiles = kWarpPositions / 8;
+
+template <class T>
+struct ConvStage {
+  T a[3][kCouts][kRow];  // the weights of the kernel row's 3 taps for 32 input channels, [tap][cout][channel]
+  T b[kRows][kWindow][kRow];  // the input rows' windows for the 32 channels, [row][position][channel]
+};
+
+// xs [image][h + 2][w + 2][cin] (compute type, zero border) = f(x), x [image][cin][h + 2·in_pad][w + 2·in_pad].
+// A block moves 64 padded positions of one row for 32 channels through shared memory: it reads along the
+// planes' rows and writes 64 contiguous bytes per position.
+constexpr int kLayoutPositions = 64;
+template <class T, class X, class F>
+__global__ void __launch_bounds__(256) to_position_major_kernel(const X* __restrict__ x, int cin, int h, int w, int in_pad,
+                                                                T* __restrict__ xs, F f) {
+  __shared__ float tile[kChannels][kLayoutPositions + 1];
+  const int wp = w + 2, per_row = (wp + kLayoutPositions - 1) / kLayoutPositions;
+  const int yp = blockIdx.x / per_row, x0 = (blockIdx.x % per_row) * kLayoutPositions;
+  const int c0 = blockIdx.y * kChannels;
+  const int64_t image = blockIdx.z, ih = h + 2 * in_pad, iw = w + 2 * in_pad;
+  const int tid = threadIdx.x;
+  {
+    const int j = tid % kLayoutPositions, cg = tid / kLayoutPositions;  // 8 channels each
+    const int iy = yp - 1, ix = x0 + j - 1;
+    const bool inside = iy >= 0 && iy < h && ix >= 0 && ix < w;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      const int c = cg * 8 + i;
+      const int64_t plane = image * cin + c0 + c;
+      tile[c][j] = inside ? f(to_float(x[(plane * ih + iy + in_pad) * iw + ix + in_pad]), plane) : 0.0f;
+    }
+  }
+  __syncthreads();
+  const int j = tid / 4, piece = tid % 4;  // a position's 32 channels in four 16-byte stores
+  if (x0 + j >= wp) return;
+  uint4 out;
+  uint32_t* p = reinterpret_cast<uint32_t*>(&out);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) p[i] = Mma<T>::pack(tile[piece * 8 + 2 * i][j], tile[piece * 8 + 2 * i + 1][j]);
+  *reinterpret_cast<uint4*>(xs + ((image * (h + 2) + yp) * wp + x0 + j) * cin + c0 + piece * 8) = out;
+}
+
+template <class T>
+__global__ void __launch_bounds__(kConvThreads, 1)
+    conv3x3_kernel(const T* __restrict__ xs, int cin, int h, int w, const T* __restrict__ wk, int64_t K, int cout,
+                   const float* __restrict__ bias, float* __restrict__ y, bool accumulate) {
+  extern __shared__ __align__(16) unsigned char smem[];
+  auto* stages = reinterpret_cast<ConvStage<T>*>(smem);
+  const int stretches = w / kPositions;
+  const int oy0 = blockIdx.x / stretches * kRows, ox0 = (blockIdx.x % stretches) * kPositions;
+  const int co0 = blockIdx.y * kCouts;
+  const int64_t image = blockIdx.z;
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
+  const int wm = warp & 1, wr = warp >> 3, wn = (warp >> 1) & 3;  // channel half, output row, position quarter
+  const int chunks = cin / kChannels, steps = 3 * chunks;  // k steps: kernel row, then 32 input channels
+
+  // One k step into a stage: the three taps' weights (3 × 160 rows × four 16-byte pieces) and the windows
+  // (130 positions × four pieces) of padded rows oy0 + ky and oy0 + 1 + ky, which start at padded column ox0.
+  auto load = [&](ConvStage<T>& st, int step) {
+    const int ky = step / chunks, c0 = (step % chunks) * kChannels;
+    for (int i = tid; i < 3 * kCouts * 4; i += kConvThreads) {
+      const int piece = i & 3, row = (i >> 2) % kCouts, kx = (i >> 2) / kCouts;
+      copy16(&st.a[kx][row][piece * 8], wk + (co0 + row) * K + (ky * 3 + kx) * int64_t{cin} + c0 + piece * 8, true);
+    }
+    const T* window = xs + ((image * (h + 2) + oy0 + ky) * (w + 2) + ox0) * cin + c0;
+    for (int i = tid; i < kRows * kWindow * 4; i += kConvThreads) {
+      const int piece = i & 3, j = (i >> 2) % kWindow, r = (i >> 2) / kWindow;
+      copy16(&st.b[r][j][piece * 8], window + (int64_t{r} * (w + 2) + j) * cin + piece * 8, true);
+    }
+  };
+
+  float acc[kMTiles][kNTiles][4];
+#pragma unroll
+  for (int mt = 0; mt < kMTiles; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < kNTiles; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[mt][nt][e] = 0.0f;
+
+  load(stages[0], 0);
+  copy_commit();
+  for (int step = 0; step < steps; ++step) {
+    copy_wait<0>();
+    __syncthreads();  // this step's stage has landed; every warp is done with the other stage
+    if (step + 1 < steps) load(stages[(step + 1) & 1], step + 1);
+    copy_commit();
+    const ConvStage<T>& cur = stages[step & 1];
+    for (int kx = 0; kx < 3; ++kx) {
+#pragma unroll
+      for (int kk = 0; kk < kChannels / 16; ++kk) {
+        uint32_t a[kMTiles][4];
+#pragma unroll
+        for (int mt = 0; mt < kMTiles; ++mt)
+          ldmatrix_x4<false>(a[mt], &cur.a[kx][wm * kWarpCouts + mt * 16 + (lane & 15)][kk * 16 + (lane >> 4) * 8]);
+#pragma unroll
+        for (int np = 0; np < kNTiles / 2; ++np) {
+          // B fragments of two 8-position tiles: rows are window positions (shifted by the tap), 16 channels.
+          const int mi = lane >> 3;
+          uint32_t b[4];
+          ldmatrix_x4<false>(b, &cur.b[wr][wn * kWarpPositions + (2 * np + (mi >> 1)) * 8 + (lane & 7) + kx]
+                                      [kk * 16 + (mi & 1) * 8]);
+#pragma unroll
+          for (int mt = 0; mt < kMTiles; ++mt) {
+            Mma<T>::run(acc[mt][2 * np], a[mt], b[0], b[1]);
+            Mma<T>::run(acc[mt][2 * np + 1], a[mt], b[2], b[3]);
+          }
+        }
+      }
+    }
+  }
+
+  // Rows g and g + 8 of each 16-channel tile, two neighbouring positions per register pair.
+#pragma unroll
+  for (int mt = 0; mt < kMTiles; ++mt)
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const int co = co0 + wm * kWarpCouts + mt * 16 + g + 8 * half;
+      const float add = bias ? bias[co] : 0.0f;
+      float* row = y + ((image * cout + co) * h + oy0 + wr) * int64_t{w} + ox0 + wn * kWarpPositions + 2 * t;
+#pragma unroll
+      for (int nt = 0; nt < kNTiles; ++nt) {
+        float2 v = make_float2(acc[mt][nt][2 * half] + add, acc[mt][nt][2 * half + 1] + add);
+        float2* dst = reinterpret_cast<float2*>(row + nt * 8);
+        if (accumulate) {
+          const float2 old = *dst;
+          v.x += old.x, v.y += old.y;
+        }
+        *dst = v;
+      }
+    }
+}
+
+template <class T, class X, class F>
+void launch_conv3x3(const X* x, int64_t batch, int64_t cin, int64_t h, int64_t w, int64_t in_pad, T* xs,
+                    const void* packed, int64_t K, int64_t cout, const float* bias, float* y, bool accumulate, F f,
+                    cudaStream_t s) {
+  const unsigned per_row = static_cast<unsigned>((w + 2 + kLayoutPositions - 1) / kLayoutPositions);
+  to_position_major_kernel<T, X, F><<<dim3(per_row * static_cast<unsigned>(h + 2), static_cast<unsigned>(cin / kChannels),
+                                           static_cast<unsigned>(batch)),
+                                      256, 0, s>>>(x, static_cast<int>(cin), static_cast<int>(h), static_cast<int>(w),
+                                                   static_cast<int>(in_pad), xs, f);
+  constexpr int bytes = 2 * sizeof(ConvStage<T>);
+  static const bool configured = [] {  // shared memory past 48 KB is opt-in, once per kernel
+    AMSKV_CUDA_CHECK(cudaFuncSetAttribute(conv3x3_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+    return true;
+  }();
+  (void)configured;
+  const dim3 grid(static_cast<unsigned>(h / kRows * (w / kPositions)), static_cast<unsigned>(cout / kCouts),
+                  static_cast<unsigned>(batch));
+  conv3x3_kernel<T><<<grid, kConvThreads, bytes, s>>>(xs, static_cast<int>(cin), static_cast<int>(h),
+                                                     static_cast<int>(w), static_cast<const T*>(packed), K,
+                                                     static_cast<int>(cout), bias, y, accumulate);
+}
+
+}  // namespace
+
+bool conv3x3_implicit_fits(int64_t cin, int64_t cout, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t pad,
+                           int64_t packed_k, DType compute) {
+  return (compute == DType::BF16 || compute == DType::F16) && kh == 3 && kw == 3 && pad == 1 && h > 0 && h % kRows == 0 &&
+         w % kPositions == 0 && w > 0 && cin % kChannels == 0 && cin > 0 && cout % kCouts == 0 && cout > 0 &&
+         packed_k % 8 == 0 && packed_k >= 9 * cin && h * (w / kPositions) < (int64_t{1} << 31);
+}
+
+int64_t conv3x3_implicit_scratch(int64_t batch, int64_t cin, int64_t h, int64_t w) {
+  return batch * (h + 2) * (w + 2) * cin;
+}
+
+void launch_conv3x3_implicit(const void* x, DType x_type, int64_t batch, int64_t cin, int64_t h, int64_t w,
+                             int64_t in_pad, void* scratch, const void* packed, DType compute, int64_t packed_k,
+                             int64_t cout, const float* bias, const float* scale, const float* shift, bool silu,
+                             float* y, bool accumulate, cudaStream_t s) {
+  AMSKV_CHECK(conv3x3_implicit_fits(cin, cout, h, w, 3, 3, 1, packed_k, compute),
+              "implicit conv: unsupported shape ", cin, "->", cout, " on ", h, "x", w);
+  AMSKV_CHECK(batch > 0 && batch < 65536, "implicit conv: batch ", batch, " (1..65535)");
+  AMSKV_CHECK(!scale || (x_type == DType::F32 && in_pad == 0), "implicit conv: the normalised input must be unpadded float32");
+  AMSKV_CHECK(x_type == DType::F32 || x_type == compute, "implicit conv: input of type ", dtype_name(x_type));
+  auto run = [&](auto tag) {
+    using T = decltype(tag);
+    T* xs = static_cast<T*>(scratch);
+    if (scale)
+      launch_conv3x3<T>(static_cast<const float*>(x), batch, cin, h, w, in_pad, xs, packed, packed_k, cout, bias, y,
+                        accumulate, Normalised{scale, shift, silu}, s);
+    else if (x_type == DType::F32)
+      launch_conv3x3<T>(static_cast<const float*>(x), batch, cin, h, w, in_pad, xs, packed, packed_k, cout, bias, y,
+                        accumulate, AsIs{}, s);
+    else
+      launch_conv3x3<T>(static_cast<const T*>(x), batch, cin, h, w, in_pad, xs, packed, packed_k, cout, bias, y,
+                        accumulate, AsIs{}, s);
+  };
+  if (compute == DType::BF16)
+    run(__nv_bfloat16{});
+  else
+    run(__half{});
+  AMSKV_CUDA_LAUNCHED();
+}
+
+}  // namespace amskv::backend::cuda
