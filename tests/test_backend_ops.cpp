@@ -360,15 +360,17 @@ TEST_P(BackendOps, GroupNorm) {
   }
 }
 
-// Rows of odd width and rows a multiple of 8 wide (the vectorised im2col), and the shapes of the implicit-GEMM
+// Rows of odd width and rows a multiple of 8 wide (the vectorised im2col), the shapes of the implicit-GEMM
 // kernel of a 16-bit device (an even number of rows a multiple of 128 wide, 32·i input and 160·j output
-// channels); with and without a bias.
+// channels) and of the few-output kernel (3 outputs, 128 wide, rows past its 8-row tiles); with and without a
+// bias.
 TEST_P(BackendOps, Conv2d) {
   for (auto [batch, h, w, cin, cout, k, with_bias] :
        {std::tuple{2, 11, 13, 32, 48, 3, true}, std::tuple{2, 11, 13, 40, 3, 3, true},
         std::tuple{2, 11, 13, 32, 64, 1, true}, std::tuple{2, 6, 16, 24, 40, 3, true},
         std::tuple{1, 8, 8, 16, 3, 3, true}, std::tuple{1, 5, 9, 16, 24, 3, false},
-        std::tuple{2, 4, 128, 64, 160, 3, true}, std::tuple{1, 2, 256, 32, 320, 3, false}}) {
+        std::tuple{2, 4, 128, 64, 160, 3, true}, std::tuple{1, 2, 256, 32, 320, 3, false},
+        std::tuple{1, 9, 128, 16, 3, 3, true}}) {
     const int64_t pad = k / 2;
     const auto wv = rounded(random(cout * cin * k * k, -0.2f, 0.2f), T_), bv = random(cout);
     const Tensor wt = Tensor::from_vector<float>({cout, cin, k, k}, wv), bt = Tensor::from_vector<float>({cout}, bv);
@@ -402,11 +404,12 @@ TEST_P(BackendOps, Conv2d) {
 }
 
 // The decoder's norm → conv pairs: the device may normalise while it builds the columns (rows a multiple of 8
-// wide, and not) or while the implicit-GEMM kernel reads its input (128 wide), or compose the two steps (1×1);
-// the CPU composes them.
+// wide, and not) or while the implicit-GEMM or few-output kernel reads its input (128 wide), or compose the two
+// steps (1×1); the CPU composes them.
 TEST_P(BackendOps, GroupNormConv2d) {
   for (auto [batch, h, w, cin, cout, k] : {std::tuple{2, 6, 16, 64, 40, 3}, std::tuple{1, 5, 7, 32, 24, 3},
-                                           std::tuple{2, 4, 8, 32, 16, 1}, std::tuple{2, 4, 128, 64, 160, 3}}) {
+                                           std::tuple{2, 4, 8, 32, 16, 1}, std::tuple{2, 4, 128, 64, 160, 3},
+                                           std::tuple{1, 9, 128, 32, 3, 3}}) {
     const int64_t pad = k / 2;
     const auto wv = rounded(random(cout * cin * k * k, -0.2f, 0.2f), T_), bv = random(cout);
     const Tensor wt = Tensor::from_vector<float>({cout, cin, k, k}, wv), bt = Tensor::from_vector<float>({cout}, bv);

@@ -400,6 +400,12 @@ class CudaBackend final : public Backend {
                                     fuse_silu, ptr<float>(y), accumulate, stream_);
       return;
     }
+    if (cuda::conv3x3_few_outputs_fits(c.cin, c.cout, h, w, c.kh, c.kw, c.pad, K)) {
+      cuda::launch_conv3x3_few_outputs(x.raw(), DType::F32, batch, c.cin, h, w, 0, c.packed.span().raw(), compute_, K,
+                                       c.cout, bias_of(c), ptr<const float>(scale), ptr<const float>(shift), fuse_silu,
+                                       ptr<float>(y), accumulate, stream_);
+      return;
+    }
     DeviceBuffer cols = alloc(compute_, batch * K * oh * ow);
     cuda::launch_im2col_group_norm(ptr<const float>(x), batch, c.cin, h, w, c.kh, c.kw, c.pad, K,
                                    ptr<const float>(scale), ptr<const float>(shift), fuse_silu, cols.span().raw(),
@@ -442,6 +448,12 @@ class CudaBackend final : public Backend {
       cuda::launch_conv3x3_implicit(x.raw(), x.dtype(), batch, c.cin, h, w, padded_input ? c.pad : 0, xs.span().raw(),
                                     c.packed.span().raw(), compute_, K, c.cout, bias, nullptr, nullptr, false,
                                     ptr<float>(y), accumulate, stream_);
+      return;
+    }
+    if (x.dtype() == DType::F32 && cuda::conv3x3_few_outputs_fits(c.cin, c.cout, h, w, c.kh, c.kw, c.pad, K)) {
+      cuda::launch_conv3x3_few_outputs(x.raw(), DType::F32, batch, c.cin, h, w, padded_input ? c.pad : 0,
+                                       c.packed.span().raw(), compute_, K, c.cout, bias, nullptr, nullptr, false,
+                                       ptr<float>(y), accumulate, stream_);
       return;
     }
     // Otherwise the columns of every image (im2col, in the compute dtype; with a bias, rows of ones up to

@@ -105,6 +105,15 @@ void launch_conv3x3_implicit(const void* x, DType x_type, int64_t batch, int64_t
                              int64_t in_pad, void* scratch, const void* packed, DType compute, int64_t packed_k,
                              int64_t cout, const float* bias, const float* scale, const float* shift, bool silu,
                              float* y, bool accumulate, cudaStream_t s);
+// A 3×3 convolution with 1 to 4 output channels on planes a multiple of 128 wide (cin a multiple of 8), in fp32
+// on CUDA cores: the arguments of launch_conv3x3_implicit but a float32 x, weights of any float type and no
+// scratch.
+bool conv3x3_few_outputs_fits(int64_t cin, int64_t cout, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t pad,
+                              int64_t packed_k);
+void launch_conv3x3_few_outputs(const void* x, DType x_type, int64_t batch, int64_t cin, int64_t h, int64_t w,
+                                int64_t in_pad, const void* packed, DType weight_type, int64_t packed_k, int64_t cout,
+                                const float* bias, const float* scale, const float* shift, bool silu, float* y,
+                                bool accumulate, cudaStream_t s);
 // p [rows, cols] = softmax(scale · s) along each row.
 void launch_softmax_rows(const float* s, int64_t rows, int64_t cols, float scale, void* p, DType p_type,
                          cudaStream_t st);

@@ -183,6 +183,85 @@ void launch_conv3x3(const X* x, int64_t batch, int64_t cin, int64_t h, int64_t w
                                                      static_cast<int>(cout), bias, y, accumulate);
 }
 
+// A convolution with a few output channels (the decoder's last one: 160 -> 3 at full resolution) is no
+// product for tensor cores: through im2col it wrote 190 MB of columns per image for 0.6 GFLOP. Here a block
+// takes 8 output rows × 128 positions, brings 8 input channels at a time (with their 1-position border,
+// normalised as read) into shared memory as fp32, and each thread accumulates every output channel of 4
+// positions (32 apart, so that a warp reads consecutive words) with the weights broadcast from shared memory.
+constexpr int kFewRows = 8, kFewCols = 128, kFewChannels = 8;
+
+template <class T, class X, class F, int kCout>
+__global__ void __launch_bounds__(256) conv3x3_few_outputs_kernel(const X* __restrict__ x, int cin, int h, int w,
+                                                                  int in_pad, const T* __restrict__ wk, int64_t K,
+                                                                  const float* __restrict__ bias, float* __restrict__ y,
+                                                                  bool accumulate, F f) {
+  __shared__ float tile[kFewChannels][kFewRows + 2][kFewCols + 2];
+  __shared__ float wts[kFewChannels][9][kCout];
+  const int col_tiles = w / kFewCols;
+  const int oy0 = blockIdx.x / col_tiles * kFewRows, ox0 = (blockIdx.x % col_tiles) * kFewCols;
+  const int64_t image = blockIdx.y, ih = h + 2 * in_pad, iw = w + 2 * in_pad;
+  const int tid = threadIdx.x, ty = tid / 32, lane = tid % 32;
+  float acc[kCout][4];
+#pragma unroll
+  for (int o = 0; o < kCout; ++o)
+#pragma unroll
+    for (int p = 0; p < 4; ++p) acc[o][p] = 0.0f;
+  for (int c0 = 0; c0 < cin; c0 += kFewChannels) {
+    __syncthreads();  // the previous chunk is consumed
+    for (int i = tid; i < kFewChannels * (kFewRows + 2) * (kFewCols + 2); i += blockDim.x) {
+      const int j = i % (kFewCols + 2), r = i / (kFewCols + 2) % (kFewRows + 2), c = i / ((kFewCols + 2) * (kFewRows + 2));
+      const int iy = oy0 + r - 1, ix = ox0 + j - 1;
+      float v = 0.0f;
+      if (iy >= 0 && iy < h && ix >= 0 && ix < w) {
+        const int64_t plane = image * cin + c0 + c;
+        v = f(to_float(x[(plane * ih + iy + in_pad) * iw + ix + in_pad]), plane);
+      }
+      tile[c][r][j] = v;
+    }
+    for (int i = tid; i < kFewChannels * 9 * kCout; i += blockDim.x) {
+      const int o = i % kCout, tap = i / kCout % 9, c = i / (9 * kCout);
+      wts[c][tap][o] = to_float(wk[o * K + tap * int64_t{cin} + c0 + c]);
+    }
+    __syncthreads();
+#pragma unroll 2
+    for (int c = 0; c < kFewChannels; ++c)
+#pragma unroll
+      for (int ky = 0; ky < 3; ++ky)
+#pragma unroll
+        for (int p = 0; p < 4; ++p) {
+          const float* in = &tile[c][ty + ky][lane + 32 * p];
+          const float v0 = in[0], v1 = in[1], v2 = in[2];
+#pragma unroll
+          for (int o = 0; o < kCout; ++o)
+            acc[o][p] += wts[c][ky * 3][o] * v0 + wts[c][ky * 3 + 1][o] * v1 + wts[c][ky * 3 + 2][o] * v2;
+        }
+  }
+  const int oy = oy0 + ty;
+  if (oy >= h) return;
+#pragma unroll
+  for (int o = 0; o < kCout; ++o) {
+    float* row = y + ((image * kCout + o) * h + oy) * int64_t{w} + ox0 + lane;
+    const float add = bias ? bias[o] : 0.0f;
+#pragma unroll
+    for (int p = 0; p < 4; ++p) row[32 * p] = acc[o][p] + add + (accumulate ? row[32 * p] : 0.0f);
+  }
+}
+
+template <class T, class X, class F>
+void launch_few_outputs(const X* x, int64_t batch, int64_t cin, int64_t h, int64_t w, int64_t in_pad,
+                        const void* packed, int64_t K, int64_t cout, const float* bias, float* y, bool accumulate, F f,
+                        cudaStream_t s) {
+  const dim3 grid(static_cast<unsigned>((h + kFewRows - 1) / kFewRows * (w / kFewCols)), static_cast<unsigned>(batch));
+  const int ci = static_cast<int>(cin), hi = static_cast<int>(h), wi = static_cast<int>(w), pi = static_cast<int>(in_pad);
+  const T* wk = static_cast<const T*>(packed);
+  switch (cout) {
+    case 1: conv3x3_few_outputs_kernel<T, X, F, 1><<<grid, 256, 0, s>>>(x, ci, hi, wi, pi, wk, K, bias, y, accumulate, f); break;
+    case 2: conv3x3_few_outputs_kernel<T, X, F, 2><<<grid, 256, 0, s>>>(x, ci, hi, wi, pi, wk, K, bias, y, accumulate, f); break;
+    case 3: conv3x3_few_outputs_kernel<T, X, F, 3><<<grid, 256, 0, s>>>(x, ci, hi, wi, pi, wk, K, bias, y, accumulate, f); break;
+    default: conv3x3_few_outputs_kernel<T, X, F, 4><<<grid, 256, 0, s>>>(x, ci, hi, wi, pi, wk, K, bias, y, accumulate, f); break;
+  }
+}
+
 }  // namespace
 
 bool conv3x3_implicit_fits(int64_t cin, int64_t cout, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t pad,
@@ -222,6 +301,36 @@ void launch_conv3x3_implicit(const void* x, DType x_type, int64_t batch, int64_t
     run(__nv_bfloat16{});
   else
     run(__half{});
+  AMSKV_CUDA_LAUNCHED();
+}
+
+}  // namespace amskv::backend::cuda
+
+namespace amskv::backend::cuda {
+
+bool conv3x3_few_outputs_fits(int64_t cin, int64_t cout, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t pad,
+                              int64_t packed_k) {
+  return kh == 3 && kw == 3 && pad == 1 && cout >= 1 && cout <= 4 && cin > 0 && cin % kFewChannels == 0 && h > 0 &&
+         w > 0 && w % kFewCols == 0 && packed_k >= 9 * cin && (h + kFewRows - 1) / kFewRows * (w / kFewCols) < (int64_t{1} << 31);
+}
+
+void launch_conv3x3_few_outputs(const void* x, DType x_type, int64_t batch, int64_t cin, int64_t h, int64_t w,
+                                int64_t in_pad, const void* packed, DType weight_type, int64_t packed_k, int64_t cout,
+                                const float* bias, const float* scale, const float* shift, bool silu, float* y,
+                                bool accumulate, cudaStream_t s) {
+  AMSKV_CHECK(conv3x3_few_outputs_fits(cin, cout, h, w, 3, 3, 1, packed_k), "few-output conv: unsupported shape ", cin,
+              "->", cout, " on ", h, "x", w);
+  AMSKV_CHECK(batch > 0 && batch < 65536, "few-output conv: batch ", batch, " (1..65535)");
+  AMSKV_CHECK(!scale || in_pad == 0, "few-output conv: the normalised input must be unpadded");
+  AMSKV_CHECK(x_type == DType::F32, "few-output conv: input of type ", dtype_name(x_type), " (float32 only)");
+  const float* xin = static_cast<const float*>(x);
+  AMSKV_DISPATCH_FLOAT(weight_type, T, {
+    if (scale)
+      launch_few_outputs<T>(xin, batch, cin, h, w, in_pad, packed, packed_k, cout, bias, y, accumulate,
+                            Normalised{scale, shift, silu}, s);
+    else
+      launch_few_outputs<T>(xin, batch, cin, h, w, in_pad, packed, packed_k, cout, bias, y, accumulate, AsIs{}, s);
+  });
   AMSKV_CUDA_LAUNCHED();
 }
 
