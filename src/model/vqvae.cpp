@@ -110,7 +110,8 @@ int64_t decoder_bytes_per_image(const VqvaeConfig& config, int64_t hw, DType com
   const DecoderSizes s = decoder_sizes(config, hw);
   // Plus the columns of a 3x3 convolution (9 entries per input element, and up to 8 rows per position that
   // carry the bias: at most act / 16 with 128 or more channels), which a backend that lowers convolutions to
-  // one product per image (CUDA) keeps in the compute dtype.
+  // one product per image keeps in the compute dtype. An upper bound for CUDA, whose implicit-GEMM and
+  // few-output kernels take the widest planes with about one compute-type copy of the input instead.
   return 4 * (3 * s.act + s.qkv) +
          static_cast<int64_t>(dtype_size(compute)) * (std::max(s.pad, s.act) + 9 * s.act + s.act / 16);
 }
