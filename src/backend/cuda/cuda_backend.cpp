@@ -393,19 +393,8 @@ class CudaBackend final : public Backend {
     const auto [scale, shift] = group_norm_affine(x, batch, c.cin, h * w, groups, gamma, beta, eps);
     const int64_t oh = h + 2 * c.pad - c.kh + 1, ow = w + 2 * c.pad - c.kw + 1, K = c.packed.size() / c.cout;
     AMSKV_CHECK(oh > 0 && ow > 0, "conv2d: invalid input size ", h, "x", w);
-    if (cuda::conv3x3_implicit_fits(c.cin, c.cout, h, w, c.kh, c.kw, c.pad, K, compute_)) {
-      const DeviceBuffer xs = alloc(compute_, cuda::conv3x3_implicit_scratch(batch, c.cin, h, w));
-      cuda::launch_conv3x3_implicit(x.raw(), DType::F32, batch, c.cin, h, w, 0, xs.span().raw(), c.packed.span().raw(),
-                                    compute_, K, c.cout, bias_of(c), ptr<const float>(scale), ptr<const float>(shift),
-                                    fuse_silu, ptr<float>(y), accumulate, stream_);
+    if (direct_conv(x, batch, h, w, 0, c, ptr<const float>(scale), ptr<const float>(shift), fuse_silu, y, accumulate))
       return;
-    }
-    if (cuda::conv3x3_few_outputs_fits(c.cin, c.cout, h, w, c.kh, c.kw, c.pad, K)) {
-      cuda::launch_conv3x3_few_outputs(x.raw(), DType::F32, batch, c.cin, h, w, 0, c.packed.span().raw(), compute_, K,
-                                       c.cout, bias_of(c), ptr<const float>(scale), ptr<const float>(shift), fuse_silu,
-                                       ptr<float>(y), accumulate, stream_);
-      return;
-    }
     DeviceBuffer cols = alloc(compute_, batch * K * oh * ow);
     cuda::launch_im2col_group_norm(ptr<const float>(x), batch, c.cin, h, w, c.kh, c.kw, c.pad, K,
                                    ptr<const float>(scale), ptr<const float>(shift), fuse_silu, cols.span().raw(),
@@ -442,20 +431,7 @@ class CudaBackend final : public Backend {
       return;
     }
     const int64_t Q = oh * ow, K = c.packed.size() / c.cout;
-    if ((x.dtype() == DType::F32 || x.dtype() == compute_) &&
-        cuda::conv3x3_implicit_fits(c.cin, c.cout, h, w, c.kh, c.kw, c.pad, K, compute_)) {
-      const DeviceBuffer xs = alloc(compute_, cuda::conv3x3_implicit_scratch(batch, c.cin, h, w));
-      cuda::launch_conv3x3_implicit(x.raw(), x.dtype(), batch, c.cin, h, w, padded_input ? c.pad : 0, xs.span().raw(),
-                                    c.packed.span().raw(), compute_, K, c.cout, bias, nullptr, nullptr, false,
-                                    ptr<float>(y), accumulate, stream_);
-      return;
-    }
-    if (x.dtype() == DType::F32 && cuda::conv3x3_few_outputs_fits(c.cin, c.cout, h, w, c.kh, c.kw, c.pad, K)) {
-      cuda::launch_conv3x3_few_outputs(x.raw(), DType::F32, batch, c.cin, h, w, padded_input ? c.pad : 0,
-                                       c.packed.span().raw(), compute_, K, c.cout, bias, nullptr, nullptr, false,
-                                       ptr<float>(y), accumulate, stream_);
-      return;
-    }
+    if (direct_conv(x, batch, h, w, padded_input ? c.pad : 0, c, nullptr, nullptr, false, y, accumulate)) return;
     // Otherwise the columns of every image (im2col, in the compute dtype; with a bias, rows of ones up to
     // the packed K), then one product per image in fp32, written to y or accumulated onto it.
     DeviceBuffer cols = alloc(compute_, batch * K * Q);
@@ -534,6 +510,28 @@ class CudaBackend final : public Backend {
   }
 
   const float* bias_of(const ConvWeight& c) const { return c.bias.allocated() ? ptr<const float>(c.bias) : nullptr; }
+
+  // The convolutions that need no columns: the implicit GEMM (wide planes, 16-bit compute) and the few-output
+  // kernel; false when neither takes this one. With `scale` and `shift` (per plane) an unpadded float32 x is
+  // normalised (then SiLU'd when `silu`) as it is read.
+  bool direct_conv(DeviceSpan x, int64_t batch, int64_t h, int64_t w, int64_t in_pad, const ConvWeight& c,
+                   const float* scale, const float* shift, bool silu, DeviceSpan y, bool accumulate) {
+    const int64_t K = c.packed.size() / c.cout;
+    if ((x.dtype() == DType::F32 || x.dtype() == compute_) &&
+        cuda::conv3x3_implicit_fits(c.cin, c.cout, h, w, c.kh, c.kw, c.pad, K, compute_)) {
+      const DeviceBuffer xs = alloc(compute_, cuda::conv3x3_implicit_scratch(batch, c.cin, h, w));
+      cuda::launch_conv3x3_implicit(x.raw(), x.dtype(), batch, c.cin, h, w, in_pad, xs.span().raw(),
+                                    c.packed.span().raw(), compute_, K, c.cout, bias_of(c), scale, shift, silu,
+                                    ptr<float>(y), accumulate, stream_);
+      return true;
+    }
+    if (x.dtype() == DType::F32 && cuda::conv3x3_few_outputs_fits(c.cin, c.cout, h, w, c.kh, c.kw, c.pad, K)) {
+      cuda::launch_conv3x3_few_outputs(x.raw(), DType::F32, batch, c.cin, h, w, in_pad, c.packed.span().raw(), compute_,
+                                       K, c.cout, bias_of(c), scale, shift, silu, ptr<float>(y), accumulate, stream_);
+      return true;
+    }
+    return false;
+  }
 
   // y_b [cout, Q] (fp32) = W [cout, K] · cols_b [K, Q] for every image, written or accumulated onto y.
   void columns_product(const DeviceBuffer& cols, int64_t batch, int64_t Q, const ConvWeight& c, DeviceSpan y,
