@@ -194,6 +194,15 @@ class Backend {
     group_norm(x, scratch, batch, weight.cin, h, w, weight.pad, groups, gamma, beta, eps, fuse_silu);
     conv2d(scratch, batch, h, w, weight, y, /*padded_input=*/weight.pad > 0, accumulate);
   }
+  // Device bytes that conv2d or group_norm_conv2d of this shape (3x3 or 1x1, stride 1, output as large as the
+  // input) allocates per image beyond its input and output: what the decoder's pass sizing and the memory
+  // planner count. By default the columns of an im2col lowering in the compute dtype (cin·k² entries and
+  // two bias rows, rounded up to 8, per output position), which bounds every lowering of this project.
+  virtual int64_t conv_scratch_bytes(int64_t cin, int64_t cout, int64_t h, int64_t w, int64_t k) const {
+    (void)cout;
+    const int64_t rows = (cin * k * k + 2 + 7) / 8 * 8;
+    return rows * h * w * static_cast<int64_t>(dtype_size(compute_dtype()));
+  }
   // The VQVAE's single-head attention per image: qkv [batch, 3C, N] (q, k, v channel blocks) ->
   // out [batch, C, N] = v · softmax_j(q_i·k_j / sqrt(C))ᵀ; qkv and out float32 or compute dtype.
   virtual void spatial_attention(DeviceSpan qkv, int64_t batch, int64_t channels, int64_t positions,

@@ -44,7 +44,7 @@ PlanShapes LoadedModels::plan_shapes() const {
   PlanShapes s;
   s.var = var->config();
   const int64_t hw = s.var.schedule.last_side();
-  s.decoder_bytes_per_image = model::decoder_bytes_per_image(vae->config(), hw, backend->compute_dtype());
+  s.decoder_bytes_per_image = model::decoder_bytes_per_image(vae->config(), hw, *backend);
   s.image_side = hw * vae->config().upsample_factor();
   return s;
 }

@@ -73,47 +73,63 @@ struct Workspace {
   DeviceBuffer act, alt, tmp, pad, qkv;
 };
 
-// Largest per-image element counts of the decoder's buffers for latent side hw.
+// Largest per-image element counts of the decoder's buffers for latent side hw, and (given a backend) the
+// largest scratch in bytes that one of its convolutions or attentions allocates for an image there.
 struct DecoderSizes {
-  int64_t act = 0, pad = 0, qkv = 0;
+  int64_t act = 0, pad = 0, qkv = 0, conv_scratch = 0;
 };
 
-// Walks the decoder (spec D) tracking channels and resolution.
-DecoderSizes decoder_sizes(const VqvaeConfig& c, int64_t hw) {
+// Walks the decoder (spec D) tracking channels and resolution, as decode_pass runs it.
+DecoderSizes decoder_sizes(const VqvaeConfig& c, int64_t hw, const backend::Backend* be = nullptr) {
   DecoderSizes s;
   auto at = [&](int64_t ch, int64_t r) {
     s.act = std::max(s.act, ch * r * r);
     s.pad = std::max(s.pad, ch * (r + 2) * (r + 2));
   };
-  auto attn_at = [&](int64_t ch, int64_t r) { s.qkv = std::max(s.qkv, 3 * ch * r * r); };
+  auto conv = [&](int64_t cin, int64_t cout, int64_t r, int64_t k) {
+    if (be) s.conv_scratch = std::max(s.conv_scratch, be->conv_scratch_bytes(cin, cout, r, r, k));
+  };
+  auto resblock = [&](int64_t cin, int64_t cout, int64_t r) {
+    conv(cin, cout, r, 3), conv(cout, cout, r, 3);
+    if (cin != cout) conv(cin, cout, r, 1);
+  };
+  auto attn_at = [&](int64_t ch, int64_t r) {
+    s.qkv = std::max(s.qkv, 3 * ch * r * r);
+    conv(ch, 3 * ch, r, 1), conv(ch, ch, r, 1);
+    // spatial_attention may take its float32 qkv over in the compute dtype
+    if (be) s.conv_scratch = std::max(s.conv_scratch, 3 * ch * r * r * static_cast<int64_t>(dtype_size(be->compute_dtype())));
+  };
   const int L = c.num_levels();
   int64_t res = hw;
   const int64_t top = c.level_channels(L - 1);
+  conv(c.cvae, c.cvae, res, c.post_quant_ks), conv(c.cvae, top, res, 3);
   at(c.cvae, res);
   at(top, res);
+  resblock(top, top, res);
   if (c.mid_attn) attn_at(top, res);
+  resblock(top, top, res);
   int64_t channels = top;
   for (int i = L - 1; i >= 0; --i) {
     const int64_t out = c.level_channels(i);
     at(channels, res), at(out, res);
+    resblock(channels, out, res), resblock(out, out, res);
     channels = out;
     if (c.level_has_attn[static_cast<size_t>(i)]) attn_at(out, res);
-    if (i != 0) res *= 2, at(out, res);
+    if (i != 0) res *= 2, at(out, res), conv(out, out, res, 3);
   }
+  conv(channels, 3, res, 3);
   at(3, res);
   return s;
 }
 
 }  // namespace
 
-int64_t decoder_bytes_per_image(const VqvaeConfig& config, int64_t hw, DType compute) {
-  const DecoderSizes s = decoder_sizes(config, hw);
-  // Plus the columns of a 3x3 convolution (9 entries per input element, and up to 8 rows per position that
-  // carry the bias: at most act / 16 with 128 or more channels), which a backend that lowers convolutions to
-  // one product per image keeps in the compute dtype. An upper bound for CUDA, whose implicit-GEMM and
-  // few-output kernels take the widest planes with about one compute-type copy of the input instead.
-  return 4 * (3 * s.act + s.qkv) +
-         static_cast<int64_t>(dtype_size(compute)) * (std::max(s.pad, s.act) + 9 * s.act + s.act / 16);
+int64_t decoder_bytes_per_image(const VqvaeConfig& config, int64_t hw, const backend::Backend& backend) {
+  const DecoderSizes s = decoder_sizes(config, hw, &backend);
+  // The float32 stream, its ping-pong and conv1's output, the attention's qkv, the compute-dtype padded input,
+  // plus the largest scratch one operation allocates on this backend (im2col's columns, a rewritten input).
+  return 4 * (3 * s.act + s.qkv) + static_cast<int64_t>(dtype_size(backend.compute_dtype())) * std::max(s.pad, s.act) +
+         s.conv_scratch;
 }
 
 struct Vqvae::Impl {
@@ -303,7 +319,7 @@ DeviceBuffer Vqvae::decode(DeviceSpan f_hat, int64_t batch, int64_t hw) const {
   DeviceBuffer image = backend_.alloc(DType::F32, batch * out_c * side * side);
   if (batch == 0) return image;
   const int64_t per = std::clamp<int64_t>(
-      backend_.decoder_images_per_pass(decoder_bytes_per_image(config_, hw, backend_.compute_dtype())), 1, batch);
+      backend_.decoder_images_per_pass(decoder_bytes_per_image(config_, hw, backend_)), 1, batch);
   const DecoderSizes s = decoder_sizes(config_, hw);
   Workspace ws;
   ws.act = backend_.alloc(DType::F32, per * s.act);

@@ -18,9 +18,9 @@ namespace amskv::model {
 // 1/(2·num_phi); j = first argmin |tick_j − k/(K−1)|. K = 10, num_phi = 4 -> 0,0,1,1,1,2,2,3,3,3.
 int phi_index(int k, int K, int num_phi);
 
-// Decoder scratch for one image with latent side hw, in bytes, when activations feeding convolutions use
-// `compute` (memory planning; no weights needed).
-int64_t decoder_bytes_per_image(const VqvaeConfig& config, int64_t hw, DType compute);
+// Decoder scratch for one image with latent side hw, in bytes, on `backend` (its compute dtype and what its
+// convolutions allocate; memory planning, no weights needed).
+int64_t decoder_bytes_per_image(const VqvaeConfig& config, int64_t hw, const backend::Backend& backend);
 
 class Vqvae {
  public:

@@ -45,7 +45,7 @@ void plan_on_device(const PlanArgs& a, const kv::PolicyFactory& factory, const m
   engine::PlanShapes shapes;
   shapes.var = var;
   const int64_t hw = var.schedule.last_side();
-  shapes.decoder_bytes_per_image = model::decoder_bytes_per_image(vae, hw, compute);
+  shapes.decoder_bytes_per_image = model::decoder_bytes_per_image(vae, hw, *be);
   shapes.image_side = hw * vae.upsample_factor();
   const int64_t weights = (var.param_count + vae.param_count) * static_cast<int64_t>(dtype_size(compute));
   const int64_t free_bytes = be->memory().free_bytes;

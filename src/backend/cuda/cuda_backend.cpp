@@ -111,6 +111,17 @@ class CudaBackend final : public Backend {
   int64_t decoder_images_per_pass(int64_t bytes_per_image) const override {
     return std::clamp<int64_t>((int64_t{2} << 30) / std::max<int64_t>(bytes_per_image, 1), 1, 32);
   }
+  // What direct_conv, the 1×1 product and im2col allocate for one image (a biased convolution's K; the
+  // decoder's 3×3 convolutions all have a bias).
+  int64_t conv_scratch_bytes(int64_t cin, int64_t cout, int64_t h, int64_t w, int64_t k) const override {
+    const auto t = static_cast<int64_t>(dtype_size(compute_));
+    if (k == 1) return cin * h * w * t;  // a float32 input converted to the compute dtype
+    const int64_t K = conv_packed_k(cin * k * k);
+    if (k == 3 && cuda::conv3x3_implicit_fits(cin, cout, h, w, 3, 3, 1, K, compute_))
+      return cuda::conv3x3_implicit_scratch(1, cin, h, w) * t;
+    if (k == 3 && cuda::conv3x3_few_outputs_fits(cin, cout, h, w, 3, 3, 1, K)) return 0;
+    return Backend::conv_scratch_bytes(cin, cout, h, w, k);
+  }
 
   // --- memory --------------------------------------------------------------------------------------------
   DeviceBuffer alloc(DType dtype, int64_t count) override {
