@@ -3,6 +3,7 @@
 // policy on the device equal to the same policy on the CPU; and results independent of the batch chunking.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <tuple>
 
 #include "backends_under_test.h"
@@ -147,6 +148,41 @@ TEST_P(GpuGolden, ChunkedBatchEqualsWholeBatch) {
   const auto chunked = engine::generate(*d.var, *d.vae, *p2, opt);
   for (size_t k = 0; k < whole.tokens.size(); ++k)
     EXPECT_EQ(whole.tokens[k].to_f64_vector(), chunked.tokens[k].to_f64_vector()) << b.name << " scale " << k;
+}
+
+// Scales recorded once and replayed (CUDA graphs) give exactly what launching every kernel gives, also when a
+// later run with the same batch updates the recorded steps with new arguments (another seed, other labels)
+// and with a policy whose decisions come from keys measured on the device (ams).
+TEST_P(GpuGolden, RecordedStepsEqualLaunchedKernels) {
+  const auto& [name, b] = GetParam();
+  GoldenCase g(name);
+  DeviceModels d(b, g);
+  if (!d.be->can_record_steps()) GTEST_SKIP() << b.name << " does not record steps";
+  for (const std::string policy : {"full", "ams"}) {
+    kv::PolicyOptions po;
+    po.name = policy;
+    po.ams.cmin = 10;
+    po.ams.cmax = 20;
+    po.ams.condensed = 1;
+    auto opt = g.options();
+    opt.sampling.top_k = 20;
+    opt.time_ops = false;
+    for (uint64_t seed : {3u, 5u, 5u}) {
+      SCOPED_TRACE(cat(b.name, " ", policy, " seed ", seed));
+      opt.sampling.seed = seed;
+      std::reverse(opt.labels.begin(), opt.labels.end());
+      opt.record_steps = false;
+      auto p1 = kv::make_policy(po), p2 = kv::make_policy(po);
+      const auto launched = engine::generate(*d.var, *d.vae, *p1, opt);
+      opt.record_steps = true;
+      const auto recorded = engine::generate(*d.var, *d.vae, *p2, opt);
+      EXPECT_FALSE(launched.steps_recorded);
+      EXPECT_TRUE(recorded.steps_recorded);
+      for (size_t k = 0; k < launched.tokens.size(); ++k)
+        EXPECT_EQ(launched.tokens[k].to_f64_vector(), recorded.tokens[k].to_f64_vector()) << "scale " << k;
+      EXPECT_EQ(max_abs_error(recorded.images.data<float>(), launched.images), 0.0);
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Devices, GpuGolden, ::testing::ValuesIn(params()), param_name);

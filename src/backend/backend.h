@@ -112,6 +112,20 @@ class Backend {
   virtual void synchronize() = 0;
   virtual std::unique_ptr<OpTimer> make_timer() = 0;
 
+  // --- recorded steps ------------------------------------------------------------------------------------
+  // A backend that records (CUDA graphs) keeps the work enqueued between begin_step() and end_step(key) as
+  // one unit and launches it at end_step: the device then runs hundreds of small kernels back to back
+  // instead of waiting on the host's launches, which is what bounds batch 1. One unit is kept per key; a
+  // later step with the same key updates that unit's arguments in place when it enqueued the same
+  // operations, else the unit is made anew. Between the two nothing may wait for the device or hand it host
+  // memory (download, upload, synchronize, timers, attention masses, token picks): the backend refuses
+  // those. abort_step() abandons a recording (an error in the middle of a step). Backends that cannot
+  // record run the work as it is enqueued (these defaults); use RecordedStep rather than the calls.
+  virtual bool can_record_steps() const { return false; }
+  virtual void begin_step() {}
+  virtual void end_step(uint64_t key) { (void)key; }
+  virtual void abort_step() {}
+
   // --- weights -----------------------------------------------------------------------------------------
   // weight [out, in], bias [out] or null; any floating dtype on the host.
   virtual LinearWeight make_linear(const Tensor& weight, const Tensor* bias) = 0;
@@ -227,6 +241,31 @@ class Backend {
     download(out, &value);
     return value;
   }
+};
+
+// One recorded step, when `on` (and the backend records): begun here, launched by finish(), abandoned if the
+// step throws before that.
+class RecordedStep {
+ public:
+  RecordedStep(Backend& backend, bool on, uint64_t key)
+      : backend_(backend), on_(on && backend.can_record_steps()), key_(key) {
+    if (on_) backend_.begin_step();
+  }
+  RecordedStep(const RecordedStep&) = delete;
+  RecordedStep& operator=(const RecordedStep&) = delete;
+  ~RecordedStep() {
+    if (on_) backend_.abort_step();
+  }
+  void finish() {
+    if (!on_) return;
+    on_ = false;
+    backend_.end_step(key_);
+  }
+
+ private:
+  Backend& backend_;
+  bool on_;
+  uint64_t key_;
 };
 
 }  // namespace amskv::backend

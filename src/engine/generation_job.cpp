@@ -16,6 +16,7 @@ class ProgressObserver final : public GenerationObserver {
   ProgressObserver(const ProgressFn& fn, int64_t first, int64_t count, int64_t total)
       : fn_(fn), first_(first), count_(count), total_(total) {}
   bool wants_tensors() const override { return false; }
+  bool wants_tokens() const override { return false; }
   void on_scale_done(int k, int num_scales, double seconds) override { fn_(first_, count_, total_, k, num_scales, seconds); }
 
  private:

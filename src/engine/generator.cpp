@@ -67,7 +67,12 @@ class Generation {
     logits_ = be_.alloc(DType::F32, 2 * head_images_ * n_max * V);
     guided_ = be_.alloc(DType::F32, head_images_ * n_max * V);
     tokens_ = be_.alloc(DType::I64, B_ * cfg_.schedule.total_tokens);  // every scale's, read back once at the end
-    for (auto* t : {&transformer_timer_, &sampling_timer_, &latent_timer_}) *t = be_.make_timer();
+    record_ = o.record_steps && be_.can_record_steps() && !o.time_ops && !obs_ &&
+              !(observer && observer->wants_tokens()) && !o.forced_tokens && !o.keep_logits &&
+              !o.sampling.more_smooth && !cache_.segment_mass() && !cache_.key_mass();
+    // Phase timers would put events inside a recorded scale; recorded runs time whole scales only.
+    for (auto* t : {&transformer_timer_, &sampling_timer_, &latent_timer_})
+      *t = record_ ? std::make_unique<backend::NullTimer>() : be_.make_timer();
     for (int k = 0; k < K_; ++k) scale_timers_.push_back(be_.make_timer());
     fhat_ = be_.alloc(DType::F32, B_ * Cv * HW * HW);
     be_.fill_zero(fhat_);
@@ -84,9 +89,12 @@ class Generation {
     for (int k = 0; k < K_; ++k) {
       OpTimer& scale = *scale_timers_[static_cast<size_t>(k)];
       scale.start();
+      cache_.begin_scale(k);  // reads back the last scale's measurements and plans: before any recording
+      backend::RecordedStep step(be_, record_, step_key(Step::Scale, k));
       run_transformer(k);
       choose_tokens(k);
       update_latent(k);
+      step.finish();
       scale.stop();
       if (progress_) progress_->on_scale_done(k, K_, scale.seconds());
     }
@@ -105,6 +113,7 @@ class Generation {
     be_.download(fhat_, res_.fhat.mutable_data<float>());
     if (opt_.decode_images) decode();
     res_.time.total_s = since(t_start);
+    res_.steps_recorded = record_;
     return std::move(res_);
   }
 
@@ -113,7 +122,6 @@ class Generation {
     transformer_timer_->start();
     const int64_t n = cfg_.schedule.tokens(k);
     if (obs_) obs_->on_scale_input(k, download_floats(be_, ws_.x.slice(0, R_ * n * cfg_.width)).data(), R_, n, cfg_.width);
-    cache_.begin_scale(k);
     var_.forward_blocks(k, cond_, cache_, ws_);
     transformer_timer_->stop();
   }
@@ -184,7 +192,7 @@ class Generation {
     if (obs_) obs_->on_logits_raw(k, raw.data(), R_, n, V);
     if (obs_) obs_->on_logits_cfg(k, guided_host.data(), B_, n, V);
     if (opt_.keep_logits) res_.logits_cfg.push_back(Tensor::from_vector<float>({B_, n, V}, guided_host));
-    if (progress_) {
+    if (progress_ && progress_->wants_tokens()) {
       std::vector<int64_t> tok(static_cast<size_t>(B_ * n));
       be_.download(tokens, tok.data());
       progress_->on_tokens(k, tok.data(), B_, n);
@@ -218,10 +226,19 @@ class Generation {
   void decode() {
     const auto t0 = Clock::now();
     const int64_t HW = cfg_.schedule.last_side(), side = HW * vae_.config().upsample_factor();
+    backend::RecordedStep step(be_, record_, step_key(Step::Decode, 0));
     const DeviceBuffer images = vae_.decode(fhat_, B_, HW);
+    step.finish();
     res_.images = Tensor::zeros(DType::F32, {B_, 3, side, side});
     be_.download(images, res_.images.mutable_data<float>());
     res_.time.decode_s = since(t0);
+  }
+
+  // Recorded steps are kept per (what, scale, batch size): the same key then usually enqueues the same
+  // operations and only updates the recorded unit's arguments.
+  enum class Step : uint64_t { Scale = 1, Decode = 2 };
+  uint64_t step_key(Step what, int k) const {
+    return static_cast<uint64_t>(what) << 56 | static_cast<uint64_t>(k) << 40 | static_cast<uint64_t>(B_);
   }
 
   const model::VarModel& var_;
@@ -238,6 +255,7 @@ class Generation {
   const int64_t head_images_;
   model::Workspace ws_;
   DeviceBuffer logits_, guided_, tokens_, fhat_, next_, soft_;
+  bool record_ = false;
   std::unique_ptr<OpTimer> transformer_timer_, sampling_timer_, latent_timer_;
   std::vector<std::unique_ptr<OpTimer>> scale_timers_;
   GenerateResult res_;

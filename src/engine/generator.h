@@ -30,6 +30,8 @@ class GenerationObserver {
   virtual void on_scale_done(int k, int num_scales, double seconds) {}
   // Whether the on_scale_input/logits/fhat/next_map hooks need their tensors (downloads cost time).
   virtual bool wants_tensors() const { return true; }
+  // Whether on_tokens needs each scale's tokens (a download that waits for the device every scale).
+  virtual bool wants_tokens() const { return true; }
 };
 
 // How a batch is split to fit memory: the transformer's scratch covers `chunk_rows` CFG rows at a time, and
@@ -50,6 +52,14 @@ struct GenerateOptions {
   kv::KvAnalysisOptions analysis;
   ExecutionPlan plan;
   bool time_ops = true;  // measure attention_s and matmul_s (device events around every layer's operations)
+  // Record each scale's work (and the decoder's) as one unit per (scale, batch size) on backends that can
+  // (CUDA graphs), updated in place by later runs. Used only when nothing needs to look inside a scale: no
+  // per-operation or per-phase times, tensor or token observers, forced tokens, kept logits, smooth sampling
+  // or attention masses read on the host (analyses, H2O). Off by default: measured on the H200 it does not
+  // shorten batch 1 (the host spends as long recording a scale's ~400 operations as launching them, and the
+  // device is busy with their small kernels either way), and ams ran slower recorded than launched
+  // (bench/results/h200_2026-11-30_graphs).
+  bool record_steps = false;
 };
 
 struct GenerateTimings {
@@ -67,6 +77,7 @@ struct GenerateResult {
   std::vector<std::vector<double>> similarity;              // [layer][scale], NaN where not measured
   std::vector<std::vector<std::vector<double>>> density;    // [layer][j][i] (analysis.density)
   GenerateTimings time;
+  bool steps_recorded = false;  // the scales (and the decoder) ran as recorded steps (GenerateOptions)
 };
 
 // Maps user labels to class rows: -1 and num_classes are the null class; anything else out of range throws.

@@ -174,6 +174,9 @@ void add_bench(CLI::App& app, const Actions& actions) {
       ->transform(integer_in(0, 100))
       ->capture_default_str();
   cmd->add_flag("--no-decode", a->no_decode, "Leave the VQVAE decoder out");
+  cmd->add_flag("--graphs", a->graphs,
+                "Record each scale as a CUDA graph (updated in place by later repetitions) instead of launching "
+                "every kernel from the host");
   cmd->add_flag("--max-batch", a->max_batch, "Report the largest batch that fits per shape, dtype and policy");
   cmd->add_option("--vae-ch", a->vae_ch, "Channels of the random VQVAE (official 160)")
       ->transform(integer_in(1, 1024))

@@ -39,7 +39,7 @@ struct BenchArgs {
   std::string shapes = "d16", batches = "1", policies = "full,ams", dtypes = "auto", json_path, var_path, vae_path;
   backend::BackendOptions backend;
   int reps = 3, warmup = 1;
-  bool no_decode = false, max_batch = false;
+  bool no_decode = false, max_batch = false, graphs = false;
   int64_t vae_ch = 160, max_batch_limit = 1 << 16;
   kv::PolicyOptions knobs;  // AMS and baseline knobs shared by every policy of the grid
 };

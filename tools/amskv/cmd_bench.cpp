@@ -98,7 +98,7 @@ void run_bench(const BenchArgs& a) {
           const int64_t B = parse_int_list(bs, "--batches").at(0);
           AMSKV_CHECK(B > 0, "--batches: ", B, " is not a positive batch");
           nlohmann::json row = {{"model", shape}, {"batch", B}, {"policy", policy}, {"dtype", dname},
-                                {"device", be.name()}};
+                                {"device", be.name()}, {"graphs", a.graphs && be.can_record_steps()}};
           const auto plan = engine::fit_batch(ps, po, be.compute_dtype(), B, available, per_pass);
           if (plan.batch == 0) {
             row["oom"] = true;
@@ -111,6 +111,7 @@ void run_bench(const BenchArgs& a) {
           for (int64_t i = 0; i < B; ++i) go.labels.push_back((i * 137) % cfg.num_classes);
           go.sampling.cfg = 4.0, go.sampling.top_k = 900, go.sampling.top_p = 0.95;
           go.decode_images = !a.no_decode;
+          go.record_steps = a.graphs;
           go.plan = plan.exec;
           std::vector<double> total, attention, matmul;
           std::vector<std::vector<double>> per_scale;

@@ -11,6 +11,7 @@
 #include "backend/cuda/device_allocator.h"
 #include "backend/cuda/gemm.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/step_graphs.h"
 
 namespace amskv::backend {
 
@@ -133,6 +134,7 @@ class CudaBackend final : public Backend {
   }
   void upload(DeviceSpan dst, const void* host, DType host_dtype) override {
     if (dst.empty()) return;
+    not_recording("upload");  // a recorded copy would read the host memory whenever the step runs again
     if (host_dtype == dst.dtype()) {
       AMSKV_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), host, dst.bytes(), cudaMemcpyHostToDevice, stream_));
       return;
@@ -144,8 +146,10 @@ class CudaBackend final : public Backend {
   }
   void download(DeviceSpan src, void* host) override {
     if (src.empty()) return;
+    not_recording("download");
     AMSKV_CUDA_CHECK(cudaMemcpyAsync(host, src.raw(), src.bytes(), cudaMemcpyDeviceToHost, stream_));
     AMSKV_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    check_recorded_gathers();
   }
   DeviceBuffer constant(const Tensor& host, DType dtype) override {
     DeviceBuffer b = alloc(dtype, host.numel());
@@ -193,8 +197,21 @@ class CudaBackend final : public Backend {
   }
   int64_t peak_memory_bytes() const override { return static_cast<int64_t>(alloc_->peak_in_use_bytes()); }
   void reset_peak_memory() override { alloc_->reset_peak(); }
-  void synchronize() override { AMSKV_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+  void synchronize() override {
+    not_recording("synchronize");
+    AMSKV_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    check_recorded_gathers();
+  }
   std::unique_ptr<OpTimer> make_timer() override { return std::make_unique<CudaTimer>(stream_); }
+
+  // --- recorded steps ------------------------------------------------------------------------------------
+  bool can_record_steps() const override { return true; }
+  void begin_step() override {
+    if (!gathers_unchecked_) fill_zero(flag_);  // recorded gathers raise it; read at the next wait
+    graphs_.begin(stream_);
+  }
+  void end_step(uint64_t key) override { graphs_.end(stream_, key); }
+  void abort_step() override { graphs_.abort(stream_); }
 
   // --- weights -------------------------------------------------------------------------------------------
   LinearWeight make_linear(const Tensor& weight, const Tensor* bias) override {
@@ -306,6 +323,7 @@ class CudaBackend final : public Backend {
     int64_t keys = 0;
     for (int i = 0; i < list.count; ++i) keys += list.tokens[i];
     DeviceBuffer mass, kmass;
+    not_recording("attention with masses read on the host");
     if (segment_mass) mass = alloc(DType::F64, rows * heads * list.count);
     if (key_mass) kmass = alloc(DType::F32, rows * heads * keys);
     cuda::launch_attention_with_mass(q.raw(), compute_, rows, heads, n, head_dim, list, out.raw(),
@@ -327,6 +345,13 @@ class CudaBackend final : public Backend {
   void gather_rows(DeviceSpan table, int64_t width, DeviceSpan ids, DeviceSpan out) override {
     need_type(table, DType::F32, "gather table");
     need_type(ids, DType::I64, "gather ids");
+    if (graphs_.recording()) {  // the ids are checked at the next wait for the device (download, synchronize)
+      cuda::launch_gather_rows(ptr<const float>(table), width, table.size() / width, ptr<const int64_t>(ids),
+                               ids.size(), ptr<float>(out), ptr<int>(flag_), stream_);
+      gathers_unchecked_ = true;
+      return;
+    }
+    check_recorded_gathers();  // before the flag is cleared for this one
     fill_zero(flag_);
     cuda::launch_gather_rows(ptr<const float>(table), width, table.size() / width, ptr<const int64_t>(ids), ids.size(),
                              ptr<float>(out), ptr<int>(flag_), stream_);
@@ -560,6 +585,20 @@ class CudaBackend final : public Backend {
     gemm_->run(g);
   }
 
+  void not_recording(const char* what) const {
+    AMSKV_CHECK(!graphs_.recording(), "cuda backend: ", what, " inside a recorded step (it waits for the device or "
+                "hands it host memory)");
+  }
+  // The flag of gathers made inside recorded steps, read once the device has caught up.
+  void check_recorded_gathers() {
+    if (!gathers_unchecked_) return;
+    gathers_unchecked_ = false;
+    int bad = 0;
+    AMSKV_CUDA_CHECK(cudaMemcpyAsync(&bad, flag_.span().raw(), sizeof bad, cudaMemcpyDeviceToHost, stream_));
+    AMSKV_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    AMSKV_CHECK(bad == 0, "gather: an id outside its table (in a recorded step)");
+  }
+
   static void need_type(DeviceSpan s, DType t, const char* what) {
     AMSKV_CHECK(s.dtype() == t, "cuda backend: ", what, " must be ", dtype_name(t), ", got ", dtype_name(s.dtype()));
   }
@@ -571,6 +610,8 @@ class CudaBackend final : public Backend {
   std::shared_ptr<DeviceAllocator> alloc_;
   std::unique_ptr<cuda::Gemm> gemm_;
   DeviceBuffer flag_;
+  bool gathers_unchecked_ = false;
+  cuda::StepGraphs graphs_;
 };
 
 }  // namespace

@@ -1,0 +1,38 @@
+// CUDA graphs for recorded steps (Backend::begin_step / end_step): the stream's work between the two is
+// captured, then launched through an executable graph kept per key. A step that enqueued the same
+// operations as the last one of its key (only pointers, sizes or scalars differ) updates that graph in
+// place, which costs far less than instantiating it; any other change instantiates it anew.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <map>
+
+namespace amskv::backend::cuda {
+
+class StepGraphs {
+ public:
+  StepGraphs() = default;
+  StepGraphs(const StepGraphs&) = delete;
+  StepGraphs& operator=(const StepGraphs&) = delete;
+  ~StepGraphs();
+
+  bool recording() const { return recording_; }
+  void begin(cudaStream_t stream);
+  // Ends the capture and launches the step's graph on the stream.
+  void end(cudaStream_t stream, uint64_t key);
+  // Ends the capture and drops what it recorded (never throws: it runs while an error unwinds).
+  void abort(cudaStream_t stream) noexcept;
+
+  int64_t instantiated() const { return instantiated_; }
+  int64_t updated() const { return updated_; }
+
+ private:
+  // Graphs kept at most; past it every kept graph is dropped (a long-lived process that runs many shapes).
+  static constexpr size_t kMaxKept = 256;
+  std::map<uint64_t, cudaGraphExec_t> execs_;
+  bool recording_ = false;
+  int64_t instantiated_ = 0, updated_ = 0;
+};
+
+}  // namespace amskv::backend::cuda
