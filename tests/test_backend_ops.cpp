@@ -166,6 +166,24 @@ TEST_P(BackendOps, LayerNormModulate) {
   }
 }
 
+// The residual step fused with the next norm: the fused kernel's widths (with either branch type) and one
+// that takes the composition; x and the normalised output both compared.
+TEST_P(BackendOps, GatedResidualLayerNorm) {
+  for (auto [rows, tokens, width] : {std::tuple{4, 37, 192}, std::tuple{3, 5, 190}, std::tuple{2, 3, 1920}})
+    for (DType bt : {DType::F32, T_}) {
+      Pair x = put_f32(random(rows * tokens * width, -3.0f, 3.0f));
+      Pair br = put(random(rows * tokens * width), bt);
+      Pair mod = put_f32(random(rows * 6 * width));
+      Pair y = zeros(rows * tokens * width, T_);
+      cpu_.gated_residual_layer_norm(x.cpu, br.cpu, rows, tokens, width, mod.cpu.slice(width), 6 * width,
+                                     mod.cpu.slice(3 * width), mod.cpu.slice(5 * width), 6 * width, y.cpu);
+      dev_->gated_residual_layer_norm(x.dev, br.dev, rows, tokens, width, mod.dev.slice(width), 6 * width,
+                                      mod.dev.slice(3 * width), mod.dev.slice(5 * width), 6 * width, y.dev);
+      expect_close(x, f32_tol(), cat("gated_residual_layer_norm x, width ", width));
+      expect_close(y, out_tol(), cat("gated_residual_layer_norm y, width ", width));
+    }
+}
+
 // Head widths of the paired-access kernel (64, 128) and of the general one (32).
 TEST_P(BackendOps, QkNormSplit) {
   for (int64_t dh : {64, 128, 32}) {

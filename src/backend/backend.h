@@ -156,6 +156,14 @@ class Backend {
   // x[r, t, :] += gate[r, :] · branch[r, t, :]; x float32, branch float32 or compute dtype, gate float32.
   virtual void gated_residual_add(DeviceSpan x, DeviceSpan branch, int64_t rows, int64_t tokens, int64_t width,
                                   DeviceSpan gate, int64_t gate_stride) = 0;
+  // gated_residual_add, then layer_norm_modulate of the updated x into y: a block's residual step and the norm
+  // that reads its result, which a backend may do in one pass over x (this composition runs them in turn).
+  virtual void gated_residual_layer_norm(DeviceSpan x, DeviceSpan branch, int64_t rows, int64_t tokens,
+                                         int64_t width, DeviceSpan gate, int64_t gate_stride, DeviceSpan scale,
+                                         DeviceSpan shift, int64_t mod_stride, DeviceSpan y) {
+    gated_residual_add(x, branch, rows, tokens, width, gate, gate_stride);
+    layer_norm_modulate(x, rows, tokens, width, scale, shift, mod_stride, y);
+  }
   // y = x·sigmoid(x), float32 (x == y allowed).
   virtual void silu(DeviceSpan x, DeviceSpan y) = 0;
   // out [count, width] = table[ids[i], :]; table and out float32, ids int64 (checked against the table).

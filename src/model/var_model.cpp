@@ -154,6 +154,10 @@ void VarModel::forward_blocks(int k, const Conditioning& cond, kv::KvCache& cach
   const int64_t C = config_.width, H = config_.heads, dh = config_.head_dim;
   const int64_t R = cond.rows, n = config_.schedule.tokens(k), ms = 6 * C;  // ms: stride of rows' modulations
   const int64_t row_kv = H * n * dh;  // elements of one row in the transient K/V
+  // With every row in one chunk, a layer's last residual step also normalises x for the next layer (one pass
+  // over x instead of two); with several chunks the next chunk would overwrite that output first.
+  const bool one_chunk = ws.chunk_rows >= R;
+  bool normed_ready = false;
   for (int64_t b = 0; b < config_.depth; ++b) {
     const Block& blk = blocks_[b];
     const DeviceSpan mod = cond.block_mod.slice(b * R * ms, R * ms);
@@ -167,7 +171,8 @@ void VarModel::forward_blocks(int k, const Conditioning& cond, kv::KvCache& cach
       const DeviceSpan x = ws.x.slice(r0 * n * C, M * C);
       const DeviceSpan m = mod.slice(r0 * ms);
       // Attention branch: the chunk's rows of the current scale land in the cache's transient K/V.
-      backend_.layer_norm_modulate(x, rc, n, C, m.slice(2 * C), m.slice(4 * C), ms, ws.normed);
+      if (!normed_ready) backend_.layer_norm_modulate(x, rc, n, C, m.slice(2 * C), m.slice(4 * C), ms, ws.normed);
+      normed_ready = false;
       ws.matmul_timer->start();
       backend_.linear(ws.normed, M, blk.qkv, ws.qkv);
       ws.matmul_timer->stop();
@@ -187,14 +192,20 @@ void VarModel::forward_blocks(int k, const Conditioning& cond, kv::KvCache& cach
       ws.matmul_timer->start();
       backend_.linear(ws.attn, M, blk.proj, ws.branch);
       ws.matmul_timer->stop();
-      backend_.gated_residual_add(x, ws.branch, rc, n, C, m, ms);
-      // FFN branch.
-      backend_.layer_norm_modulate(x, rc, n, C, m.slice(3 * C), m.slice(5 * C), ms, ws.normed);
+      // Residual, then the FFN branch's norm.
+      backend_.gated_residual_layer_norm(x, ws.branch, rc, n, C, m, ms, m.slice(3 * C), m.slice(5 * C), ms, ws.normed);
       ws.matmul_timer->start();
       backend_.linear(ws.normed, M, blk.fc1, ws.hidden, Activation::GeluTanh);
       backend_.linear(ws.hidden, M, blk.fc2, ws.branch);
       ws.matmul_timer->stop();
-      backend_.gated_residual_add(x, ws.branch, rc, n, C, m.slice(C), ms);
+      if (one_chunk && b + 1 < config_.depth) {
+        const DeviceSpan next = cond.block_mod.slice((b + 1) * R * ms, R * ms);  // the next layer's, rows from 0
+        backend_.gated_residual_layer_norm(x, ws.branch, rc, n, C, m.slice(C), ms, next.slice(2 * C), next.slice(4 * C),
+                                           ms, ws.normed);
+        normed_ready = true;
+      } else {
+        backend_.gated_residual_add(x, ws.branch, rc, n, C, m.slice(C), ms);
+      }
     }
     cache.finish_layer(static_cast<int>(b));
   }

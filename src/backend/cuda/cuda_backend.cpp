@@ -338,6 +338,15 @@ class CudaBackend final : public Backend {
     cuda::launch_gated_residual_add(ptr<float>(x), branch.raw(), branch.dtype(), rows, tokens, width,
                                     ptr<const float>(gate), gate_stride, stream_);
   }
+  void gated_residual_layer_norm(DeviceSpan x, DeviceSpan branch, int64_t rows, int64_t tokens, int64_t width,
+                                 DeviceSpan gate, int64_t gate_stride, DeviceSpan scale, DeviceSpan shift,
+                                 int64_t mod_stride, DeviceSpan y) override {
+    need_type(x, DType::F32, "residual");
+    if (!cuda::launch_gated_residual_layer_norm(ptr<float>(x), branch.raw(), branch.dtype(), rows, tokens, width,
+                                                ptr<const float>(gate), gate_stride, ptr<const float>(scale),
+                                                ptr<const float>(shift), mod_stride, y.raw(), y.dtype(), stream_))
+      Backend::gated_residual_layer_norm(x, branch, rows, tokens, width, gate, gate_stride, scale, shift, mod_stride, y);
+  }
   void silu(DeviceSpan x, DeviceSpan y) override {
     need_type(x, DType::F32, "silu input");
     cuda::launch_silu(ptr<const float>(x), y.raw(), y.dtype(), x.size(), stream_);

@@ -18,6 +18,11 @@ void launch_qk_norm_split(const void* qkv, DType t, int64_t rows, int64_t n, int
                           const float* tau, void* q, void* k, void* v, cudaStream_t s);
 void launch_gated_residual_add(float* x, const void* branch, DType branch_type, int64_t rows, int64_t tokens,
                                int64_t width, const float* gate, int64_t gate_stride, cudaStream_t s);
+// The gated residual add, then the LayerNorm + modulation of the updated x, in one pass; false (nothing
+// launched) for shapes or alignments the fused kernel does not take.
+bool launch_gated_residual_layer_norm(float* x, const void* branch, DType branch_type, int64_t rows, int64_t tokens,
+                                      int64_t width, const float* gate, int64_t gate_stride, const float* scale,
+                                      const float* shift, int64_t mod_stride, void* y, DType y_type, cudaStream_t s);
 void launch_silu(const float* x, void* y, DType y_type, int64_t n, cudaStream_t s);
 void launch_gelu_tanh(void* x, DType t, int64_t n, cudaStream_t s);
 // out[i, :] = table[ids[i], :]; an id outside [0, table_rows) sets *bad to 1 and writes zeros.

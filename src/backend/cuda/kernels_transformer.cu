@@ -46,21 +46,29 @@ __global__ void layer_norm_modulate_kernel(const float* x, int64_t rows, int64_t
 // held in registers. The warp-per-token kernel walks the width serially and left the card idle at batch 1,
 // where a scale has a handful of tokens (35% of a d30 image's GPU time went there); this one reads x once,
 // in 16-byte accesses, and reduces over the block (per-thread partials in float, the sums in double).
+// With a branch, the gated residual step comes first (x += gate · branch, written back), so the block's
+// residual add and the norm that reads its result share one pass over x and one launch.
 constexpr int kNormThreads = 128;
 constexpr int kNormQuads = 8;
-template <class Y>
+template <class Y, class B>
 __global__ void __launch_bounds__(kNormThreads) layer_norm_modulate_vec_kernel(
-    const float* __restrict__ x, int64_t tokens, int width, const float* __restrict__ scale,
-    const float* __restrict__ shift, int64_t mod_stride, Y* __restrict__ y) {
+    float* __restrict__ x, const B* __restrict__ branch, const float* __restrict__ gate, int64_t gate_stride,
+    int64_t tokens, int width, const float* __restrict__ scale, const float* __restrict__ shift, int64_t mod_stride,
+    Y* __restrict__ y) {
   const int64_t token = blockIdx.x, r = token / tokens;
   const int quads = width / 4;
-  const float* xi = x + token * width;
+  float* xi = x + token * width;
   float4 v[kNormQuads];
   float s = 0.0f;
 #pragma unroll
   for (int i = 0; i < kNormQuads; ++i) {
     const int c = threadIdx.x + i * kNormThreads;
     v[i] = c < quads ? load4(xi + 4 * c) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    if (branch && c < quads) {
+      const float4 g = load4(gate + r * gate_stride + 4 * c), b = load4(branch + token * width + 4 * c);
+      v[i].x += g.x * b.x, v[i].y += g.y * b.y, v[i].z += g.z * b.z, v[i].w += g.w * b.w;
+      store4(xi + 4 * c, v[i]);
+    }
     s += (v[i].x + v[i].y) + (v[i].z + v[i].w);
   }
   const double mean = block_sum(static_cast<double>(s)) / width;
@@ -317,8 +325,9 @@ void launch_layer_norm_modulate(const float* x, int64_t rows, int64_t tokens, in
                    aligned4(x, 4) && aligned4(scale, 4) && aligned4(shift, 4) && aligned4(y, ys);
   AMSKV_DISPATCH_FLOAT(y_type, Y, {
     if (vec) {
-      layer_norm_modulate_vec_kernel<Y><<<static_cast<unsigned>(items), kNormThreads, 0, s>>>(
-          x, tokens, static_cast<int>(width), scale, shift, mod_stride, static_cast<Y*>(y));
+      layer_norm_modulate_vec_kernel<Y, float><<<static_cast<unsigned>(items), kNormThreads, 0, s>>>(
+          const_cast<float*>(x), nullptr, nullptr, 0, tokens, static_cast<int>(width), scale, shift, mod_stride,
+          static_cast<Y*>(y));  // no branch: x is only read
     } else {
       constexpr int kWarps = 4;
       const auto blocks = static_cast<unsigned>((items + kWarps - 1) / kWarps);
@@ -327,6 +336,25 @@ void launch_layer_norm_modulate(const float* x, int64_t rows, int64_t tokens, in
     }
   });
   AMSKV_CUDA_LAUNCHED();
+}
+
+bool launch_gated_residual_layer_norm(float* x, const void* branch, DType branch_type, int64_t rows, int64_t tokens,
+                                      int64_t width, const float* gate, int64_t gate_stride, const float* scale,
+                                      const float* shift, int64_t mod_stride, void* y, DType y_type, cudaStream_t s) {
+  const int64_t items = rows * tokens;
+  if (items == 0) return true;
+  const size_t ys = dtype_size(y_type), bs = dtype_size(branch_type);
+  if (!(width % 4 == 0 && width <= 4 * kNormThreads * kNormQuads && mod_stride % 4 == 0 && gate_stride % 4 == 0 &&
+        aligned4(x, 4) && aligned4(scale, 4) && aligned4(shift, 4) && aligned4(gate, 4) && aligned4(y, ys) &&
+        aligned4(branch, bs)))
+    return false;
+  AMSKV_DISPATCH_FLOAT(branch_type, B, AMSKV_DISPATCH_FLOAT(y_type, Y, {
+    layer_norm_modulate_vec_kernel<Y, B><<<static_cast<unsigned>(items), kNormThreads, 0, s>>>(
+        x, static_cast<const B*>(branch), gate, gate_stride, tokens, static_cast<int>(width), scale, shift, mod_stride,
+        static_cast<Y*>(y));
+  }));
+  AMSKV_CUDA_LAUNCHED();
+  return true;
 }
 
 void launch_qk_norm_split(const void* qkv, DType t, int64_t rows, int64_t n, int64_t heads, int64_t head_dim,
