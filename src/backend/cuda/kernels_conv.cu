@@ -6,8 +6,9 @@
 // border, the compute type; normalised and SiLU'd on the way when the convolution follows a GroupNorm): 21 MB
 // at that size. Then a block computes 160 output channels × 128 positions of two output rows: for each kernel
 // row ky and each 32 input channels it copies the input rows' 130-position windows and the weights of the
-// three taps kx into shared memory (cp.async, two stages: the next step loads while the current one
-// multiplies), and the taps read the same windows shifted by kx. The weights are most of what a block reads
+// three taps kx into shared memory (cp.async, three stages: the next two steps load while the current one
+// multiplies; with two, one block per SM waited on each step's copies), and the taps read the same windows
+// shifted by kx. The weights are most of what a block reads
 // (a tile of 128 positions read 460 KB of them for 4 MFLOP: one row per block left the kernel waiting on the
 // L2), so two rows share each weight tile. Products are mma.sync m16n8k16 with fp32 accumulation,
 // fragments by ldmatrix. The bias (fp32) is added in the epilogue, which writes the float32 output or
@@ -29,6 +30,7 @@ constexpr int kRow = kChannels + 8;    // shared row stride in elements: 80 byte
 constexpr int kWindow = kPositions + 2;  // input positions that 128 outputs of a 3-wide kernel read
 constexpr int kConvThreads = 512;      // 16 warps: 2 along the output channels × 4 along each row's positions × 2 rows
 constexpr int kWarpCouts = 80, kWarpPositions = 32;
+constexpr int kConvStages = 3;         // 3 × 59 KB of shared memory
 constexpr int kMTiles = kWarpCouts / 16, kNTiles = kWarpPositions / 8;
 
 template <class T>
@@ -108,14 +110,18 @@ __global__ void __launch_bounds__(kConvThreads, 1)
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc[mt][nt][e] = 0.0f;
 
-  load(stages[0], 0);
-  copy_commit();
-  for (int step = 0; step < steps; ++step) {
-    copy_wait<0>();
-    __syncthreads();  // this step's stage has landed; every warp is done with the other stage
-    if (step + 1 < steps) load(stages[(step + 1) & 1], step + 1);
+  // One commit group per step (empty past the last), so that "all but the newest kConvStages - 2 groups
+  // landed" means this step's stage has.
+  for (int s = 0; s < kConvStages - 1; ++s) {
+    if (s < steps) load(stages[s], s);
     copy_commit();
-    const ConvStage<T>& cur = stages[step & 1];
+  }
+  for (int step = 0; step < steps; ++step) {
+    copy_wait<kConvStages - 2>();
+    __syncthreads();  // this step's stage has landed; every warp is done with the stage loaded next
+    if (step + kConvStages - 1 < steps) load(stages[(step + kConvStages - 1) % kConvStages], step + kConvStages - 1);
+    copy_commit();
+    const ConvStage<T>& cur = stages[step % kConvStages];
     for (int kx = 0; kx < 3; ++kx) {
 #pragma unroll
       for (int kk = 0; kk < kChannels / 16; ++kk) {
@@ -170,7 +176,7 @@ void launch_conv3x3(const X* x, int64_t batch, int64_t cin, int64_t h, int64_t w
                                            static_cast<unsigned>(batch)),
                                       256, 0, s>>>(x, static_cast<int>(cin), static_cast<int>(h), static_cast<int>(w),
                                                    static_cast<int>(in_pad), xs, f);
-  constexpr int bytes = 2 * sizeof(ConvStage<T>);
+  constexpr int bytes = kConvStages * sizeof(ConvStage<T>);
   static const bool configured = [] {  // shared memory past 48 KB is opt-in, once per kernel
     AMSKV_CUDA_CHECK(cudaFuncSetAttribute(conv3x3_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
     return true;
