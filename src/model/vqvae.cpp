@@ -96,8 +96,12 @@ DecoderSizes decoder_sizes(const VqvaeConfig& c, int64_t hw, const backend::Back
   auto attn_at = [&](int64_t ch, int64_t r) {
     s.qkv = std::max(s.qkv, 3 * ch * r * r);
     conv(ch, 3 * ch, r, 1), conv(ch, ch, r, 1);
-    // spatial_attention may take its float32 qkv over in the compute dtype
-    if (be) s.conv_scratch = std::max(s.conv_scratch, 3 * ch * r * r * static_cast<int64_t>(dtype_size(be->compute_dtype())));
+    // spatial_attention: its float32 qkv taken over in the compute dtype, float32 scores and compute-dtype
+    // probabilities over every pair of positions
+    if (be) {
+      const auto t = static_cast<int64_t>(dtype_size(be->compute_dtype())), n = r * r;
+      s.conv_scratch = std::max(s.conv_scratch, 3 * ch * n * t + n * n * (4 + t));
+    }
   };
   const int L = c.num_levels();
   int64_t res = hw;

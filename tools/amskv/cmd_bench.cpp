@@ -98,7 +98,7 @@ void run_bench(const BenchArgs& a) {
           const int64_t B = parse_int_list(bs, "--batches").at(0);
           AMSKV_CHECK(B > 0, "--batches: ", B, " is not a positive batch");
           nlohmann::json row = {{"model", shape}, {"batch", B}, {"policy", policy}, {"dtype", dname},
-                                {"device", be.name()}, {"graphs", a.graphs && be.can_record_steps()}};
+                                {"device", be.name()}};
           const auto plan = engine::fit_batch(ps, po, be.compute_dtype(), B, available, per_pass);
           if (plan.batch == 0) {
             row["oom"] = true;
@@ -116,7 +116,7 @@ void run_bench(const BenchArgs& a) {
           std::vector<double> total, attention, matmul;
           std::vector<std::vector<double>> per_scale;
           engine::GenerateResult last;
-          bool oom = false;
+          bool oom = false, recorded = false;
           std::string oom_message;
           be.reset_peak_memory();
           // Timed runs without per-operation timers (their events cost host time on every layer), then one
@@ -140,6 +140,7 @@ void run_bench(const BenchArgs& a) {
               matmul.push_back(last.time.matmul_s);
               continue;
             }
+            recorded = last.steps_recorded;  // what the timed runs did (h2o and analyses never record)
             total.push_back(last.time.total_s);
             per_scale.push_back(last.time.per_scale_s);
           }
@@ -161,6 +162,7 @@ void run_bench(const BenchArgs& a) {
           }
           const double peak = static_cast<double>(be.peak_memory_bytes()) / (1 << 30);
           row["oom"] = false;
+          row["graphs"] = recorded;
           row["images_per_s"] = B / med;
           row["ms_per_image"] = 1000.0 * med / B;
           row["seconds_median"] = med;

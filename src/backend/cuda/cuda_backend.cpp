@@ -54,6 +54,7 @@ class CudaTimer final : public OpTimer {
     for (auto& [a, b] : pool_) cudaEventDestroy(a), cudaEventDestroy(b);
   }
   void start() override {
+    not_capturing();
     if (used_ == pool_.size()) {
       cudaEvent_t a = nullptr, b = nullptr;
       AMSKV_CUDA_CHECK(cudaEventCreate(&a));
@@ -62,8 +63,12 @@ class CudaTimer final : public OpTimer {
     }
     AMSKV_CUDA_CHECK(cudaEventRecord(pool_[used_].first, stream_));
   }
-  void stop() override { AMSKV_CUDA_CHECK(cudaEventRecord(pool_[used_++].second, stream_)); }
+  void stop() override {
+    not_capturing();
+    AMSKV_CUDA_CHECK(cudaEventRecord(pool_[used_++].second, stream_));
+  }
   double seconds() override {
+    not_capturing();
     for (size_t i = 0; i < used_; ++i) {
       AMSKV_CUDA_CHECK(cudaEventSynchronize(pool_[i].second));
       float ms = 0.0f;
@@ -75,6 +80,13 @@ class CudaTimer final : public OpTimer {
   }
 
  private:
+  // An event recorded into a recorded step would time nothing (and waiting for it breaks the recording).
+  void not_capturing() const {
+    cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+    AMSKV_CUDA_CHECK(cudaStreamIsCapturing(stream_, &status));
+    AMSKV_CHECK(status == cudaStreamCaptureStatusNone, "cuda backend: a timer inside a recorded step");
+  }
+
   cudaStream_t stream_;
   std::vector<std::pair<cudaEvent_t, cudaEvent_t>> pool_;
   size_t used_ = 0;
@@ -207,11 +219,19 @@ class CudaBackend final : public Backend {
   // --- recorded steps ------------------------------------------------------------------------------------
   bool can_record_steps() const override { return true; }
   void begin_step() override {
+    AMSKV_CHECK(!graphs_.recording(), "cuda backend: a step is already being recorded");
     if (!gathers_unchecked_) fill_zero(flag_);  // recorded gathers raise it; read at the next wait
     graphs_.begin(stream_);
+    alloc_->set_recording(true);
   }
-  void end_step(uint64_t key) override { graphs_.end(stream_, key); }
-  void abort_step() override { graphs_.abort(stream_); }
+  void end_step(uint64_t key) override {
+    alloc_->set_recording(false);
+    graphs_.end(stream_, key);
+  }
+  void abort_step() override {
+    alloc_->set_recording(false);
+    graphs_.abort(stream_);
+  }
 
   // --- weights -------------------------------------------------------------------------------------------
   LinearWeight make_linear(const Tensor& weight, const Tensor* bias) override {

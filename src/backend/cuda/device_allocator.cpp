@@ -36,7 +36,12 @@ void* DeviceAllocator::allocate(size_t bytes, size_t& rounded) {
   }
   void* p = nullptr;
   cudaError_t e = cudaMalloc(&p, rounded);
-  if (e == cudaErrorMemoryAllocation) {
+  bool recording = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    recording = recording_;
+  }
+  if (e == cudaErrorMemoryAllocation && !recording) {
     (void)cudaGetLastError();  // clear the sticky-free error state and retry with the cache emptied
     trim();
     e = cudaMalloc(&p, rounded);
@@ -46,7 +51,8 @@ void* DeviceAllocator::allocate(size_t bytes, size_t& rounded) {
     size_t free_bytes = 0, total = 0;
     cudaMemGetInfo(&free_bytes, &total);
     fail("out of GPU memory on ", device_name_, ": cannot allocate ", rounded / (1 << 20), " MiB (", free_bytes / (1 << 20),
-         " MiB free of ", total / (1 << 20), " MiB)");
+         " MiB free of ", total / (1 << 20), " MiB", recording ? ", while recording a step: the cache was not trimmed" : "",
+         ")");
   }
   AMSKV_CUDA_CHECK(e);
   std::lock_guard<std::mutex> lock(mutex_);

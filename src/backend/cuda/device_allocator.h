@@ -23,6 +23,12 @@ class DeviceAllocator {
   void release(void* p, size_t rounded);
   // Returns every cached block to the device.
   void trim();
+  // While a step is recorded, the device cannot be waited for: an allocation that finds no room then fails
+  // (naming the recording) instead of trimming the cache, whose blocks queued work may still use.
+  void set_recording(bool on) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    recording_ = on;
+  }
   size_t cached_bytes() const;
   // Bytes handed out and not yet released, and the most of that since reset_peak().
   size_t in_use_bytes() const;
@@ -35,6 +41,7 @@ class DeviceAllocator {
   std::multimap<size_t, void*> free_;
   size_t cached_ = 0;
   size_t in_use_ = 0, peak_ = 0;
+  bool recording_ = false;
 };
 
 }  // namespace amskv::backend::cuda

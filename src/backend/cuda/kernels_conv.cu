@@ -270,9 +270,24 @@ void launch_few_outputs(const X* x, int64_t batch, int64_t cin, int64_t h, int64
 
 }  // namespace
 
+// Whether the device lets a block have the three stages' shared memory (Hopper: 227 KB; an A100's 163 KB does
+// not, and those convolutions then take im2col). Asked once, of the device current at the first call.
+static bool conv3x3_shared_memory_fits() {
+  static const bool fits = [] {
+    int device = 0, optin = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess) {
+      (void)cudaGetLastError();
+      return false;
+    }
+    return static_cast<size_t>(optin) >= kConvStages * sizeof(ConvStage<__nv_bfloat16>);
+  }();
+  return fits;
+}
+
 bool conv3x3_implicit_fits(int64_t cin, int64_t cout, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t pad,
                            int64_t packed_k, DType compute) {
-  return (compute == DType::BF16 || compute == DType::F16) && kh == 3 && kw == 3 && pad == 1 && h > 0 && h % kRows == 0 &&
+  return conv3x3_shared_memory_fits() && (compute == DType::BF16 || compute == DType::F16) && kh == 3 && kw == 3 && pad == 1 && h > 0 && h % kRows == 0 &&
          w % kPositions == 0 && w > 0 && cin % kChannels == 0 && cin > 0 && cout % kCouts == 0 && cout > 0 &&
          packed_k % 8 == 0 && packed_k >= 9 * cin && h * (w / kPositions) < (int64_t{1} << 31);
 }
