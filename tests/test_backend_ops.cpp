@@ -205,7 +205,13 @@ TEST_P(BackendOps, AttentionOverSegments) {
   const int64_t heads = 3, dh = 64;
   for (auto [rows, n, lengths] : {std::tuple{2, 16, std::vector<int64_t>{1, 4, 9, 16}},
                                   std::tuple{3, 100, std::vector<int64_t>{1, 4, 9, 16, 25, 36, 64, 100}},
-                                  std::tuple{1, 70, std::vector<int64_t>{70}}}) {
+                                  std::tuple{1, 70, std::vector<int64_t>{70}},
+                                  // key tiles that end exactly where a segment ends
+                                  std::tuple{2, 64, std::vector<int64_t>{1, 63, 64}},
+                                  // enough (row, head) pairs for 128-query blocks (two query fragments per
+                                  // warp) on a device of up to 192 multiprocessors: part of one block, and two
+                                  std::tuple{128, 100, std::vector<int64_t>{1, 4, 9, 16, 25, 36, 64, 100}},
+                                  std::tuple{64, 256, std::vector<int64_t>{1, 4, 9, 16, 25, 36, 64, 100, 169, 256}}}) {
     int64_t stored = 0;
     for (size_t i = 0; i + 1 < lengths.size(); ++i) stored += lengths[i];
     const int64_t capacity = stored + 5;  // room left over, like a reserved slab
@@ -245,14 +251,16 @@ TEST_P(BackendOps, AttentionOverSegments) {
                      with_mass ? ck.data() : nullptr);
       dev_->attention(q.dev, rows, heads, n, dh, ds, out.dev, with_mass ? dm.data() : nullptr,
                       with_mass ? dk.data() : nullptr);
-      if (with_mass)
+      if (with_mass) {
         for (size_t i = 0; i < ck.size(); ++i)
           EXPECT_NEAR(dk[i], ck[i], T_ == DType::F32 ? 1e-4 : 0.05 * std::max(1.0f, ck[i])) << "key mass " << i;
+      }
       expect_close(out, std::max(out_tol(), T_ == DType::F32 ? 1e-5 : 2e-2),
                    cat("attention rows ", rows, " n ", n, " segments ", cs.size(), with_mass ? " with mass" : ""));
-      if (with_mass)
+      if (with_mass) {
         for (size_t i = 0; i < cm.size(); ++i)
           EXPECT_NEAR(dm[i], cm[i], T_ == DType::F32 ? 1e-4 : 0.05 * std::max(1.0, cm[i])) << "mass " << i;
+      }
     }
   }
 }
@@ -388,6 +396,7 @@ TEST_P(BackendOps, Conv2d) {
         std::tuple{2, 11, 13, 32, 64, 1, true}, std::tuple{2, 6, 16, 24, 40, 3, true},
         std::tuple{1, 8, 8, 16, 3, 3, true}, std::tuple{1, 5, 9, 16, 24, 3, false},
         std::tuple{2, 4, 128, 64, 160, 3, true}, std::tuple{1, 2, 256, 32, 320, 3, false},
+        std::tuple{1, 2, 128, 160, 160, 3, true},  // the decoder's channel count: an odd number of 32-channel steps
         std::tuple{1, 9, 128, 16, 3, 3, true}}) {
     const int64_t pad = k / 2;
     const auto wv = rounded(random(cout * cin * k * k, -0.2f, 0.2f), T_), bv = random(cout);

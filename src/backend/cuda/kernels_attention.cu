@@ -1,10 +1,11 @@
 // Attention of one scale's queries over the KV cache's segment list.
 //
-// The flash kernel (bf16/f16, head_dim 64): a block of 4 warps takes 64 queries of one (row, head); every
-// 64-key tile of every segment is brought into shared memory with cp.async (double-buffered) and each warp
+// The flash kernel (bf16/f16, head_dim 64): a block of 4 warps takes 64 or 128 queries of one (row, head);
+// every 64-key tile of every segment is brought into shared memory with cp.async (double-buffered) and each warp
 // computes its 16 queries' scores with mma.sync m16n8k16 (fp32 accumulation), an online softmax in
 // registers, and P·V with the probabilities reused as the A operand straight from the score registers. No
-// score matrix ever reaches memory. Keys past a segment's end are masked in its last tile.
+// score matrix ever reaches memory. Keys past a segment's end are masked in its last tile (the backend
+// merges scales stored side by side into one segment first).
 //
 // The simple kernel (any type, any head_dim up to 256): one warp per query, an online softmax over every
 // key; used for fp32 (golden-test mode) and, in a second pass, to measure the per-segment attention mass
@@ -91,7 +92,7 @@ __global__ void attention_simple_kernel(const T* q, int64_t rows, int64_t heads,
 // Flash kernel
 
 constexpr int kDh = 64;       // head_dim of every VAR model
-constexpr int kTile = 64;     // queries per block and keys per tile
+constexpr int kTile = 64;     // keys per tile
 constexpr int kStride = 72;   // shared-memory row stride in elements: 144 bytes, conflict-free fragment loads
 constexpr int kWarps = 4;
 
@@ -118,21 +119,23 @@ struct TileCursor {
   }
 };
 
-template <class T>
-__global__ void __launch_bounds__(kWarps * 32) attention_flash_kernel(const T* q, int64_t rows, int64_t heads, int64_t n,
-                                                                      SegmentList segs, int total_tiles, T* out) {
-  __shared__ __align__(16) T sq[kTile][kStride];
+// kFrags m16 fragments of queries per warp: the K and V fragments a warp loads from shared memory serve
+// 16·kFrags queries. With one fragment every ldmatrix.x4 feeds two mma, and shared-memory bandwidth, not
+// the tensor cores, bounds the kernel; two fragments halve that traffic per product (at ~180 registers).
+template <class T, int kFrags>
+__global__ void __launch_bounds__(kWarps * 32, kFrags == 1 ? 1 : 2)
+    attention_flash_kernel(const T* q, int64_t rows, int64_t heads, int64_t n, SegmentList segs, int total_tiles, T* out) {
+  constexpr int kQueries = kWarps * 16 * kFrags;
   __shared__ __align__(16) T sk[2][kTile][kStride];
   __shared__ __align__(16) T sv[2][kTile][kStride];
 
-  const int64_t qtiles = (n + kTile - 1) / kTile;
+  const int64_t qtiles = (n + kQueries - 1) / kQueries;
   const int64_t block = blockIdx.x;
   const int64_t qt = block % qtiles, rh = block / qtiles;
   const int64_t h = rh % heads, r = rh / heads;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-  const int64_t q0 = qt * kTile;
+  const int64_t q0 = qt * kQueries + warp * 16 * kFrags;  // this warp's first query
 
-  load_tile(sq, q + (rh * n + q0) * kDh, n - q0);
   TileCursor fetch;
   auto prefetch = [&](int buf) {
     const int s = fetch.segment;
@@ -145,11 +148,24 @@ __global__ void __launch_bounds__(kWarps * 32) attention_flash_kernel(const T* q
   prefetch(0);
   copy_commit();
 
-  uint32_t qa[4][4];          // Q fragments for the 4 chunks of 16 dims (loaded once)
-  float o[8][4];              // output accumulators: 8 tiles of 8 dims
-  float m_row[2] = {-INFINITY, -INFINITY}, l_row[2] = {0.0f, 0.0f};  // rows g and g + 8
-  for (int dt = 0; dt < 8; ++dt)
-    for (int e = 0; e < 4; ++e) o[dt][e] = 0.0f;
+  // Q's A fragments straight from global memory, once (queries past n are zeros and never written).
+  uint32_t qa[kFrags][4][4];
+  for (int f = 0; f < kFrags; ++f)
+    for (int half = 0; half < 2; ++half) {
+      const int64_t qi = q0 + f * 16 + g + 8 * half;
+      const uint32_t* src = reinterpret_cast<const uint32_t*>(q + (rh * n + (qi < n ? qi : 0)) * kDh);
+      for (int kk = 0; kk < 4; ++kk) {
+        qa[f][kk][half] = qi < n ? src[kk * 8 + t] : 0u;          // dims kk·16 + 2t, +1
+        qa[f][kk][half + 2] = qi < n ? src[kk * 8 + 4 + t] : 0u;  // dims kk·16 + 8 + 2t, +1
+      }
+    }
+  float o[kFrags][8][4];  // output accumulators: 8 tiles of 8 dims per fragment
+  float m_row[kFrags][2], l_row[kFrags][2];  // rows g and g + 8 of each fragment
+  for (int f = 0; f < kFrags; ++f) {
+    for (int dt = 0; dt < 8; ++dt)
+      for (int e = 0; e < 4; ++e) o[f][dt][e] = 0.0f;
+    for (int half = 0; half < 2; ++half) m_row[f][half] = -INFINITY, l_row[f][half] = 0.0f;
+  }
 
   TileCursor compute;
   constexpr float kLog2e = 1.4426950408889634f;
@@ -163,91 +179,92 @@ __global__ void __launch_bounds__(kWarps * 32) attention_flash_kernel(const T* q
       copy_wait<0>();
     }
     __syncthreads();
-    if (tile == 0) {
-      const int row = warp * 16 + g;
-      for (int kk = 0; kk < 4; ++kk) {
-        const int c = kk * 16 + 2 * t;
-        qa[kk][0] = *reinterpret_cast<const uint32_t*>(&sq[row][c]);
-        qa[kk][1] = *reinterpret_cast<const uint32_t*>(&sq[row + 8][c]);
-        qa[kk][2] = *reinterpret_cast<const uint32_t*>(&sq[row][c + 8]);
-        qa[kk][3] = *reinterpret_cast<const uint32_t*>(&sq[row + 8][c + 8]);
-      }
-    }
-    // Scores of this warp's 16 queries against the tile's 64 keys. One ldmatrix.x4 brings the B fragments of
-    // 8 keys for 32 dims (two k-steps): lanes 8i..8i+7 address the rows of matrix i.
-    float sc[8][4];
+    // Scores against the tile's 64 keys. One ldmatrix.x4 brings the B fragments of 8 keys for 32 dims (two
+    // k-steps): lanes 8i..8i+7 address the rows of matrix i.
+    float sc[kFrags][8][4];
     for (int nt = 0; nt < 8; ++nt) {
-      for (int e = 0; e < 4; ++e) sc[nt][e] = 0.0f;
+      for (int f = 0; f < kFrags; ++f)
+        for (int e = 0; e < 4; ++e) sc[f][nt][e] = 0.0f;
       for (int kk = 0; kk < 4; kk += 2) {
         const int mi = lane >> 3;
         uint32_t b[4];
         ldmatrix_x4<false>(b, &sk[buf][nt * 8 + (lane & 7)][(kk + (mi >> 1)) * 16 + (mi & 1) * 8]);
-        Mma<T>::run(sc[nt], qa[kk], b[0], b[1]);
-        Mma<T>::run(sc[nt], qa[kk + 1], b[2], b[3]);
+        for (int f = 0; f < kFrags; ++f) {
+          Mma<T>::run(sc[f][nt], qa[f][kk], b[0], b[1]);
+          Mma<T>::run(sc[f][nt], qa[f][kk + 1], b[2], b[3]);
+        }
       }
     }
-    // Keys past the segment's end.
+    // Keys past a segment's end.
     const int64_t valid = segs.tokens[compute.segment] - compute.first;
     if (valid < kTile) {
-      for (int nt = 0; nt < 8; ++nt)
-        for (int e = 0; e < 4; ++e)
-          if (nt * 8 + 2 * t + (e & 1) >= valid) sc[nt][e] = -INFINITY;
+      for (int f = 0; f < kFrags; ++f)
+        for (int nt = 0; nt < 8; ++nt)
+          for (int e = 0; e < 4; ++e)
+            if (nt * 8 + 2 * t + (e & 1) >= valid) sc[f][nt][e] = -INFINITY;
     }
     compute.advance(segs);
     // Online softmax: rows g (elements 0, 1) and g + 8 (elements 2, 3); the 4 lanes of a quad share a row.
-    for (int half = 0; half < 2; ++half) {
-      float mx = -INFINITY;
-      for (int nt = 0; nt < 8; ++nt) mx = fmaxf(mx, fmaxf(sc[nt][2 * half], sc[nt][2 * half + 1]));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-      const float m_new = fmaxf(m_row[half], mx);
-      const float corr = exp2f((m_row[half] - m_new) * kLog2e);
-      float sum = 0.0f;
-      for (int nt = 0; nt < 8; ++nt)
-        for (int e = 2 * half; e < 2 * half + 2; ++e) {
-          sc[nt][e] = exp2f((sc[nt][e] - m_new) * kLog2e);
-          sum += sc[nt][e];
+    for (int f = 0; f < kFrags; ++f)
+      for (int half = 0; half < 2; ++half) {
+        float mx = -INFINITY;
+        for (int nt = 0; nt < 8; ++nt) mx = fmaxf(mx, fmaxf(sc[f][nt][2 * half], sc[f][nt][2 * half + 1]));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        const float m_new = fmaxf(m_row[f][half], mx);
+        const float corr = exp2f((m_row[f][half] - m_new) * kLog2e);
+        float sum = 0.0f;
+        for (int nt = 0; nt < 8; ++nt)
+          for (int e = 2 * half; e < 2 * half + 2; ++e) {
+            sc[f][nt][e] = exp2f((sc[f][nt][e] - m_new) * kLog2e);
+            sum += sc[f][nt][e];
+          }
+        l_row[f][half] = l_row[f][half] * corr + sum;  // this lane's keys only; the quad is summed at the end
+        m_row[f][half] = m_new;
+        for (int dt = 0; dt < 8; ++dt) {
+          o[f][dt][2 * half] *= corr;
+          o[f][dt][2 * half + 1] *= corr;
         }
-      l_row[half] = l_row[half] * corr + sum;  // this lane's keys only; the quad is summed at the end
-      m_row[half] = m_new;
-      for (int dt = 0; dt < 8; ++dt) {
-        o[dt][2 * half] *= corr;
-        o[dt][2 * half + 1] *= corr;
       }
-    }
     // O += P·V: the score registers of two key tiles form one A fragment of 16 keys.
     for (int kc = 0; kc < 4; ++kc) {
-      uint32_t pa[4];
-      pa[0] = Mma<T>::pack(sc[2 * kc][0], sc[2 * kc][1]);
-      pa[1] = Mma<T>::pack(sc[2 * kc][2], sc[2 * kc][3]);
-      pa[2] = Mma<T>::pack(sc[2 * kc + 1][0], sc[2 * kc + 1][1]);
-      pa[3] = Mma<T>::pack(sc[2 * kc + 1][2], sc[2 * kc + 1][3]);
+      uint32_t pa[kFrags][4];
+      for (int f = 0; f < kFrags; ++f) {
+        pa[f][0] = Mma<T>::pack(sc[f][2 * kc][0], sc[f][2 * kc][1]);
+        pa[f][1] = Mma<T>::pack(sc[f][2 * kc][2], sc[f][2 * kc][3]);
+        pa[f][2] = Mma<T>::pack(sc[f][2 * kc + 1][0], sc[f][2 * kc + 1][1]);
+        pa[f][3] = Mma<T>::pack(sc[f][2 * kc + 1][2], sc[f][2 * kc + 1][3]);
+      }
       // V's B fragments (pairs of consecutive keys at one dim) transposed out of the [key][dim] tile: one
       // ldmatrix.x4.trans covers 16 keys for 16 dims (two 8-dim output tiles).
       for (int dt = 0; dt < 8; dt += 2) {
         const int mi = lane >> 3;
         uint32_t b[4];
         ldmatrix_x4<true>(b, &sv[buf][kc * 16 + (mi & 1) * 8 + (lane & 7)][(dt + (mi >> 1)) * 8]);
-        Mma<T>::run(o[dt], pa, b[0], b[1]);
-        Mma<T>::run(o[dt + 1], pa, b[2], b[3]);
+        for (int f = 0; f < kFrags; ++f) {
+          Mma<T>::run(o[f][dt], pa[f], b[0], b[1]);
+          Mma<T>::run(o[f][dt + 1], pa[f], b[2], b[3]);
+        }
       }
     }
     __syncthreads();  // the buffer is refilled by the next iteration's prefetch
   }
   // Normalise and write [row][query][head·64 + dim].
-  for (int half = 0; half < 2; ++half) {
-    float l = l_row[half];
-    l += __shfl_xor_sync(0xffffffffu, l, 1);
-    l += __shfl_xor_sync(0xffffffffu, l, 2);
-    const int64_t qi = q0 + warp * 16 + g + 8 * half;
-    if (qi >= n) continue;
-    const float inv = 1.0f / l;
-    T* dst = out + ((r * n + qi) * heads + h) * kDh;
-    for (int dt = 0; dt < 8; ++dt) {
-      const int d = dt * 8 + 2 * t;
-      *reinterpret_cast<uint32_t*>(dst + d) = Mma<T>::pack(o[dt][2 * half] * inv, o[dt][2 * half + 1] * inv);
+  for (int f = 0; f < kFrags; ++f)
+    for (int half = 0; half < 2; ++half) {
+      float l = l_row[f][half];
+      l += __shfl_xor_sync(0xffffffffu, l, 1);
+      l += __shfl_xor_sync(0xffffffffu, l, 2);
+      const int64_t qi = q0 + f * 16 + g + 8 * half;
+      if (qi >= n) continue;
+      const float inv = 1.0f / l;
+      T* dst = out + ((r * n + qi) * heads + h) * kDh;
+      for (int dt = 0; dt < 8; ++dt) {
+        const int d = dt * 8 + 2 * t;
+        *reinterpret_cast<uint32_t*>(dst + d) =
+            Mma<T>::pack(o[f][dt][2 * half] * inv, o[f][dt][2 * half + 1] * inv);
+      }
     }
-  }
 }
 
 template <class T, bool kMass>
@@ -260,6 +277,31 @@ void launch_simple(const void* q, int64_t rows, int64_t heads, int64_t n, int64_
   const auto blocks = static_cast<unsigned>((items + kWarpsPerBlock - 1) / kWarpsPerBlock);
   attention_simple_kernel<T, kMass><<<blocks, 32 * kWarpsPerBlock, 0, s>>>(
       static_cast<const T*>(q), rows, heads, n, dh, segs, static_cast<T*>(out), mass, key_mass, keys);
+}
+
+int multiprocessors() {
+  int device = 0, count = 0;
+  AMSKV_CUDA_CHECK(cudaGetDevice(&device));
+  AMSKV_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
+  return count;
+}
+
+// Two query fragments per warp (128 queries per block) where that pads n no more than 64-query blocks do
+// and still gives every multiprocessor two blocks; one otherwise (small scales, batch 1).
+template <class T>
+void launch_flash(const void* q, int64_t rows, int64_t heads, int64_t n, const SegmentList& segs, int tiles,
+                  void* out, cudaStream_t s) {
+  const int64_t tiles64 = (n + 63) / 64, tiles128 = (n + 127) / 128;
+  const bool two = 2 * tiles128 == tiles64 && tiles128 * heads * rows >= 2 * int64_t{multiprocessors()};
+  const int64_t blocks = (two ? tiles128 : tiles64) * heads * rows;
+  AMSKV_CHECK(blocks < (int64_t{1} << 31), "cuda attention: too many blocks");
+  const auto grid = static_cast<unsigned>(blocks);
+  if (two)
+    attention_flash_kernel<T, 2><<<grid, kWarps * 32, 0, s>>>(static_cast<const T*>(q), rows, heads, n, segs, tiles,
+                                                               static_cast<T*>(out));
+  else
+    attention_flash_kernel<T, 1><<<grid, kWarps * 32, 0, s>>>(static_cast<const T*>(q), rows, heads, n, segs, tiles,
+                                                               static_cast<T*>(out));
 }
 
 void check_segments(const SegmentList& segs, int64_t head_dim) {
@@ -280,14 +322,10 @@ void launch_attention(const void* q, DType t, int64_t rows, int64_t heads, int64
   if (head_dim == kDh && (t == DType::BF16 || t == DType::F16)) {
     int tiles = 0;
     for (int i = 0; i < segs.count; ++i) tiles += static_cast<int>((segs.tokens[i] + kTile - 1) / kTile);
-    const int64_t blocks = ((n + kTile - 1) / kTile) * heads * rows;
-    AMSKV_CHECK(blocks < (int64_t{1} << 31), "cuda attention: too many blocks");
     if (t == DType::BF16)
-      attention_flash_kernel<__nv_bfloat16><<<static_cast<unsigned>(blocks), kWarps * 32, 0, s>>>(
-          static_cast<const __nv_bfloat16*>(q), rows, heads, n, segs, tiles, static_cast<__nv_bfloat16*>(out));
+      launch_flash<__nv_bfloat16>(q, rows, heads, n, segs, tiles, out, s);
     else
-      attention_flash_kernel<__half><<<static_cast<unsigned>(blocks), kWarps * 32, 0, s>>>(
-          static_cast<const __half*>(q), rows, heads, n, segs, tiles, static_cast<__half*>(out));
+      launch_flash<__half>(q, rows, heads, n, segs, tiles, out, s);
   } else {
     AMSKV_DISPATCH_FLOAT(t, T, launch_simple<T, false>(q, rows, heads, n, head_dim, segs, out, nullptr, nullptr, s));
   }
