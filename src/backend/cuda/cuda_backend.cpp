@@ -374,16 +374,17 @@ class CudaBackend final : public Backend {
   void gather_rows(DeviceSpan table, int64_t width, DeviceSpan ids, DeviceSpan out) override {
     need_type(table, DType::F32, "gather table");
     need_type(ids, DType::I64, "gather ids");
-    if (graphs_.recording()) {  // the ids are checked at the next wait for the device (download, synchronize)
-      cuda::launch_gather_rows(ptr<const float>(table), width, table.size() / width, ptr<const int64_t>(ids),
-                               ids.size(), ptr<float>(out), ptr<int>(flag_), stream_);
+    const bool recording = graphs_.recording();
+    if (!recording) {
+      check_recorded_gathers();  // before the flag is cleared for this one
+      fill_zero(flag_);
+    }
+    cuda::launch_gather_rows(ptr<const float>(table), width, table.size() / width, ptr<const int64_t>(ids), ids.size(),
+                             ptr<float>(out), ptr<int>(flag_), stream_);
+    if (recording) {  // the ids are checked at the next wait for the device (download, synchronize)
       gathers_unchecked_ = true;
       return;
     }
-    check_recorded_gathers();  // before the flag is cleared for this one
-    fill_zero(flag_);
-    cuda::launch_gather_rows(ptr<const float>(table), width, table.size() / width, ptr<const int64_t>(ids), ids.size(),
-                             ptr<float>(out), ptr<int>(flag_), stream_);
     int bad = 0;
     download(flag_, &bad);
     AMSKV_CHECK(bad == 0, "gather: an id outside the table of ", table.size() / width, " rows");
