@@ -1,4 +1,5 @@
-// Implicit-GEMM 3×3 convolution (stride 1, padding 1) for the VQVAE decoder's large planes.
+// Implicit-GEMM 3×3 convolution (stride 1, padding 1) for the VQVAE decoder's large planes. On Hopper builds
+// with sm_90a code the products run in kernels_conv_wgmma.cu; the mma.sync kernel here serves elsewhere.
 //
 // im2col wrote nine compute-type copies of every input value and the product read them back: at 256×256 with
 // 160 channels that is 190 MB per image and convolution, and building the columns took more GPU time than
@@ -13,21 +14,19 @@
 // L2), so two rows share each weight tile. Products are mma.sync m16n8k16 with fp32 accumulation,
 // fragments by ldmatrix. The bias (fp32) is added in the epilogue, which writes the float32 output or
 // accumulates onto it.
+#include <type_traits>
+
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/kernels_common.cuh"
 #include "backend/cuda/kernels_conv_input.cuh"
+#include "backend/cuda/kernels_conv_tile.h"
 #include "backend/cuda/kernels_mma.cuh"
 
 namespace amskv::backend::cuda {
 
 namespace {
 
-constexpr int kPositions = 128;        // output positions per block and row: a stretch of two output rows
-constexpr int kRows = 2;
-constexpr int kCouts = 160;            // output channels per block: 2 warps of 80 along M
-constexpr int kChannels = 32;          // input channels per k step
 constexpr int kRow = kChannels + 8;    // shared row stride in elements: 80 bytes, conflict-free ldmatrix rows
-constexpr int kWindow = kPositions + 2;  // input positions that 128 outputs of a 3-wide kernel read
 constexpr int kConvThreads = 512;      // 16 warps: 2 along the output channels × 4 along each row's positions × 2 rows
 constexpr int kWarpCouts = 80, kWarpPositions = 32;
 constexpr int kConvStages = 3;         // 3 × 59 KB of shared memory
@@ -176,17 +175,22 @@ void launch_conv3x3(const X* x, int64_t batch, int64_t cin, int64_t h, int64_t w
                                            static_cast<unsigned>(batch)),
                                       256, 0, s>>>(x, static_cast<int>(cin), static_cast<int>(h), static_cast<int>(w),
                                                    static_cast<int>(in_pad), xs, f);
+  const dim3 grid(static_cast<unsigned>(h / kRows * (w / kPositions)), static_cast<unsigned>(cout / kCouts),
+                  static_cast<unsigned>(batch));
+  const int ci = static_cast<int>(cin), hi = static_cast<int>(h), wi = static_cast<int>(w), co = static_cast<int>(cout);
+  const T* wk = static_cast<const T*>(packed);
+  if (conv3x3_wgmma_available()) {
+    launch_conv3x3_wgmma(xs, std::is_same_v<T, __half> ? DType::F16 : DType::BF16, batch, ci, hi, wi, wk, K, co, bias,
+                         y, accumulate, s);
+    return;
+  }
   constexpr int bytes = kConvStages * sizeof(ConvStage<T>);
   static const bool configured = [] {  // shared memory past 48 KB is opt-in, once per kernel
     AMSKV_CUDA_CHECK(cudaFuncSetAttribute(conv3x3_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
     return true;
   }();
   (void)configured;
-  const dim3 grid(static_cast<unsigned>(h / kRows * (w / kPositions)), static_cast<unsigned>(cout / kCouts),
-                  static_cast<unsigned>(batch));
-  conv3x3_kernel<T><<<grid, kConvThreads, bytes, s>>>(xs, static_cast<int>(cin), static_cast<int>(h),
-                                                     static_cast<int>(w), static_cast<const T*>(packed), K,
-                                                     static_cast<int>(cout), bias, y, accumulate);
+  conv3x3_kernel<T><<<grid, kConvThreads, bytes, s>>>(xs, ci, hi, wi, wk, K, co, bias, y, accumulate);
 }
 
 // A convolution with a few output channels (the decoder's last one: 160 -> 3 at full resolution) is no

@@ -1,0 +1,27 @@
+// The tile of the implicit-GEMM 3×3 convolution, shared by its mma.sync kernel (kernels_conv.cu) and its
+// wgmma kernel (kernels_conv_wgmma.cu): a block computes 160 output channels × 128 positions of two output
+// rows, 32 input channels per k step, from xs, the input rewritten position-major ([image][h + 2][w + 2][cin],
+// zero border, the compute type).
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace amskv::backend::cuda {
+
+constexpr int kPositions = 128;          // output positions per block and row
+constexpr int kRows = 2;                 // output rows per block
+constexpr int kCouts = 160;              // output channels per block
+constexpr int kChannels = 32;            // input channels per k step
+constexpr int kWindow = kPositions + 2;  // input positions that 128 outputs of a 3-wide kernel read
+
+// Whether the wgmma kernel runs on the current device (a build with sm_90a code, a 9.0 device).
+bool conv3x3_wgmma_available();
+// y [batch][cout][h][w] (float32) = (or +=) conv(xs) + bias, with the wgmma kernel; `xs` and `wk` (packed
+// [cout][K] weights, taps then channels) of type `t` (BF16 or F16); shapes as conv3x3_implicit_fits takes.
+void launch_conv3x3_wgmma(const void* xs, DType t, int64_t batch, int cin, int h, int w, const void* wk, int64_t K,
+                          int cout, const float* bias, float* y, bool accumulate, cudaStream_t s);
+
+}  // namespace amskv::backend::cuda

@@ -1,0 +1,190 @@
+// The implicit-GEMM convolution's wgmma kernel: the tile and the position-major input of kernels_conv.cu,
+// the products on Hopper's warpgroup tensor-core instructions.
+#include "backend/cuda/kernels.h"
+#include "backend/cuda/kernels_common.cuh"
+#include "backend/cuda/kernels_conv_tile.h"
+#include "backend/cuda/kernels_mma.cuh"
+#include "backend/cuda/kernels_wgmma.cuh"
+
+namespace amskv::backend::cuda {
+
+namespace {
+
+// The same convolution with Hopper's warpgroup products (sm_90a): positions are M and the 160 output channels
+// N of one wgmma m64n160k16, both operands read by the tensor cores straight from shared memory (no ldmatrix,
+// no register fragments). A block of two warpgroups takes the same 2 rows × 128 positions as above, each
+// warpgroup one output row as two 64-position tiles (160 accumulators per thread; four one-tile warpgroups
+// have 128 registers per thread, and ptxas then serialises the products). Shared memory holds the operands
+// K-major in the 64-byte swizzle, 32 channels per row: the window's rows (positions) are contiguous per
+// image row, so the tap kx is the window's descriptor started kx rows later. Four stages, two steps of
+// copies in flight: a stage is refilled two steps after its products were issued, when every warpgroup has
+// waited for them. The epilogue goes through shared memory: from the registers, 160 scattered reads per
+// thread (accumulating onto y) doubled the kernel's time.
+constexpr int kWgTiles = 2;                                       // 64-position tiles per warpgroup
+constexpr int kWgThreads = kRows * kPositions / (64 * kWgTiles) * 128;  // two warpgroups
+constexpr int kWgRowStride = 136;                                 // window rows per image row (130, to 8)
+constexpr int kWgWindowBytes = kRows * kWgRowStride * 64;         // 34 atoms of 512 bytes
+constexpr int kWgWeightTap = kCouts * 64;                         // 20 atoms
+constexpr int kWgStageBytes = kWgWindowBytes + 3 * kWgWeightTap;  // 48 128 bytes
+constexpr int kWgStages = 4;
+constexpr int kWgSmemBytes = kWgStages * kWgStageBytes + 512;     // + alignment of the atoms
+constexpr int kWgTileStride = kRows * kPositions + 4;             // epilogue rows: channel pairs 8 banks apart
+static_assert(kWgWindowBytes % 512 == 0 && kWgStageBytes % 512 == 0 && kChannels == 32);
+static_assert(kCouts * kWgTileStride * 4 <= kWgStages * kWgStageBytes);
+
+// Chunk c (16 bytes) of a 64-byte row in the 64-byte swizzle.
+__device__ __forceinline__ int swizzled64(int row, int c) { return row * 64 + ((c ^ ((row >> 1) & 3)) << 4); }
+
+template <class T>
+__global__ void __launch_bounds__(kWgThreads, 1)
+    conv3x3_wgmma_kernel(const T* __restrict__ xs, int cin, int h, int w, const T* __restrict__ wk, int64_t K, int cout,
+                         const float* __restrict__ bias, float* __restrict__ y, bool accumulate) {
+#if AMSKV_WGMMA
+  extern __shared__ __align__(1024) unsigned char smem_raw[];
+  unsigned char* smem = smem_raw + (512 - static_cast<uint32_t>(__cvta_generic_to_shared(smem_raw)) % 512) % 512;
+  const int stretches = w / kPositions;
+  const int oy0 = blockIdx.x / stretches * kRows, ox0 = (blockIdx.x % stretches) * kPositions;
+  const int co0 = blockIdx.y * kCouts;
+  const int64_t image = blockIdx.z;
+  const int tid = threadIdx.x, wr = tid >> 7, lane = tid & 31, g = lane >> 2, t = lane & 3;  // wr: output row
+  const int chunks = cin / kChannels, steps = 3 * chunks;
+
+  // One k step into a stage: the windows (130 positions × four chunks) of padded rows oy0 + ky and
+  // oy0 + 1 + ky from padded column ox0, and the three taps' weights (3 × 160 rows × four chunks).
+  auto load = [&](int stage, int step) {
+    unsigned char* base = smem + stage * kWgStageBytes;
+    const int ky = step / chunks, c0 = (step % chunks) * kChannels;
+    const T* window = xs + ((image * (h + 2) + oy0 + ky) * (w + 2) + ox0) * cin + c0;
+    for (int i = tid; i < kRows * kWindow * 4; i += kWgThreads) {
+      const int c = i & 3, r = (i >> 2) / kWindow, j = (i >> 2) % kWindow;
+      copy16(base + swizzled64(r * kWgRowStride + j, c), window + (int64_t{r} * (w + 2) + j) * cin + c * 8, true);
+    }
+    unsigned char* wts = base + kWgWindowBytes;
+    for (int i = tid; i < 3 * kCouts * 4; i += kWgThreads) {
+      const int c = i & 3, row = (i >> 2) % kCouts, kx = (i >> 2) / kCouts;
+      copy16(wts + kx * kWgWeightTap + swizzled64(row, c),
+             wk + (co0 + row) * K + (ky * 3 + kx) * int64_t{cin} + c0 + c * 8, true);
+    }
+  };
+
+  float acc[kWgTiles][80];
+#pragma unroll
+  for (int m = 0; m < kWgTiles; ++m)
+#pragma unroll
+    for (int i = 0; i < 80; ++i) acc[m][i] = 0.0f;
+
+  // One commit group per step (empty past the last): "all but the newest group landed" is this step's stage.
+  load(0, 0);
+  copy_commit();
+  if (steps > 1) load(1, 1);
+  copy_commit();
+  for (int step = 0; step < steps; ++step) {
+    copy_wait<1>();
+    fence_proxy_async();  // the copies are visible to the tensor cores (the async proxy)
+    __syncthreads();      // every thread's copies landed; every warpgroup has waited for step - 2's products
+    if (step + 2 < steps) load((step + 2) % kWgStages, step + 2);
+    copy_commit();
+    const unsigned char* base = smem + (step % kWgStages) * kWgStageBytes;
+    const unsigned char* wts = base + kWgWindowBytes;
+    wgmma_fence();
+#pragma unroll
+    for (int m = 0; m < kWgTiles; ++m) wgmma_fence_registers(acc[m]);
+#pragma unroll
+    for (int kx = 0; kx < 3; ++kx)
+#pragma unroll
+      for (int kk = 0; kk < 2; ++kk) {  // 16 channels each: the second starts 32 bytes into the rows
+        const uint64_t b = smem_descriptor_sw64(wts + kx * kWgWeightTap + kk * 32);
+#pragma unroll
+        for (int m = 0; m < kWgTiles; ++m)
+          Wgmma160<T>::run(acc[m], smem_descriptor_sw64(base + (wr * kWgRowStride + m * 64 + kx) * 64 + kk * 32), b);
+      }
+    wgmma_commit();
+#pragma unroll
+    for (int m = 0; m < kWgTiles; ++m) wgmma_fence_registers(acc[m]);
+    wgmma_wait<1>();  // the previous step's products are done
+  }
+  wgmma_wait<0>();
+#pragma unroll
+  for (int m = 0; m < kWgTiles; ++m) wgmma_fence_registers(acc[m]);
+
+  // Accumulator d[4j + e] of tile m: position 64m + 16·(warp in the warpgroup) + g + 8·(e / 2), output
+  // channel 8j + 2t + e % 2. Into [channel][row · 128 + position], then out by rows of 128 positions.
+  __syncthreads();  // every warpgroup is done with the stages
+  float* tile = reinterpret_cast<float*>(smem);
+  const int p0 = wr * kPositions + ((tid >> 5) & 3) * 16 + g;
+#pragma unroll
+  for (int m = 0; m < kWgTiles; ++m)
+#pragma unroll
+    for (int j = 0; j < 20; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        tile[(8 * j + 2 * t + (e & 1)) * kWgTileStride + p0 + m * 64 + 8 * (e >> 1)] = acc[m][4 * j + e];
+  __syncthreads();
+  const int64_t plane = int64_t{h} * w;
+  constexpr int kQuads = kRows * kPositions / 4;  // float4s per output channel
+  for (int i = tid; i < kCouts * kQuads; i += kWgThreads) {
+    const int n = i / kQuads, r = i % kQuads / (kPositions / 4), q = i % (kPositions / 4);
+    float4 v = *reinterpret_cast<const float4*>(&tile[n * kWgTileStride + r * kPositions + 4 * q]);
+    const float add = bias ? bias[co0 + n] : 0.0f;
+    v.x += add, v.y += add, v.z += add, v.w += add;
+    float4* dst = reinterpret_cast<float4*>(y + (image * cout + co0 + n) * plane + int64_t{oy0 + r} * w + ox0 + 4 * q);
+    if (accumulate) {
+      const float4 old = *dst;
+      v.x += old.x, v.y += old.y, v.z += old.z, v.w += old.w;
+    }
+    *dst = v;
+  }
+#else
+  __trap();  // not launched: conv3x3_wgmma_available() is false without sm_90a code
+#endif
+}
+
+// Whether the warpgroup kernel runs here: a build with sm_90a code (AMSKV_CUDA_SM90A, set by CMake when the
+// architectures list 90a) on a compute capability 9.0 device with the shared memory. Asked once, of the device
+// current at the first call; elsewhere the mma.sync kernel of kernels_conv.cu does the same work.
+}  // namespace
+
+bool conv3x3_wgmma_available() {
+#if defined(AMSKV_CUDA_SM90A)
+  static const bool available = [] {
+    int device = 0, major = 0, minor = 0, optin = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess) {
+      (void)cudaGetLastError();
+      return false;
+    }
+    return major == 9 && minor == 0 && optin >= kWgSmemBytes;
+  }();
+  return available;
+#else
+  return false;
+#endif
+}
+
+void launch_conv3x3_wgmma(const void* xs, DType t, int64_t batch, int cin, int h, int w, const void* wk, int64_t K,
+                          int cout, const float* bias, float* y, bool accumulate, cudaStream_t s) {
+  AMSKV_CHECK(conv3x3_wgmma_available(), "wgmma conv: not available on this device or build");
+  const dim3 grid(static_cast<unsigned>(h / kRows * (w / kPositions)), static_cast<unsigned>(cout / kCouts),
+                  static_cast<unsigned>(batch));
+  auto run = [&](auto tag) {
+    using T = decltype(tag);
+    static const bool configured = [] {  // shared memory past 48 KB is opt-in, once per kernel
+      AMSKV_CUDA_CHECK(
+          cudaFuncSetAttribute(conv3x3_wgmma_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, kWgSmemBytes));
+      return true;
+    }();
+    (void)configured;
+    conv3x3_wgmma_kernel<T><<<grid, kWgThreads, kWgSmemBytes, s>>>(static_cast<const T*>(xs), cin, h, w,
+                                                                   static_cast<const T*>(wk), K, cout, bias, y,
+                                                                   accumulate);
+  };
+  if (t == DType::BF16)
+    run(__nv_bfloat16{});
+  else
+    run(__half{});
+  AMSKV_CUDA_LAUNCHED();
+}
+
+}  // namespace amskv::backend::cuda
