@@ -209,8 +209,10 @@ TEST_P(BackendOps, AttentionOverSegments) {
                                   // key tiles that end exactly where a segment ends
                                   std::tuple{2, 64, std::vector<int64_t>{1, 63, 64}},
                                   // enough (row, head) pairs for 128-query blocks (two query fragments per
-                                  // warp) on a device of up to 192 multiprocessors: part of one block, and two
+                                  // warp) on a device of up to 192 multiprocessors: part of one block (a warp's
+                                  // second fragment empty, then partly valid), and two
                                   std::tuple{128, 100, std::vector<int64_t>{1, 4, 9, 16, 25, 36, 64, 100}},
+                                  std::tuple{128, 120, std::vector<int64_t>{1, 4, 9, 16, 25, 36, 64, 120}},
                                   std::tuple{64, 256, std::vector<int64_t>{1, 4, 9, 16, 25, 36, 64, 100, 169, 256}}}) {
     int64_t stored = 0;
     for (size_t i = 0; i + 1 < lengths.size(); ++i) stored += lengths[i];

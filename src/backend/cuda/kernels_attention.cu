@@ -121,7 +121,7 @@ struct TileCursor {
 
 // kFrags m16 fragments of queries per warp: the K and V fragments a warp loads from shared memory serve
 // 16·kFrags queries. With one fragment every ldmatrix.x4 feeds two mma, and shared-memory bandwidth, not
-// the tensor cores, bounds the kernel; two fragments halve that traffic per product (at ~180 registers).
+// the tensor cores, bounds the kernel; two fragments halve that traffic per product (248 registers, two blocks per SM).
 template <class T, int kFrags>
 __global__ void __launch_bounds__(kWarps * 32, kFrags == 1 ? 1 : 2)
     attention_flash_kernel(const T* q, int64_t rows, int64_t heads, int64_t n, SegmentList segs, int total_tiles, T* out) {
