@@ -14,6 +14,7 @@
 // L2), so two rows share each weight tile. Products are mma.sync m16n8k16 with fp32 accumulation,
 // fragments by ldmatrix. The bias (fp32) is added in the epilogue, which writes the float32 output or
 // accumulates onto it.
+#include <cstdint>
 #include <type_traits>
 
 #include "backend/cuda/kernels.h"
@@ -179,7 +180,8 @@ void launch_conv3x3(const X* x, int64_t batch, int64_t cin, int64_t h, int64_t w
                   static_cast<unsigned>(batch));
   const int ci = static_cast<int>(cin), hi = static_cast<int>(h), wi = static_cast<int>(w), co = static_cast<int>(cout);
   const T* wk = static_cast<const T*>(packed);
-  if (conv3x3_wgmma_available()) {
+  // The wgmma kernel writes float4s: y's planes (w a multiple of 128) are 16-byte aligned when y is.
+  if (conv3x3_wgmma_available() && reinterpret_cast<uintptr_t>(y) % 16 == 0) {
     launch_conv3x3_wgmma(xs, std::is_same_v<T, __half> ? DType::F16 : DType::BF16, batch, ci, hi, wi, wk, K, co, bias,
                          y, accumulate, s);
     return;

@@ -139,8 +139,8 @@ __global__ void __launch_bounds__(kWgThreads, 1)
 #endif
 }
 
-// Whether the warpgroup kernel runs here: a build with sm_90a code (AMSKV_CUDA_SM90A, set by CMake when the
-// architectures list 90a) on a compute capability 9.0 device with the shared memory. Asked once, of the device
+// Whether the warpgroup kernel runs here: a build whose 9.0 code is sm_90a only (AMSKV_CUDA_SM90A, set by
+// CMake) on a compute capability 9.0 device with the shared memory. Asked once, of the device
 // current at the first call; elsewhere the mma.sync kernel of kernels_conv.cu does the same work.
 }  // namespace
 
