@@ -32,8 +32,10 @@ constexpr int kWgTileStride = kRows * kPositions + 4;             // epilogue ro
 static_assert(kWgWindowBytes % 512 == 0 && kWgStageBytes % 512 == 0 && kChannels == 32);
 static_assert(kCouts * kWgTileStride * 4 <= kWgStages * kWgStageBytes);
 
+#if AMSKV_WGMMA
 // Chunk c (16 bytes) of a 64-byte row in the 64-byte swizzle.
 __device__ __forceinline__ int swizzled64(int row, int c) { return row * 64 + ((c ^ ((row >> 1) & 3)) << 4); }
+#endif
 
 template <class T>
 __global__ void __launch_bounds__(kWgThreads, 1)
