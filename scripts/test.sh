@@ -2,7 +2,7 @@
 # Builds and runs every test: a release build (with the CUDA backend when CUDA is installed: compiled and
 # linked; its GPU tests run only where a GPU is), then the same tests under AddressSanitizer and
 # UndefinedBehaviorSanitizer (UBSan on the engine's libraries; the fuzz corpora are replayed in both), then
-# each fuzz target searches for FUZZ_SECONDS (default 45, which keeps CI within 30 minutes on two cores) in
+# each fuzz target searches for FUZZ_SECONDS (default 30, which keeps CI near 26 minutes on two cores) in
 # a clang/libFuzzer build.
 # Golden data: the bundled mini case (tests/fixtures/golden) always; the full reference set in addition when
 # ../shared/golden is beside the checkout or $AMSKV_GOLDEN_DIR names it.
@@ -34,6 +34,6 @@ cmake --build build-asan -j "$jobs"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 ctest --test-dir build-asan --output-on-failure
 
-FUZZ_SECONDS=${FUZZ_SECONDS:-45} bash scripts/fuzz.sh
+FUZZ_SECONDS=${FUZZ_SECONDS:-30} bash scripts/fuzz.sh
 echo "all tests passed (release and ASan/UBSan, fuzz corpora replayed), fuzzers found nothing in" \
-  "${FUZZ_SECONDS:-45} s each; golden sets: $golden_sets"
+  "${FUZZ_SECONDS:-30} s each; golden sets: $golden_sets"
