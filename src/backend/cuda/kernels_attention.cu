@@ -280,9 +280,9 @@ void launch_simple(const void* q, int64_t rows, int64_t heads, int64_t n, int64_
 }
 
 int multiprocessors() {
-  int device = 0, count = 0;
-  AMSKV_CUDA_CHECK(cudaGetDevice(&device));
-  AMSKV_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
+  int count = 0;
+  AMSKV_CHECK(current_device_attribute(cudaDevAttrMultiProcessorCount, count),
+              "cuda attention: the device's multiprocessor count cannot be read");
   return count;
 }
 

@@ -12,6 +12,14 @@
 
 namespace amskv::backend::cuda {
 
+// An attribute of the device current now; false (and the runtime's error cleared) when it cannot be read.
+inline bool current_device_attribute(cudaDeviceAttr attr, int& value) {
+  int device = 0;
+  if (cudaGetDevice(&device) == cudaSuccess && cudaDeviceGetAttribute(&value, attr, device) == cudaSuccess) return true;
+  (void)cudaGetLastError();
+  return false;
+}
+
 template <class T>
 __device__ __forceinline__ float to_float(T v);
 template <>

@@ -176,8 +176,6 @@ void launch_conv3x3(const X* x, int64_t batch, int64_t cin, int64_t h, int64_t w
                                            static_cast<unsigned>(batch)),
                                       256, 0, s>>>(x, static_cast<int>(cin), static_cast<int>(h), static_cast<int>(w),
                                                    static_cast<int>(in_pad), xs, f);
-  const dim3 grid(static_cast<unsigned>(h / kRows * (w / kPositions)), static_cast<unsigned>(cout / kCouts),
-                  static_cast<unsigned>(batch));
   const int ci = static_cast<int>(cin), hi = static_cast<int>(h), wi = static_cast<int>(w), co = static_cast<int>(cout);
   const T* wk = static_cast<const T*>(packed);
   // The wgmma kernel writes float4s: y's planes (w a multiple of 128) are 16-byte aligned when y is.
@@ -192,7 +190,8 @@ void launch_conv3x3(const X* x, int64_t batch, int64_t cin, int64_t h, int64_t w
     return true;
   }();
   (void)configured;
-  conv3x3_kernel<T><<<grid, kConvThreads, bytes, s>>>(xs, ci, hi, wi, wk, K, co, bias, y, accumulate);
+  conv3x3_kernel<T><<<conv3x3_grid(batch, h, w, cout), kConvThreads, bytes, s>>>(xs, ci, hi, wi, wk, K, co, bias, y,
+                                                                                accumulate);
 }
 
 // A convolution with a few output channels (the decoder's last one: 160 -> 3 at full resolution) is no
@@ -280,13 +279,9 @@ void launch_few_outputs(const X* x, int64_t batch, int64_t cin, int64_t h, int64
 // not, and those convolutions then take im2col). Asked once, of the device current at the first call.
 static bool conv3x3_shared_memory_fits() {
   static const bool fits = [] {
-    int device = 0, optin = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess) {
-      (void)cudaGetLastError();
-      return false;
-    }
-    return static_cast<size_t>(optin) >= kConvStages * sizeof(ConvStage<__nv_bfloat16>);
+    int optin = 0;
+    return current_device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin, optin) &&
+           static_cast<size_t>(optin) >= kConvStages * sizeof(ConvStage<__nv_bfloat16>);
   }();
   return fits;
 }

@@ -17,6 +17,12 @@ constexpr int kCouts = 160;              // output channels per block
 constexpr int kChannels = 32;            // input channels per k step
 constexpr int kWindow = kPositions + 2;  // input positions that 128 outputs of a 3-wide kernel read
 
+// The grid of either kernel: (row pairs × 128-position stretches, output channel groups, images).
+inline dim3 conv3x3_grid(int64_t batch, int64_t h, int64_t w, int64_t cout) {
+  return dim3(static_cast<unsigned>(h / kRows * (w / kPositions)), static_cast<unsigned>(cout / kCouts),
+              static_cast<unsigned>(batch));
+}
+
 // Whether the wgmma kernel runs on the current device (a build with sm_90a code, a 9.0 device).
 bool conv3x3_wgmma_available();
 // y [batch][cout][h][w] (float32) = (or +=) conv(xs) + bias, with the wgmma kernel; `xs` and `wk` (packed

@@ -149,15 +149,11 @@ __global__ void __launch_bounds__(kWgThreads, 1)
 bool conv3x3_wgmma_available() {
 #if defined(AMSKV_CUDA_SM90A)
   static const bool available = [] {
-    int device = 0, major = 0, minor = 0, optin = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess) {
-      (void)cudaGetLastError();
-      return false;
-    }
-    return major == 9 && minor == 0 && optin >= kWgSmemBytes;
+    int major = 0, minor = 0, optin = 0;
+    return current_device_attribute(cudaDevAttrComputeCapabilityMajor, major) &&
+           current_device_attribute(cudaDevAttrComputeCapabilityMinor, minor) &&
+           current_device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin, optin) && major == 9 && minor == 0 &&
+           optin >= kWgSmemBytes;
   }();
   return available;
 #else
@@ -168,8 +164,7 @@ bool conv3x3_wgmma_available() {
 void launch_conv3x3_wgmma(const void* xs, DType t, int64_t batch, int cin, int h, int w, const void* wk, int64_t K,
                           int cout, const float* bias, float* y, bool accumulate, cudaStream_t s) {
   AMSKV_CHECK(conv3x3_wgmma_available(), "wgmma conv: not available on this device or build");
-  const dim3 grid(static_cast<unsigned>(h / kRows * (w / kPositions)), static_cast<unsigned>(cout / kCouts),
-                  static_cast<unsigned>(batch));
+  const dim3 grid = conv3x3_grid(batch, h, w, cout);
   auto run = [&](auto tag) {
     using T = decltype(tag);
     static const bool configured = [] {  // shared memory past 48 KB is opt-in, once per kernel
