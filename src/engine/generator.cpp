@@ -98,6 +98,7 @@ class Generation {
       scale.stop();
       if (progress_) progress_->on_scale_done(k, K_, scale.seconds());
     }
+    res_.time.enqueue_s = since(t_start);
     for (auto& t : scale_timers_) res_.time.per_scale_s.push_back(t->seconds());
     res_.time.transformer_s = transformer_timer_->seconds();
     res_.time.sampling_s = sampling_timer_->seconds();

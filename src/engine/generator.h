@@ -64,6 +64,9 @@ struct GenerateOptions {
 
 struct GenerateTimings {
   double total_s = 0, transformer_s = 0, attention_s = 0, matmul_s = 0, sampling_s = 0, latent_s = 0, decode_s = 0;
+  // Host time until every scale was enqueued. Near total_s minus the decode when the host's issue path, not
+  // the device, sets the pace (small batches); it includes any wait for a policy's read-back.
+  double enqueue_s = 0;
   std::vector<double> per_scale_s;
 };
 
