@@ -583,7 +583,9 @@ class CudaBackend final : public Backend {
   bool direct_conv(DeviceSpan x, int64_t batch, int64_t h, int64_t w, int64_t in_pad, const ConvWeight& c,
                    const float* scale, const float* shift, bool silu, DeviceSpan y, bool accumulate) {
     const int64_t K = c.packed.size() / c.cout;
-    if ((x.dtype() == DType::F32 || x.dtype() == compute_) &&
+    // The implicit-GEMM kernels store float2 pairs (the wgmma kernel float4s, which its launcher checks).
+    const bool pairs_aligned = reinterpret_cast<uintptr_t>(y.raw()) % 8 == 0;
+    if ((x.dtype() == DType::F32 || x.dtype() == compute_) && pairs_aligned &&
         cuda::conv3x3_implicit_fits(c.cin, c.cout, h, w, c.kh, c.kw, c.pad, K, compute_)) {
       const DeviceBuffer xs = alloc(compute_, cuda::conv3x3_implicit_scratch(batch, c.cin, h, w));
       cuda::launch_conv3x3_implicit(x.raw(), x.dtype(), batch, c.cin, h, w, in_pad, xs.span().raw(),
