@@ -75,6 +75,15 @@ __global__ void __launch_bounds__(kWgThreads, 1)
 #pragma unroll
     for (int i = 0; i < 80; ++i) acc[m][i] = 0.0f;
 
+  // An accumulating convolution reads its residual in the epilogue, where nothing overlaps the reads: ask L2
+  // for the block's 160 channels × 2 rows × 128 positions (1280 lines of 128 bytes) while the products run.
+  const int64_t plane = int64_t{h} * w;
+  if (accumulate)
+    for (int i = tid; i < kCouts * kRows * kPositions / 32; i += kWgThreads) {
+      const int n = i / (kRows * kPositions / 32), r = i / (kPositions / 32) % kRows, l = i % (kPositions / 32);
+      prefetch_l2(y + (image * cout + co0 + n) * plane + int64_t{oy0 + r} * w + ox0 + 32 * l);
+    }
+
   // One commit group per step (empty past the last): "all but the newest group landed" is this step's stage.
   load(0, 0);
   copy_commit();
@@ -122,19 +131,31 @@ __global__ void __launch_bounds__(kWgThreads, 1)
       for (int e = 0; e < 4; ++e)
         tile[(8 * j + 2 * t + (e & 1)) * kWgTileStride + p0 + m * 64 + 8 * (e >> 1)] = acc[m][4 * j + e];
   __syncthreads();
-  const int64_t plane = int64_t{h} * w;
+  // Eight float4s per thread at a time, the residual's eight reads issued together.
   constexpr int kQuads = kRows * kPositions / 4;  // float4s per output channel
-  for (int i = tid; i < kCouts * kQuads; i += kWgThreads) {
-    const int n = i / kQuads, r = i % kQuads / (kPositions / 4), q = i % (kPositions / 4);
-    float4 v = *reinterpret_cast<const float4*>(&tile[n * kWgTileStride + r * kPositions + 4 * q]);
-    const float add = bias ? bias[co0 + n] : 0.0f;
-    v.x += add, v.y += add, v.z += add, v.w += add;
-    float4* dst = reinterpret_cast<float4*>(y + (image * cout + co0 + n) * plane + int64_t{oy0 + r} * w + ox0 + 4 * q);
-    if (accumulate) {
-      const float4 old = *dst;
-      v.x += old.x, v.y += old.y, v.z += old.z, v.w += old.w;
+  constexpr int kPerThread = kCouts * kQuads / kWgThreads, kBatch = 8;
+  static_assert(kCouts * kQuads % kWgThreads == 0 && kPerThread % kBatch == 0);
+  for (int b0 = 0; b0 < kPerThread; b0 += kBatch) {
+    float4 v[kBatch];
+    float4* dst[kBatch];
+#pragma unroll
+    for (int u = 0; u < kBatch; ++u) {
+      const int i = tid + (b0 + u) * kWgThreads;
+      const int n = i / kQuads, r = i % kQuads / (kPositions / 4), q = i % (kPositions / 4);
+      v[u] = *reinterpret_cast<const float4*>(&tile[n * kWgTileStride + r * kPositions + 4 * q]);
+      const float add = bias ? bias[co0 + n] : 0.0f;
+      v[u].x += add, v[u].y += add, v[u].z += add, v[u].w += add;
+      dst[u] = reinterpret_cast<float4*>(y + (image * cout + co0 + n) * plane + int64_t{oy0 + r} * w + ox0 + 4 * q);
     }
-    *dst = v;
+    if (accumulate) {
+      float4 old[kBatch];
+#pragma unroll
+      for (int u = 0; u < kBatch; ++u) old[u] = *dst[u];
+#pragma unroll
+      for (int u = 0; u < kBatch; ++u) v[u].x += old[u].x, v[u].y += old[u].y, v[u].z += old[u].z, v[u].w += old[u].w;
+    }
+#pragma unroll
+    for (int u = 0; u < kBatch; ++u) *dst[u] = v[u];
   }
 #else
   __trap();  // not launched: conv3x3_wgmma_available() is false without sm_90a code

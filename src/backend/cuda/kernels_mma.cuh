@@ -63,6 +63,9 @@ __device__ __forceinline__ void copy16(void* smem, const void* gmem, bool valid)
   const int bytes = valid ? 16 : 0;
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem), "r"(bytes));
 }
+// Asks L2 for the 128-byte line holding p (no register waits for it).
+__device__ __forceinline__ void prefetch_l2(const void* p) { asm volatile("prefetch.global.L2 [%0];\n" ::"l"(p)); }
+
 // The "memory" clobbers keep the compiler from moving shared-memory accesses across the group boundaries
 // (the barrier after a wait orders the threads, not the compiler's view of this thread's own accesses).
 __device__ __forceinline__ void copy_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
