@@ -189,7 +189,7 @@ __global__ void im2col_kernel(const X* x, int64_t planes, int64_t cin, int64_t i
           const int xx = ox + kx - pad;
           const bool inside = row_in && xx >= 0 && xx < w;
           dst[(ky * kw + kx) * tap_rows + q] =
-              from_float<Y>(inside ? f(to_float(plane[(yy + in_pad) * iw + xx + in_pad]), p) : 0.0f);
+              from_float<Y>(inside ? transform_for<Y>(f, to_float(plane[(yy + in_pad) * iw + xx + in_pad]), p) : 0.0f);
         }
       }
     }
@@ -241,7 +241,8 @@ __global__ void im2col8_kernel(const X* __restrict__ x, int64_t planes, int64_t 
 #pragma unroll
         for (int j = 0; j < 10; ++j) {
           const int xx = ox - pad + j;
-          window[j] = row_in && xx >= 0 && xx < w ? f(to_float(plane[(yy + in_pad) * iw + xx + in_pad]), p) : 0.0f;
+          window[j] = row_in && xx >= 0 && xx < w ? transform_for<Y>(f, to_float(plane[(yy + in_pad) * iw + xx + in_pad]), p)
+                                                   : 0.0f;
         }
         for (int kx = 0; kx < kw; ++kx) {
           float v[8];
