@@ -38,12 +38,22 @@ __device__ double block_inclusive_scan(double v, double* warp_totals) {
   return v + before;
 }
 
+// The histograms of the radix searches are per warp and filled without atomics: in each step of a warp's
+// loop, the lanes whose values fall into one bin are grouped (match_any) and the group's lowest lane adds the
+// group's count or mass (summed in lane order from a staging row), so the sums are deterministic. One warp
+// then finds the bin: each lane sums eight bins over the warps, a scan across the lanes gives every lane its
+// starting total, and the first lane whose bins reach the target picks the bin. A position cost ~90 us with
+// shared-memory atomics (a pass's values mostly share one or two bins, and a double add is a compare-and-swap
+// loop) and a serial scan of the 256 bins by one thread.
+constexpr int kWarps = kThreads / 32, kBins = 256;
+
 __global__ void __launch_bounds__(kThreads) sample_kernel(float* guided, int64_t n, int64_t vocab, int64_t top_k,
                                                           double top_p, uint64_t seed, uint64_t first_image,
                                                           int scale, int64_t* tokens) {
   extern __shared__ float vals[];
-  __shared__ unsigned count_hist[256];
-  __shared__ double mass_hist[256];
+  __shared__ unsigned count_hist[kWarps][kBins];
+  __shared__ double mass_hist[kWarps][kBins];
+  __shared__ double stage[kWarps][32];
   __shared__ uint32_t s_prefix;
   __shared__ int64_t s_remaining;
   __shared__ double s_base;
@@ -51,6 +61,7 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(float* guided, int64_t
   __shared__ int64_t s_choice;
   __shared__ int64_t s_last;
 
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int64_t row = blockIdx.x;
   float* x = guided + row * vocab;
   for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x) vals[v] = x[v];
@@ -61,23 +72,45 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(float* guided, int64_t
     if (threadIdx.x == 0) s_prefix = 0, s_remaining = top_k;
     uint32_t mask = 0;
     for (int shift = 24; shift >= 0; shift -= 8) {
-      for (int i = threadIdx.x; i < 256; i += blockDim.x) count_hist[i] = 0;
+      for (int i = lane; i < kBins; i += 32) count_hist[warp][i] = 0;
       __syncthreads();
       const uint32_t prefix = s_prefix;
-      for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x) {
-        const uint32_t k = order_key(vals[v]);
-        if ((k & mask) == prefix) atomicAdd(&count_hist[(k >> shift) & 0xffu], 1u);
+      for (int64_t v0 = warp * 32; v0 < vocab; v0 += kThreads) {
+        const int64_t v = v0 + lane;
+        int bin = -1;
+        if (v < vocab) {
+          const uint32_t k = order_key(vals[v]);
+          if ((k & mask) == prefix) bin = static_cast<int>((k >> shift) & 0xffu);
+        }
+        const unsigned peers = __match_any_sync(0xffffffffu, bin);
+        if (bin >= 0 && lane == __ffs(peers) - 1) count_hist[warp][bin] += __popc(peers);
+        __syncwarp();
       }
       __syncthreads();
-      if (threadIdx.x == 0) {
-        int64_t left = s_remaining;
-        for (int d = 255; d >= 0; --d) {  // descending: the k-th largest
-          if (count_hist[d] >= left) {
-            s_prefix = prefix | (static_cast<uint32_t>(d) << shift);
-            s_remaining = left;
-            break;
-          }
-          left -= count_hist[d];
+      if (warp == 0) {  // descending: lane l holds bins 255 - 8l .. 248 - 8l
+        int64_t c[8], own = 0;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+          unsigned t = 0;
+          for (int w = 0; w < kWarps; ++w) t += count_hist[w][255 - 8 * lane - i];
+          c[i] = t, own += t;
+        }
+        int64_t through = own;
+        for (int o = 1; o < 32; o <<= 1) {
+          const int64_t u = __shfl_up_sync(0xffffffffu, through, o);
+          if (lane >= o) through += u;
+        }
+        int64_t left = s_remaining - (through - own);
+        int chosen = -1;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+          if (chosen < 0 && c[i] >= left) chosen = 255 - 8 * lane - i;
+          if (chosen < 0) left -= c[i];
+        }
+        const unsigned hit = __ballot_sync(0xffffffffu, chosen >= 0);
+        if (hit != 0 && lane == __ffs(hit) - 1) {
+          s_prefix = prefix | (static_cast<uint32_t>(chosen) << shift);
+          s_remaining = left;
         }
       }
       mask |= 0xffu << shift;
@@ -103,27 +136,56 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(float* guided, int64_t
     if (threadIdx.x == 0) s_prefix = 0, s_base = 0.0;
     uint32_t mask = 0;
     for (int shift = 24; shift >= 0; shift -= 8) {
-      for (int i = threadIdx.x; i < 256; i += blockDim.x) mass_hist[i] = 0.0;
+      for (int i = lane; i < kBins; i += 32) mass_hist[warp][i] = 0.0;
       __syncthreads();
       const uint32_t prefix = s_prefix;
-      for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x) {
-        if (vals[v] == -INFINITY) continue;
-        const uint32_t k = order_key(vals[v]);
-        if ((k & mask) == prefix) atomicAdd(&mass_hist[(k >> shift) & 0xffu], exp(static_cast<double>(vals[v]) - mx));
+      for (int64_t v0 = warp * 32; v0 < vocab; v0 += kThreads) {
+        const int64_t v = v0 + lane;
+        int bin = -1;
+        double m = 0.0;
+        if (v < vocab && vals[v] != -INFINITY) {
+          const uint32_t k = order_key(vals[v]);
+          if ((k & mask) == prefix) bin = static_cast<int>((k >> shift) & 0xffu), m = exp(static_cast<double>(vals[v]) - mx);
+        }
+        stage[warp][lane] = m;
+        const unsigned peers = __match_any_sync(0xffffffffu, bin);
+        __syncwarp();
+        if (bin >= 0 && lane == __ffs(peers) - 1) {
+          double sum = 0.0;
+          for (unsigned q = peers; q != 0; q &= q - 1) sum += stage[warp][__ffs(q) - 1];
+          mass_hist[warp][bin] += sum;
+        }
+        __syncwarp();
       }
       __syncthreads();
-      if (threadIdx.x == 0) {
-        double base = s_base;
-        int chosen = 255;
-        for (int d = 0; d < 256; ++d) {  // ascending
-          if (base + mass_hist[d] > limit) {
-            chosen = d;
-            break;
-          }
-          base += mass_hist[d];
+      if (warp == 0) {  // ascending: lane l holds bins 8l .. 8l + 7
+        double m[8], own = 0.0;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+          double t = 0.0;
+          for (int w = 0; w < kWarps; ++w) t += mass_hist[w][8 * lane + i];
+          m[i] = t, own += t;
         }
-        s_prefix = prefix | (static_cast<uint32_t>(chosen) << shift);
-        s_base = base;
+        double through = own;
+        for (int o = 1; o < 32; o <<= 1) {
+          const double u = __shfl_up_sync(0xffffffffu, through, o);
+          if (lane >= o) through += u;
+        }
+        const double below = __shfl_up_sync(0xffffffffu, through, 1);  // the lanes before this one
+        double base = s_base + (lane > 0 ? below : 0.0);
+        int chosen = -1;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+          if (chosen < 0 && base + m[i] > limit) chosen = 8 * lane + i;
+          if (chosen < 0) base += m[i];
+        }
+        const unsigned hit = __ballot_sync(0xffffffffu, chosen >= 0);
+        // No bin reaches the limit: the last one, with everything below it (as the serial search had it).
+        const int picker = hit != 0 ? __ffs(hit) - 1 : 31;
+        if (lane == picker) {
+          s_prefix = prefix | (static_cast<uint32_t>(chosen >= 0 ? chosen : 255) << shift);
+          s_base = base;
+        }
       }
       mask |= 0xffu << shift;
       __syncthreads();
@@ -174,6 +236,12 @@ void launch_sample_tokens(float* guided, int64_t batch, int64_t n, int64_t vocab
   const int64_t rows = batch * n;
   if (rows == 0) return;
   AMSKV_CHECK(vocab <= kMaxVocab, "cuda sampling: a vocabulary of ", vocab, " entries (at most ", kMaxVocab, ")");
+  static const bool configured = [] {  // the logits beside the per-warp histograms pass 48 KB for large vocabularies
+    AMSKV_CUDA_CHECK(cudaFuncSetAttribute(sample_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                          static_cast<int>(kMaxVocab * sizeof(float))));
+    return true;
+  }();
+  (void)configured;
   sample_kernel<<<static_cast<unsigned>(rows), kThreads, static_cast<size_t>(vocab) * sizeof(float), s>>>(
       guided, n, vocab, top_k, top_p, seed, first_image, scale, tokens);
   AMSKV_CUDA_LAUNCHED();
