@@ -60,8 +60,8 @@ __global__ void __launch_bounds__(256) to_position_major_kernel(const X* __restr
     for (int i = 0; i < 8; ++i) {
       const int c = cg * 8 + i;
       const int64_t plane = image * cin + c0 + c;
-      const float v = inside ? to_float(x[(plane * ih + iy + in_pad) * iw + ix + in_pad]) : 0.0f;
-      tile[c][j] = inside ? transform_for<T>(f, v, plane) : 0.0f;
+      tile[c][j] =
+          inside ? transform_for<T>(f, to_float(x[(plane * ih + iy + in_pad) * iw + ix + in_pad]), plane) : 0.0f;
     }
   }
   __syncthreads();

@@ -14,16 +14,18 @@ struct Normalised {
   const float* scale;  // [batch · channels]: plane p's
   const float* shift;
   bool silu;
-  __device__ float operator()(float v, int64_t p) const {
-    v = v * scale[p] + shift[p];
-    return silu ? v / (1.0f + expf(-v)) : v;
-  }
+  __device__ float operator()(float v, int64_t p) const { return apply<false>(v, p); }
   // The same for a value rounded to bf16 or f16 next: the fast exponential and division (relative error
   // ~1e-6, far below that rounding). With the precise ones the layout kernel of the implicit-GEMM
   // convolutions ran at half the speed of its un-normalised form, bound by arithmetic, not memory.
-  __device__ float for_16bit(float v, int64_t p) const {
+  __device__ float for_16bit(float v, int64_t p) const { return apply<true>(v, p); }
+
+ private:
+  template <bool kFast>
+  __device__ float apply(float v, int64_t p) const {
     v = v * scale[p] + shift[p];
-    return silu ? __fdividef(v, 1.0f + __expf(-v)) : v;
+    if (!silu) return v;
+    return kFast ? __fdividef(v, 1.0f + __expf(-v)) : v / (1.0f + expf(-v));
   }
 };
 

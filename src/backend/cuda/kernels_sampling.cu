@@ -23,13 +23,21 @@ __device__ __forceinline__ float from_order_key(uint32_t k) {
   return __uint_as_float((k & 0x80000000u) ? (k & 0x7fffffffu) : ~k);
 }
 
+// Inclusive prefix sum of one value per lane across the warp.
+template <class V>
+__device__ V warp_inclusive_scan(V v) {
+  const int lane = threadIdx.x & 31;
+  for (int o = 1; o < 32; o <<= 1) {
+    const V u = __shfl_up_sync(0xffffffffu, v, o);
+    if (lane >= o) v += u;
+  }
+  return v;
+}
+
 // Inclusive prefix sum of one value per thread across the block (blockDim.x == kThreads).
 __device__ double block_inclusive_scan(double v, double* warp_totals) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  for (int o = 1; o < 32; o <<= 1) {
-    const double u = __shfl_up_sync(0xffffffffu, v, o);
-    if (lane >= o) v += u;
-  }
+  v = warp_inclusive_scan(v);
   __syncthreads();
   if (lane == 31) warp_totals[warp] = v;
   __syncthreads();
@@ -95,11 +103,7 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(float* guided, int64_t
           for (int w = 0; w < kWarps; ++w) t += count_hist[w][255 - 8 * lane - i];
           c[i] = t, own += t;
         }
-        int64_t through = own;
-        for (int o = 1; o < 32; o <<= 1) {
-          const int64_t u = __shfl_up_sync(0xffffffffu, through, o);
-          if (lane >= o) through += u;
-        }
+        const int64_t through = warp_inclusive_scan(own);
         int64_t left = s_remaining - (through - own);
         int chosen = -1;
 #pragma unroll
@@ -166,11 +170,7 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(float* guided, int64_t
           for (int w = 0; w < kWarps; ++w) t += mass_hist[w][8 * lane + i];
           m[i] = t, own += t;
         }
-        double through = own;
-        for (int o = 1; o < 32; o <<= 1) {
-          const double u = __shfl_up_sync(0xffffffffu, through, o);
-          if (lane >= o) through += u;
-        }
+        const double through = warp_inclusive_scan(own);
         const double below = __shfl_up_sync(0xffffffffu, through, 1);  // the lanes before this one
         double base = s_base + (lane > 0 ? below : 0.0);
         int chosen = -1;
