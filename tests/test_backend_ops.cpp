@@ -354,6 +354,34 @@ TEST_P(BackendOps, SamplingDrawsTheSameTokens) {
   }
 }
 
+// The first image's number read from backend memory (replayed steps) draws what the same number given as an
+// argument draws: image 5 as 2 + 3 on the CPU and as 4 + 1 on the other backend.
+TEST_P(BackendOps, SamplingReadsTheImageBase) {
+  const int64_t batch = 2, n = 30, vocab = 256;
+  const auto logits = random(batch * n * vocab, -4.0f, 4.0f);
+  Pair g = put_f32(logits), plain = put_f32(logits);
+  const int64_t cpu_base = 2, dev_base = 4;
+  DeviceBuffer cb = cpu_.alloc(DType::I64, 1), db = dev_->alloc(DType::I64, 1);
+  cpu_.upload(cb, &cpu_base, DType::I64);
+  dev_->upload(db, &dev_base, DType::I64);
+  DeviceBuffer ct = cpu_.alloc(DType::I64, batch * n), dt = dev_->alloc(DType::I64, batch * n),
+               pt = cpu_.alloc(DType::I64, batch * n);
+  backend::TokenSampling s{50, 0.9, 77};
+  cpu_.sample_tokens(plain.cpu, batch, n, vocab, s, 5, 2, pt);
+  s.image_base = cb;
+  cpu_.sample_tokens(g.cpu, batch, n, vocab, s, 3, 2, ct);
+  s.image_base = db;
+  dev_->sample_tokens(g.dev, batch, n, vocab, s, 1, 2, dt);
+  std::vector<int64_t> a(batch * n), b(batch * n), c(batch * n);
+  cpu_.download(ct, a.data());
+  dev_->download(dt, b.data());
+  cpu_.download(pt, c.data());
+  EXPECT_EQ(a, c) << "the CPU's image base";
+  int64_t differ = 0;
+  for (size_t i = 0; i < a.size(); ++i) differ += a[i] != b[i];
+  EXPECT_LE(differ, 1) << differ << " of " << a.size() << " tokens differ";
+}
+
 TEST_P(BackendOps, Resampling) {
   for (auto [in, out] : {std::pair<int64_t, int64_t>{1, 16}, {5, 16}, {13, 16}, {16, 10}, {32, 9}}) {
     Pair x = put_f32(random(6 * in * in));

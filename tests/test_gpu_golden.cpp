@@ -185,6 +185,53 @@ TEST_P(GpuGolden, RecordedStepsEqualLaunchedKernels) {
   }
 }
 
+// A Generator records a whole request once and replays it for later requests of the same shape: each replay
+// (other labels, other image numbers) gives what a fresh, launched request gives. Another seed records anew;
+// ams without a profile reads the device mid-run, so it is recorded per scale and never replayed.
+TEST_P(GpuGolden, ReplayedGenerationsEqualLaunchedOnes) {
+  const auto& [name, b] = GetParam();
+  GoldenCase g(name);
+  DeviceModels d(b, g);
+  if (!d.be->can_record_steps()) GTEST_SKIP() << b.name << " does not record steps";
+  for (const std::string policy : {"full", "sink", "ams"}) {
+    kv::PolicyOptions po;
+    po.name = policy;
+    po.ams.cmin = 10;
+    po.ams.cmax = 20;
+    po.ams.condensed = 1;
+    engine::Generator generator(*d.var, *d.vae);
+    auto opt = g.options();
+    opt.sampling.top_k = 20;
+    opt.time_ops = false;
+    const auto labels = opt.labels;
+    struct Run {
+      uint64_t seed, first_image;
+      bool reversed, replayed;
+    };
+    const bool kept = policy != "ams";
+    for (const Run r : {Run{3, 0, false, false}, Run{3, 7, true, kept}, Run{3, 0, false, kept}, Run{5, 2, true, false},
+                        Run{5, 2, false, kept}}) {
+      SCOPED_TRACE(cat(b.name, " ", policy, " seed ", r.seed, " first image ", r.first_image));
+      opt.sampling.seed = r.seed;
+      opt.first_image_index = r.first_image;
+      opt.labels = labels;
+      if (r.reversed) std::reverse(opt.labels.begin(), opt.labels.end());
+      opt.record_steps = false;
+      auto p1 = kv::make_policy(po), p2 = kv::make_policy(po);
+      const auto launched = engine::generate(*d.var, *d.vae, *p1, opt);
+      opt.record_steps = true;
+      const auto replayed = generator.generate(*p2, opt);
+      EXPECT_TRUE(replayed.steps_recorded);
+      EXPECT_EQ(replayed.replayed, r.replayed);
+      for (size_t k = 0; k < launched.tokens.size(); ++k)
+        EXPECT_EQ(launched.tokens[k].to_f64_vector(), replayed.tokens[k].to_f64_vector()) << "scale " << k;
+      EXPECT_EQ(max_abs_error(replayed.images.data<float>(), launched.images), 0.0);
+      EXPECT_EQ(replayed.kv.footprint.allocated_tokens, launched.kv.footprint.allocated_tokens);
+      EXPECT_EQ(replayed.policy.dump(), launched.policy.dump());
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Devices, GpuGolden, ::testing::ValuesIn(params()), param_name);
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(GpuGolden);
 

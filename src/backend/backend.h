@@ -50,6 +50,10 @@ struct TokenSampling {
   int64_t top_k = 0;   // 0: off
   double top_p = 0.0;  // 0: off
   uint64_t seed = 0;
+  // Optional I64 [1] in backend memory added to every image number: a recorded step that is replayed for
+  // other images reads their first number from here (uploaded before each replay) rather than from a
+  // recorded argument.
+  DeviceSpan image_base;
 };
 
 // Accumulates the device time of the work enqueued between start() and stop() pairs.
@@ -113,7 +117,7 @@ class Backend {
   virtual std::unique_ptr<OpTimer> make_timer() = 0;
 
   // --- recorded steps ------------------------------------------------------------------------------------
-  // A backend that records (CUDA graphs) keeps the work enqueued between begin_step() and end_step(key) as
+  // A backend that records (CUDA graphs) keeps the work enqueued between begin_step(key) and end_step(key) as
   // one unit and launches it at end_step: the device then runs hundreds of small kernels back to back
   // instead of waiting on the host's launches, which is what bounds batch 1. One unit is kept per key; a
   // later step with the same key updates that unit's arguments in place when it enqueued the same
@@ -121,10 +125,17 @@ class Backend {
   // memory (download, upload, synchronize, timers, attention masses, token picks): the backend refuses
   // those. abort_step() abandons a recording (an error in the middle of a step). Backends that cannot
   // record run the work as it is enqueued (these defaults); use RecordedStep rather than the calls.
+  //
+  // A step begun with `keep` is launched again as recorded by replay_step(key), without being enqueued
+  // again, until drop_step(key): the caller keeps every buffer the step touches alive and in place and
+  // changes only their contents (inputs uploaded before the replay); the backend reserves the scratch the
+  // step allocated for it. replay_step() is false when no kept step has that key.
   virtual bool can_record_steps() const { return false; }
-  virtual void begin_step() {}
+  virtual void begin_step(uint64_t key, bool keep) { (void)key, (void)keep; }
   virtual void end_step(uint64_t key) { (void)key; }
   virtual void abort_step() {}
+  virtual bool replay_step(uint64_t key) { return (void)key, false; }
+  virtual void drop_step(uint64_t key) { (void)key; }
 
   // --- weights -----------------------------------------------------------------------------------------
   // weight [out, in], bias [out] or null; any floating dtype on the host.
@@ -177,7 +188,8 @@ class Backend {
   // guided [half] = (1 + t)·logits[:half] − t·logits[half:], half = guided.size(); float32.
   virtual void cfg_blend(DeviceSpan logits, float t, DeviceSpan guided) = 0;
   // Masks guided [batch, n, vocab] in place (top-k, then top-p) and draws one token per position with the
-  // counter-based generator keyed by (seed, first_image + b, scale, position); tokens int64 [batch, n].
+  // counter-based generator keyed by (seed, image_base + first_image + b, scale, position); tokens int64
+  // [batch, n].
   virtual void sample_tokens(DeviceSpan guided, int64_t batch, int64_t n, int64_t vocab, const TokenSampling& s,
                              uint64_t first_image, int scale, DeviceSpan tokens) = 0;
   // more_smooth: h [batch, n, dim] = softmax((masked logits·(1 + ratio) + gumbel) / tau) · codebook [vocab, dim].
@@ -252,12 +264,12 @@ class Backend {
 };
 
 // One recorded step, when `on` (and the backend records): begun here, launched by finish(), abandoned if the
-// step throws before that.
+// step throws before that. `keep`: a step for Backend::replay_step.
 class RecordedStep {
  public:
-  RecordedStep(Backend& backend, bool on, uint64_t key)
+  RecordedStep(Backend& backend, bool on, uint64_t key, bool keep = false)
       : backend_(backend), on_(on && backend.can_record_steps()), key_(key) {
-    if (on_) backend_.begin_step();
+    if (on_) backend_.begin_step(key, keep);
   }
   RecordedStep(const RecordedStep&) = delete;
   RecordedStep& operator=(const RecordedStep&) = delete;

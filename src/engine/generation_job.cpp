@@ -128,6 +128,7 @@ void GenerationJob::run_batches(const RunSettings& settings, const BatchCallback
 void GenerationJob::run_batches(const kv::PolicyFactory& policy_factory, const RunSettings& settings,
                                 const BatchCallback& on_batch, const ProgressFn& progress) const {
   const int64_t total = images(), batch = plan_.batch;
+  Generator generator(*models_.var, *models_.vae);
   for (int64_t first = 0; first < total; first += batch) {
     const int64_t count = std::min(batch, total - first);
     GenerateOptions go;
@@ -140,10 +141,11 @@ void GenerationJob::run_batches(const kv::PolicyFactory& policy_factory, const R
     go.decode_images = settings.decode;
     go.analysis = settings.analysis;
     go.plan = plan_.exec;
+    go.record_steps = settings.record_steps;
     auto policy = policy_factory.make();
     std::unique_ptr<ProgressObserver> observer;
     if (progress) observer = std::make_unique<ProgressObserver>(progress, first, count, total);
-    on_batch(generate(*models_.var, *models_.vae, *policy, go, observer.get()), first);
+    on_batch(generator.generate(*policy, go, observer.get()), first);
   }
 }
 

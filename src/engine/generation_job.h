@@ -59,6 +59,8 @@ struct RunSettings {
   bool keep_logits = false;
   kv::KvAnalysisOptions analysis;
   bool decode = true;
+  // GenerateOptions::record_steps: the batches after the first replay its recording (engine::Generator).
+  bool record_steps = false;
 };
 
 // Progress of a batch loop: images [first, first + count) of total have finished scale k of K.

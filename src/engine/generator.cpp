@@ -1,6 +1,7 @@
 #include "engine/generator.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 
 namespace amskv::engine {
@@ -40,23 +41,51 @@ std::vector<int64_t> forced_tokens(const io::TensorMap& file, int k, int64_t off
   return out;
 }
 
+// Whether nothing needs to look inside a scale, so the backend may record each scale's work
+// (GenerateOptions::record_steps).
+bool may_record(const backend::Backend& be, const GenerateOptions& o, const GenerationObserver* observer,
+                const kv::CachePolicy& policy) {
+  return o.record_steps && be.can_record_steps() && !o.time_ops && !o.forced_tokens && !o.keep_logits &&
+         !o.sampling.more_smooth && !o.analysis.density && !policy.token_level() &&
+         !(observer && (observer->wants_tensors() || observer->wants_tokens()));
+}
+
+// Whether the whole request may be recorded once and replayed for later batches: also nothing read back from
+// the device in the middle (AMS-KV's similarity-driven budgets, the similarity analysis) decides what runs.
+bool may_keep(const backend::Backend& be, const GenerateOptions& o, const GenerationObserver* observer,
+              const kv::CachePolicy& policy) {
+  return may_record(be, o, observer, policy) && !policy.wants_similarity() && !o.analysis.similarity;
+}
+
+// What a kept request's recording depends on besides its buffers: everything but the labels and the first
+// image's number, which are uploaded before each replay.
+std::string replay_signature(const kv::CachePolicy& policy, const GenerateOptions& o) {
+  const auto& s = o.sampling;
+  return nlohmann::json{{"policy", policy.describe()}, {"batch", o.labels.size()}, {"cfg", s.cfg},
+                        {"top_k", s.top_k}, {"top_p", s.top_p}, {"seed", s.seed}, {"decode", o.decode_images},
+                        {"chunk_rows", o.plan.chunk_rows}, {"head_images", o.plan.head_images}}
+      .dump();
+}
+
+}  // namespace
+
 // One request, as named steps that each backend runs in its own memory: condition, transformer, choose the
-// tokens (head, guidance, sampling), update the latent, decode.
+// tokens (head, guidance, sampling), update the latent, decode. A kept generation (Generator) records all of
+// it as one step on its first run and replays that step on later runs of the same shape: its buffers stay
+// in place, and the labels and the first image's number are uploaded into them before each replay.
 class Generation {
  public:
   Generation(const model::VarModel& var, const model::Vqvae& vae, kv::CachePolicy& policy, const GenerateOptions& o,
-             GenerationObserver* observer)
+             bool keep)
       : var_(var),
         vae_(vae),
         be_(var.backend()),
-        opt_(o),
-        obs_(observer && observer->wants_tensors() ? observer : nullptr),
-        progress_(observer),
         cfg_(var.config()),
         K_(cfg_.schedule.num_scales()),
         B_(static_cast<int64_t>(o.labels.size())),
         R_(2 * B_),
-        cond_(var.condition(class_rows_for(o.labels, cfg_.num_classes))),
+        keep_(keep),
+        cond_(var.conditioning_for(R_)),
         cache_(be_, policy, model::kv_schedule(cfg_), cfg_.schedule.patch_nums, R_, cfg_.heads, cfg_.head_dim,
                o.analysis),
         head_images_(o.plan.head_images > 0 ? std::min(o.plan.head_images, B_) : B_),
@@ -64,41 +93,66 @@ class Generation {
     int64_t n_max = 0;
     for (int k = 0; k < K_; ++k) n_max = std::max(n_max, cfg_.schedule.tokens(k));
     const int64_t HW = cfg_.schedule.last_side(), V = cfg_.vocab, Cv = cfg_.cvae;
+    class_ids_ = be_.alloc(DType::I64, R_);
+    image_base_ = be_.alloc(DType::I64, 1);
     logits_ = be_.alloc(DType::F32, 2 * head_images_ * n_max * V);
     guided_ = be_.alloc(DType::F32, head_images_ * n_max * V);
     tokens_ = be_.alloc(DType::I64, B_ * cfg_.schedule.total_tokens);  // every scale's, read back once at the end
-    record_ = o.record_steps && be_.can_record_steps() && !o.time_ops && !obs_ &&
-              !(observer && observer->wants_tokens()) && !o.forced_tokens && !o.keep_logits &&
-              !o.sampling.more_smooth && !cache_.segment_mass() && !cache_.key_mass();
-    // Phase timers would put events inside a recorded scale; recorded runs time whole scales only.
-    for (auto* t : {&transformer_timer_, &sampling_timer_, &latent_timer_})
-      *t = record_ ? std::make_unique<backend::NullTimer>() : be_.make_timer();
-    for (int k = 0; k < K_; ++k) scale_timers_.push_back(be_.make_timer());
     fhat_ = be_.alloc(DType::F32, B_ * Cv * HW * HW);
-    be_.fill_zero(fhat_);
     next_ = be_.alloc(DType::F32, B_ * Cv * HW * HW);
     if (o.sampling.more_smooth && !o.forced_tokens) soft_ = be_.alloc(DType::F32, B_ * n_max * Cv);
+    if (keep_) kept_key_ = static_cast<uint64_t>(Step::Kept) << 56 | next_kept_id();
+  }
+  Generation(const Generation&) = delete;
+  Generation& operator=(const Generation&) = delete;
+  ~Generation() {
+    if (recorded_) be_.drop_step(kept_key_);
   }
 
   // The scales are enqueued back to back: nothing waits for the device until the results are read (unless an
   // observer wants each scale's tokens or tensors), so the host prepares the next launches while the device
   // works, which is what keeps small batches from being launch-bound. Phases are timed on the device.
-  GenerateResult run(kv::CachePolicy& policy) {
+  GenerateResult run(kv::CachePolicy& policy, const GenerateOptions& o, GenerationObserver* observer) {
+    AMSKV_CHECK(static_cast<int64_t>(o.labels.size()) == B_, "generate: ", o.labels.size(), " labels for a batch of ",
+                B_);
+    opt_ = &o;
+    obs_ = observer && observer->wants_tensors() ? observer : nullptr;
+    progress_ = observer;
+    res_ = GenerateResult{};
+    record_ = may_record(be_, o, observer, policy);
+    AMSKV_CHECK(!keep_ || record_, "generate: a kept generation run in a way that cannot be recorded");
+    // Phase timers would put events inside a recorded scale; recorded runs time whole scales only (kept
+    // ones only the whole request).
+    for (auto* t : {&transformer_timer_, &sampling_timer_, &latent_timer_})
+      *t = record_ ? std::make_unique<backend::NullTimer>() : be_.make_timer();
+    scale_timers_.clear();
+    if (!keep_)
+      for (int k = 0; k < K_; ++k) scale_timers_.push_back(be_.make_timer());
     const auto t_start = Clock::now();
-    var_.first_input(cond_, ws_);
-    for (int k = 0; k < K_; ++k) {
-      OpTimer& scale = *scale_timers_[static_cast<size_t>(k)];
-      scale.start();
-      cache_.begin_scale(k);  // reads back the last scale's measurements and plans: before any recording
-      backend::RecordedStep step(be_, record_, step_key(Step::Scale, k));
-      run_transformer(k);
-      choose_tokens(k);
-      update_latent(k);
-      step.finish();
-      scale.stop();
-      if (progress_) progress_->on_scale_done(k, K_, scale.seconds());
+    const auto rows = class_rows_for(o.labels, cfg_.num_classes);
+    be_.upload(class_ids_, rows.data(), DType::I64);
+    const auto first_image = static_cast<int64_t>(o.first_image_index);
+    be_.upload(image_base_, &first_image, DType::I64);
+    if (keep_ && recorded_) {
+      AMSKV_CHECK(be_.replay_step(kept_key_), "generate: the backend lost a kept generation's recording");
+      res_.time.enqueue_s = since(t_start);
+      results_from(recorded_host_);
+      res_.replayed = true;
+    } else {
+      backend::RecordedStep whole(be_, keep_, kept_key_, /*keep=*/true);
+      enqueue_scales();
+      if (keep_ && o.decode_images) images_ = decode_into_buffer();
+      whole.finish();
+      recorded_ = keep_;
+      res_.time.enqueue_s = since(t_start);
+      HostResults host;
+      host.kv = cache_.stats();
+      host.policy = policy.describe();
+      host.similarity = cache_.similarity().sim;
+      if (o.analysis.density) host.density = cache_.density();
+      results_from(host);
+      if (keep_) recorded_host_ = std::move(host);
     }
-    res_.time.enqueue_s = since(t_start);
     for (auto& t : scale_timers_) res_.time.per_scale_s.push_back(t->seconds());
     res_.time.transformer_s = transformer_timer_->seconds();
     res_.time.sampling_s = sampling_timer_->seconds();
@@ -106,19 +160,61 @@ class Generation {
     res_.time.attention_s = ws_.attention_timer->seconds();
     res_.time.matmul_s = ws_.matmul_timer->seconds();
     read_tokens();
-    res_.kv = cache_.stats();
-    res_.policy = policy.describe();
-    res_.similarity = cache_.similarity().sim;
-    if (opt_.analysis.density) res_.density = cache_.density();
     res_.fhat = Tensor::zeros(DType::F32, {B_, cfg_.cvae, cfg_.schedule.last_side(), cfg_.schedule.last_side()});
     be_.download(fhat_, res_.fhat.mutable_data<float>());
-    if (opt_.decode_images) decode();
+    if (o.decode_images) {
+      if (keep_) {
+        download_images(images_);
+      } else {
+        const auto t0 = Clock::now();
+        backend::RecordedStep step(be_, record_, step_key(Step::Decode, 0));
+        const DeviceBuffer images = decode_into_buffer();
+        step.finish();
+        download_images(images);
+        res_.time.decode_s = since(t0);
+      }
+    }
     res_.time.total_s = since(t_start);
+    if (keep_ && progress_) progress_->on_scale_done(K_ - 1, K_, res_.time.total_s);
     res_.steps_recorded = record_;
     return std::move(res_);
   }
 
  private:
+  // What the host learns while the work is enqueued; a replay returns the recording's.
+  struct HostResults {
+    kv::KvStats kv;
+    nlohmann::json policy;
+    std::vector<std::vector<double>> similarity;
+    std::vector<std::vector<std::vector<double>>> density;
+  };
+  void results_from(const HostResults& h) {
+    res_.kv = h.kv;
+    res_.policy = h.policy;
+    res_.similarity = h.similarity;
+    res_.density = h.density;
+  }
+
+  // Conditioning, then every scale: transformer, tokens, latent.
+  void enqueue_scales() {
+    var_.condition_into(class_ids_, cond_);
+    be_.fill_zero(fhat_);
+    var_.first_input(cond_, ws_);
+    for (int k = 0; k < K_; ++k) {
+      OpTimer* scale = keep_ ? nullptr : scale_timers_[static_cast<size_t>(k)].get();
+      if (scale) scale->start();
+      cache_.begin_scale(k);  // reads back the last scale's measurements and plans: before any recording
+      backend::RecordedStep step(be_, record_ && !keep_, step_key(Step::Scale, k));
+      run_transformer(k);
+      choose_tokens(k);
+      update_latent(k);
+      step.finish();
+      if (!scale) continue;
+      scale->stop();
+      if (progress_) progress_->on_scale_done(k, K_, scale->seconds());
+    }
+  }
+
   void run_transformer(int k) {
     transformer_timer_->start();
     const int64_t n = cfg_.schedule.tokens(k);
@@ -151,7 +247,7 @@ class Generation {
     var_.head(n, cond_, ws_, b0, count, logits.slice(0, per));
     var_.head(n, cond_, ws_, B_ + b0, count, logits.slice(per, per));
     const double ratio = K_ > 1 ? static_cast<double>(k) / (K_ - 1) : 0.0;
-    be_.cfg_blend(logits, static_cast<float>(opt_.sampling.cfg * ratio), guided);
+    be_.cfg_blend(logits, static_cast<float>(opt_->sampling.cfg * ratio), guided);
     if (raw_host) {  // [2B, n, V]: conditional rows first
       const auto both = download_floats(be_, logits);
       std::copy(both.begin(), both.begin() + per, raw_host->begin() + b0 * n * V);
@@ -167,32 +263,32 @@ class Generation {
   void choose_tokens(int k) {
     sampling_timer_->start();
     const int64_t n = cfg_.schedule.tokens(k), V = cfg_.vocab;
-    const bool keep = opt_.keep_logits || obs_;
+    const bool keep = opt_->keep_logits || obs_;
     std::vector<float> raw, guided_host;
     if (obs_) raw.resize(static_cast<size_t>(R_ * n * V));
     if (keep) guided_host.resize(static_cast<size_t>(B_ * n * V));
     const DeviceSpan tokens = scale_tokens(k);
-    if (opt_.forced_tokens) {
-      const auto forced = forced_tokens(*opt_.forced_tokens, k, opt_.forced_offset, B_, n, V);
+    if (opt_->forced_tokens) {
+      const auto forced = forced_tokens(*opt_->forced_tokens, k, opt_->forced_offset, B_, n, V);
       be_.upload(tokens, forced.data(), DType::I64);
     }
-    const backend::TokenSampling sampling{opt_.sampling.top_k, opt_.sampling.top_p, opt_.sampling.seed};
+    // The first image's number is read from image_base_, so a replay draws for the images it is given.
+    const backend::TokenSampling sampling{opt_->sampling.top_k, opt_->sampling.top_p, opt_->sampling.seed, image_base_};
     const double ratio = K_ > 1 ? static_cast<double>(k) / (K_ - 1) : 0.0;
     for (int64_t b0 = 0; b0 < B_; b0 += head_images_) {
       const int64_t count = std::min(head_images_, B_ - b0);
       const DeviceSpan guided = guide(k, b0, count, obs_ ? &raw : nullptr, keep ? &guided_host : nullptr);
-      if (opt_.forced_tokens) continue;
+      if (opt_->forced_tokens) continue;
       const DeviceSpan chunk_tokens = tokens.slice(b0 * n, count * n);
-      be_.sample_tokens(guided, count, n, V, sampling, opt_.first_image_index + static_cast<uint64_t>(b0), k,
-                        chunk_tokens);
+      be_.sample_tokens(guided, count, n, V, sampling, static_cast<uint64_t>(b0), k, chunk_tokens);
       if (soft_.allocated())  // more_smooth: soft codebook mixtures from the masked logits
-        be_.soft_token_embedding(guided, count, n, V, ratio, opt_.sampling.seed,
-                                 opt_.first_image_index + static_cast<uint64_t>(b0), k, vae_.codebook(), cfg_.cvae,
+        be_.soft_token_embedding(guided, count, n, V, ratio, opt_->sampling.seed,
+                                 opt_->first_image_index + static_cast<uint64_t>(b0), k, vae_.codebook(), cfg_.cvae,
                                  soft_.slice(b0 * n * cfg_.cvae, count * n * cfg_.cvae));
     }
     if (obs_) obs_->on_logits_raw(k, raw.data(), R_, n, V);
     if (obs_) obs_->on_logits_cfg(k, guided_host.data(), B_, n, V);
-    if (opt_.keep_logits) res_.logits_cfg.push_back(Tensor::from_vector<float>({B_, n, V}, guided_host));
+    if (opt_->keep_logits) res_.logits_cfg.push_back(Tensor::from_vector<float>({B_, n, V}, guided_host));
     if (progress_ && progress_->wants_tokens()) {
       std::vector<int64_t> tok(static_cast<size_t>(B_ * n));
       be_.download(tokens, tok.data());
@@ -224,45 +320,47 @@ class Generation {
     latent_timer_->stop();
   }
 
-  void decode() {
-    const auto t0 = Clock::now();
-    const int64_t HW = cfg_.schedule.last_side(), side = HW * vae_.config().upsample_factor();
-    backend::RecordedStep step(be_, record_, step_key(Step::Decode, 0));
-    const DeviceBuffer images = vae_.decode(fhat_, B_, HW);
-    step.finish();
+  DeviceBuffer decode_into_buffer() { return vae_.decode(fhat_, B_, cfg_.schedule.last_side()); }
+  void download_images(DeviceSpan images) {
+    const int64_t side = cfg_.schedule.last_side() * vae_.config().upsample_factor();
     res_.images = Tensor::zeros(DType::F32, {B_, 3, side, side});
     be_.download(images, res_.images.mutable_data<float>());
-    res_.time.decode_s = since(t0);
   }
 
   // Recorded steps are kept per (what, scale, batch size): the same key then usually enqueues the same
-  // operations and only updates the recorded unit's arguments.
-  enum class Step : uint64_t { Scale = 1, Decode = 2 };
+  // operations and only updates the recorded unit's arguments. A kept generation's step has a key of its own.
+  enum class Step : uint64_t { Scale = 1, Decode = 2, Kept = 3 };
   uint64_t step_key(Step what, int k) const {
     return static_cast<uint64_t>(what) << 56 | static_cast<uint64_t>(k) << 40 | static_cast<uint64_t>(B_);
+  }
+  static uint64_t next_kept_id() {
+    static std::atomic<uint64_t> next{1};
+    return next++ & ((uint64_t{1} << 56) - 1);
   }
 
   const model::VarModel& var_;
   const model::Vqvae& vae_;
   backend::Backend& be_;
-  const GenerateOptions& opt_;
-  GenerationObserver* obs_;       // tensor hooks (null when none are wanted)
-  GenerationObserver* progress_;  // per-scale hooks
   const model::VarConfig& cfg_;
   const int K_;
   const int64_t B_, R_;
+  const bool keep_;               // recorded whole on the first run, replayed on later ones
+  uint64_t kept_key_ = 0;
+  bool recorded_ = false;         // the kept step exists
+  HostResults recorded_host_;     // what the recording run learnt on the host
+  const GenerateOptions* opt_ = nullptr;   // the current run's
+  GenerationObserver* obs_ = nullptr;      // tensor hooks (null when none are wanted)
+  GenerationObserver* progress_ = nullptr; // per-scale hooks
   model::Conditioning cond_;
   kv::KvCache cache_;
   const int64_t head_images_;
   model::Workspace ws_;
-  DeviceBuffer logits_, guided_, tokens_, fhat_, next_, soft_;
+  DeviceBuffer class_ids_, image_base_, logits_, guided_, tokens_, fhat_, next_, soft_, images_;
   bool record_ = false;
   std::unique_ptr<OpTimer> transformer_timer_, sampling_timer_, latent_timer_;
   std::vector<std::unique_ptr<OpTimer>> scale_timers_;
   GenerateResult res_;
 };
-
-}  // namespace
 
 std::vector<int64_t> class_rows_for(const std::vector<int64_t>& labels, int64_t num_classes) {
   std::vector<int64_t> rows;
@@ -283,14 +381,45 @@ void check_compatible(const model::VarConfig& var, const std::string& var_file, 
               vae.cvae, " latent channels");
 }
 
-GenerateResult generate(const model::VarModel& var, const model::Vqvae& vae, kv::CachePolicy& policy,
-                        const GenerateOptions& options, GenerationObserver* observer) {
+namespace {
+void check_request(const model::VarModel& var, const model::Vqvae& vae, const GenerateOptions& options) {
   AMSKV_CHECK(!options.labels.empty(), "generate: no labels given");
   AMSKV_CHECK(&var.backend() == &vae.backend(), "generate: the transformer and the VQVAE live on different backends");
   AMSKV_CHECK(vae.config().vocab == var.config().vocab && vae.config().cvae == var.config().cvae,
               "generate: the VQVAE does not fit the transformer");
-  Generation g(var, vae, policy, options, observer);
-  return g.run(policy);
+}
+}  // namespace
+
+GenerateResult generate(const model::VarModel& var, const model::Vqvae& vae, kv::CachePolicy& policy,
+                        const GenerateOptions& options, GenerationObserver* observer) {
+  check_request(var, vae, options);
+  Generation g(var, vae, policy, options, /*keep=*/false);
+  return g.run(policy, options, observer);
+}
+
+Generator::Generator(const model::VarModel& var, const model::Vqvae& vae) : var_(var), vae_(vae) {}
+Generator::~Generator() = default;
+
+GenerateResult Generator::generate(kv::CachePolicy& policy, const GenerateOptions& options,
+                                   GenerationObserver* observer) {
+  check_request(var_, vae_, options);
+  if (!may_keep(var_.backend(), options, observer, policy)) {
+    kept_.reset();  // its buffers go before this request's are allocated
+    Generation g(var_, vae_, policy, options, /*keep=*/false);
+    return g.run(policy, options, observer);
+  }
+  std::string signature = replay_signature(policy, options);
+  if (!kept_ || signature != kept_signature_) {
+    kept_.reset();
+    kept_ = std::make_unique<Generation>(var_, vae_, policy, options, /*keep=*/true);
+    kept_signature_ = std::move(signature);
+  }
+  try {
+    return kept_->run(policy, options, observer);
+  } catch (...) {
+    kept_.reset();  // a recording or replay that failed is not kept
+    throw;
+  }
 }
 
 }  // namespace amskv::engine

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -53,11 +54,11 @@ struct GenerateOptions {
   ExecutionPlan plan;
   bool time_ops = true;  // measure attention_s and matmul_s (device events around every layer's operations)
   // Record each scale's work (and the decoder's) as one unit per (scale, batch size) on backends that can
-  // (CUDA graphs), updated in place by later runs. Used only when nothing needs to look inside a scale: no
-  // per-operation or per-phase times, tensor or token observers, forced tokens, kept logits, smooth sampling
-  // or attention masses read on the host (analyses, H2O). Off by default: measured on the H200 it does not
-  // shorten batch 1 (the host spends as long recording a scale's ~400 operations as launching them, and the
-  // device is busy with their small kernels either way), and ams ran slower recorded than launched
+  // (CUDA graphs), updated in place by later runs; a Generator records a whole request and replays it for
+  // the next ones instead (see there). Used only when nothing needs to look inside a scale: no per-operation
+  // or per-phase times, tensor or token observers, forced tokens, kept logits, smooth sampling or attention
+  // masses read on the host (analyses, H2O). Per-scale recording alone does not shorten batch 1: the host
+  // spends as long recording a scale's ~400 operations as launching them
   // (bench/results/h200_2026-11-30_graphs).
   bool record_steps = false;
 };
@@ -81,13 +82,41 @@ struct GenerateResult {
   std::vector<std::vector<std::vector<double>>> density;    // [layer][j][i] (analysis.density)
   GenerateTimings time;
   bool steps_recorded = false;  // the scales (and the decoder) ran as recorded steps (GenerateOptions)
+  bool replayed = false;        // a Generator replayed an earlier request's recording for these images
 };
 
 // Maps user labels to class rows: -1 and num_classes are the null class; anything else out of range throws.
 std::vector<int64_t> class_rows_for(const std::vector<int64_t>& labels, int64_t num_classes);
 
+// One request; everything it allocated is released when it returns.
 GenerateResult generate(const model::VarModel& var, const model::Vqvae& vae, kv::CachePolicy& policy,
                         const GenerateOptions& options, GenerationObserver* observer = nullptr);
+
+class Generation;
+
+// Requests one after another on one pair of models (a batch loop, a benchmark's repetitions). With
+// record_steps, a request that nothing needs to look inside while it runs, on a policy whose decisions do
+// not depend on values read back from the device (full, sink, uniform, window; AMS-KV with a profile), is
+// recorded whole on a backend that records, and its buffers are kept: a later request with the same batch
+// size and settings (other labels and image numbers are fine) replays the recording after uploading its
+// labels and first image number, so the host issues one launch instead of thousands. Its results are the
+// same as a fresh request's. Anything else runs as generate() does, after releasing what was kept.
+class Generator {
+ public:
+  Generator(const model::VarModel& var, const model::Vqvae& vae);
+  ~Generator();
+  Generator(const Generator&) = delete;
+  Generator& operator=(const Generator&) = delete;
+
+  GenerateResult generate(kv::CachePolicy& policy, const GenerateOptions& options,
+                          GenerationObserver* observer = nullptr);
+
+ private:
+  const model::VarModel& var_;
+  const model::Vqvae& vae_;
+  std::unique_ptr<Generation> kept_;
+  std::string kept_signature_;
+};
 
 // Checks that a VQVAE fits a transformer (vocabulary, latent channels); throws naming both files.
 void check_compatible(const model::VarConfig& var, const std::string& var_file, const model::VqvaeConfig& vae,

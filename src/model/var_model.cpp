@@ -116,22 +116,35 @@ VarModel::VarModel(backend::Backend& b, const io::TensorMap& t, const std::vecto
 }
 
 Conditioning VarModel::condition(const std::vector<int64_t>& class_ids) const {
-  const int64_t C = config_.width, R = static_cast<int64_t>(class_ids.size()), D = config_.depth;
+  const auto R = static_cast<int64_t>(class_ids.size());
   for (int64_t id : class_ids)
     AMSKV_CHECK(id >= 0 && id <= config_.num_classes, "class id ", id, " out of range [0, ", config_.num_classes, "]");
-  Conditioning cond;
-  cond.rows = R;
+  Conditioning cond = conditioning_for(R);
   DeviceBuffer ids = backend_.alloc(DType::I64, R);
   backend_.upload(ids, class_ids.data(), DType::I64);
-  cond.class_emb = backend_.alloc(DType::F32, R * C);
+  condition_into(ids, cond);
+  return cond;
+}
+
+Conditioning VarModel::conditioning_for(int64_t rows) const {
+  const int64_t C = config_.width;
+  Conditioning cond;
+  cond.rows = rows;
+  cond.class_emb = backend_.alloc(DType::F32, rows * C);
+  cond.block_mod = backend_.alloc(DType::F32, config_.depth * rows * 6 * C);
+  cond.head_mod = backend_.alloc(DType::F32, rows * 2 * C);
+  return cond;
+}
+
+void VarModel::condition_into(DeviceSpan ids, Conditioning& cond) const {
+  const int64_t C = config_.width, R = cond.rows;
+  AMSKV_CHECK(ids.size() == R, "condition: ", ids.size(), " class ids for ", R, " rows");
   backend_.gather_rows(class_table_, C, ids, cond.class_emb);
   DeviceBuffer act = backend_.alloc(backend_.compute_dtype(), R * C);
   backend_.silu(cond.class_emb, act);
-  cond.block_mod = backend_.alloc(DType::F32, D * R * 6 * C);
-  for (int64_t i = 0; i < D; ++i) backend_.linear(act, R, blocks_[i].ada, cond.block_mod.slice(i * R * 6 * C, R * 6 * C));
-  cond.head_mod = backend_.alloc(DType::F32, R * 2 * C);
+  for (int64_t i = 0; i < config_.depth; ++i)
+    backend_.linear(act, R, blocks_[i].ada, cond.block_mod.slice(i * R * 6 * C, R * 6 * C));
   backend_.linear(act, R, head_nm_, cond.head_mod);
-  return cond;
 }
 
 void VarModel::first_input(const Conditioning& cond, Workspace& ws) const {

@@ -175,8 +175,9 @@ void add_bench(CLI::App& app, const Actions& actions) {
       ->capture_default_str();
   cmd->add_flag("--no-decode", a->no_decode, "Leave the VQVAE decoder out");
   cmd->add_flag("--graphs", a->graphs,
-                "Record each scale as a CUDA graph (updated in place by later repetitions) instead of launching "
-                "every kernel from the host");
+                "Record the work as CUDA graphs instead of launching every kernel from the host: a whole "
+                "generation, replayed by later repetitions, where the policy needs nothing read back "
+                "mid-run; else one graph per scale, updated in place");
   cmd->add_flag("--max-batch", a->max_batch, "Report the largest batch that fits per shape, dtype and policy");
   cmd->add_option("--vae-ch", a->vae_ch, "Channels of the random VQVAE (official 160)")
       ->transform(integer_in(1, 1024))

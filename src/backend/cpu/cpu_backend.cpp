@@ -298,6 +298,10 @@ void CpuBackend::sample_tokens(DeviceSpan guided, int64_t batch, int64_t n, int6
   need(tokens, batch * n, "tokens");
   float* g = f32(guided, "guided logits");
   int64_t* idx = i64(tokens, "tokens");
+  if (!s.image_base.empty()) {
+    need(s.image_base, 1, "image base");
+    first_image += static_cast<uint64_t>(*i64(s.image_base, "image base"));
+  }
   cpu::mask_top_k_top_p(g, batch * n, vocab, s.top_k, s.top_p);
 #pragma omp parallel for schedule(dynamic)
   for (int64_t b = 0; b < batch; ++b)

@@ -218,19 +218,38 @@ class CudaBackend final : public Backend {
 
   // --- recorded steps ------------------------------------------------------------------------------------
   bool can_record_steps() const override { return true; }
-  void begin_step() override {
+  void begin_step(uint64_t key, bool keep) override {
     AMSKV_CHECK(!graphs_.recording(), "cuda backend: a step is already being recorded");
     if (!gathers_unchecked_) fill_zero(flag_);  // recorded gathers raise it; read at the next wait
     graphs_.begin(stream_);
     alloc_->set_recording(true);
+    step_key_ = key;
+    keep_step_ = keep;
+    if (keep) alloc_->begin_pool(key);  // its scratch stays reserved while it is kept
   }
   void end_step(uint64_t key) override {
+    AMSKV_CHECK(key == step_key_, "cuda backend: end_step of another step than the one recorded");
     alloc_->set_recording(false);
-    graphs_.end(stream_, key);
+    if (keep_step_) alloc_->end_pool();
+    graphs_.end(stream_, key, keep_step_);
   }
   void abort_step() override {
     alloc_->set_recording(false);
+    if (keep_step_) {
+      alloc_->end_pool();
+      alloc_->drop_pool(step_key_);
+    }
     graphs_.abort(stream_);
+  }
+  bool replay_step(uint64_t key) override {
+    if (!gathers_unchecked_) fill_zero(flag_);
+    if (!graphs_.replay(stream_, key)) return false;
+    gathers_unchecked_ = true;  // its gathers are checked at the next wait, as when it was recorded
+    return true;
+  }
+  void drop_step(uint64_t key) override {
+    graphs_.drop(stream_, key);
+    alloc_->drop_pool(key);
   }
 
   // --- weights -------------------------------------------------------------------------------------------
@@ -404,7 +423,9 @@ class CudaBackend final : public Backend {
   void sample_tokens(DeviceSpan guided, int64_t batch, int64_t n, int64_t vocab, const TokenSampling& s,
                      uint64_t first_image, int scale, DeviceSpan tokens) override {
     need_type(tokens, DType::I64, "tokens");
-    cuda::launch_sample_tokens(ptr<float>(guided), batch, n, vocab, s.top_k, s.top_p, s.seed, first_image, scale,
+    if (!s.image_base.empty()) need_type(s.image_base, DType::I64, "image base");
+    cuda::launch_sample_tokens(ptr<float>(guided), batch, n, vocab, s.top_k, s.top_p, s.seed,
+                               s.image_base.empty() ? nullptr : ptr<const int64_t>(s.image_base), first_image, scale,
                                ptr<int64_t>(tokens), stream_);
   }
   void soft_token_embedding(DeviceSpan masked, int64_t batch, int64_t n, int64_t vocab, double ratio, uint64_t seed,
@@ -643,6 +664,8 @@ class CudaBackend final : public Backend {
   std::unique_ptr<cuda::Gemm> gemm_;
   DeviceBuffer flag_;
   bool gathers_unchecked_ = false;
+  uint64_t step_key_ = 0;  // the step being recorded, and whether it is kept
+  bool keep_step_ = false;
   cuda::StepGraphs graphs_;
 };
 

@@ -1,6 +1,7 @@
 #include "backend/cuda/device_allocator.h"
 
 #include <algorithm>
+#include <iterator>
 
 #include "backend/cuda/cuda_check.h"
 
@@ -16,21 +17,39 @@ size_t round_up(size_t bytes) {
 
 DeviceAllocator::~DeviceAllocator() {
   for (auto& [size, p] : free_) cudaFree(p);  // errors at teardown are not actionable
+  for (auto& [id, list] : pool_free_)
+    for (auto& [size, p] : list) cudaFree(p);
+}
+
+void* DeviceAllocator::take(std::multimap<size_t, void*>& list, size_t& rounded) {
+  // The same size, or a large block at most a quarter bigger.
+  auto it = list.lower_bound(rounded);
+  if (it == list.end() || !(it->first == rounded || (rounded >= kSmall && it->first <= rounded + rounded / 4)))
+    return nullptr;
+  rounded = it->first;
+  void* p = it->second;
+  list.erase(it);
+  return p;
 }
 
 void* DeviceAllocator::allocate(size_t bytes, size_t& rounded) {
   rounded = round_up(bytes);
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    // Reuse a cached block of the same size, or a large one at most a quarter bigger.
-    auto it = free_.lower_bound(rounded);
-    if (it != free_.end() && (it->first == rounded || (rounded >= kSmall && it->first <= rounded + rounded / 4))) {
-      rounded = it->first;
-      void* p = it->second;
-      cached_ -= it->first;
-      free_.erase(it);
+    if (active_pool_ != 0) {  // the recording's own released blocks first (still counted in use)
+      size_t r = rounded;
+      if (void* p = take(pool_free_[active_pool_], r)) {
+        rounded = r;
+        return p;
+      }
+    }
+    size_t r = rounded;
+    if (void* p = take(free_, r)) {
+      rounded = r;
+      cached_ -= rounded;
       in_use_ += rounded;
       peak_ = std::max(peak_, in_use_);
+      if (active_pool_ != 0) pool_of_[p] = active_pool_;
       return p;
     }
   }
@@ -58,11 +77,16 @@ void* DeviceAllocator::allocate(size_t bytes, size_t& rounded) {
   std::lock_guard<std::mutex> lock(mutex_);
   in_use_ += rounded;
   peak_ = std::max(peak_, in_use_);
+  if (active_pool_ != 0) pool_of_[p] = active_pool_;
   return p;
 }
 
 void DeviceAllocator::release(void* p, size_t rounded) {
   std::lock_guard<std::mutex> lock(mutex_);
+  if (auto it = pool_of_.find(p); it != pool_of_.end()) {  // reserved for its kept step: not the cache's
+    pool_free_[it->second].emplace(rounded, p);
+    return;
+  }
   free_.emplace(rounded, p);
   cached_ += rounded;
   in_use_ -= rounded;
@@ -75,6 +99,33 @@ void DeviceAllocator::trim() {
   for (auto& [size, p] : free_) cudaFree(p);
   free_.clear();
   cached_ = 0;
+}
+
+void DeviceAllocator::begin_pool(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  active_pool_ = id;
+  pools_.insert(id);
+}
+
+void DeviceAllocator::end_pool() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  active_pool_ = 0;
+}
+
+void DeviceAllocator::drop_pool(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (pools_.erase(id) == 0) return;
+  if (active_pool_ == id) active_pool_ = 0;
+  for (auto it = pool_of_.begin(); it != pool_of_.end();)
+    it = it->second == id ? pool_of_.erase(it) : std::next(it);
+  if (auto it = pool_free_.find(id); it != pool_free_.end()) {
+    for (auto& [size, p] : it->second) {
+      free_.emplace(size, p);
+      cached_ += size;
+      in_use_ -= size;
+    }
+    pool_free_.erase(it);
+  }
 }
 
 size_t DeviceAllocator::in_use_bytes() const {

@@ -4,9 +4,12 @@
 // ordered after the work that used it before.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
+#include <unordered_map>
 
 namespace amskv::backend::cuda {
 
@@ -29,6 +32,14 @@ class DeviceAllocator {
     std::lock_guard<std::mutex> lock(mutex_);
     recording_ = on;
   }
+  // Kept steps (CUDA graphs launched again without being recorded again) write their scratch blocks
+  // whenever they run, so those blocks must not go to anyone else while the step is kept. Between
+  // begin_pool(id) and end_pool() every block handed out belongs to pool `id`: released, it returns to the
+  // pool (later allocations of the same recording reuse it; the graph orders those uses) rather than to the
+  // cache. drop_pool(id) gives the pool's free blocks back to the cache and lets its live ones return there.
+  void begin_pool(uint64_t id);
+  void end_pool();
+  void drop_pool(uint64_t id);
   size_t cached_bytes() const;
   // Bytes handed out and not yet released, and the most of that since reset_peak().
   size_t in_use_bytes() const;
@@ -38,8 +49,15 @@ class DeviceAllocator {
  private:
   std::string device_name_;
   mutable std::mutex mutex_;
+  // A cached block of about `rounded` bytes from `list` (its size through `rounded`), or null.
+  static void* take(std::multimap<size_t, void*>& list, size_t& rounded);
+
   std::multimap<size_t, void*> free_;
   size_t cached_ = 0;
+  uint64_t active_pool_ = 0;                              // 0: none
+  std::set<uint64_t> pools_;                              // live pools
+  std::unordered_map<void*, uint64_t> pool_of_;           // blocks handed out while a pool was active
+  std::map<uint64_t, std::multimap<size_t, void*>> pool_free_;  // released blocks, still reserved
   size_t in_use_ = 0, peak_ = 0;
   bool recording_ = false;
 };

@@ -66,9 +66,10 @@ void launch_attention_with_mass(const void* q, DType t, int64_t rows, int64_t he
 
 // --- sampling (kernels_sampling.cu) --------------------------------------------------------------------
 // Masks guided [batch·n, vocab] in place (top-k, then top-p) and draws tokens [batch·n] with the engine's
-// counter-based generator (seed, first_image + b, scale, position).
+// counter-based generator (seed, image_base[0] + first_image + b, scale, position); image_base may be null.
 void launch_sample_tokens(float* guided, int64_t batch, int64_t n, int64_t vocab, int64_t top_k, double top_p,
-                          uint64_t seed, uint64_t first_image, int scale, int64_t* tokens, cudaStream_t s);
+                          uint64_t seed, const int64_t* image_base, uint64_t first_image, int scale,
+                          int64_t* tokens, cudaStream_t s);
 
 // --- images and latents (kernels_image.cu) -------------------------------------------------------------
 void launch_bicubic(const float* x, int64_t planes, int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w, float* y,

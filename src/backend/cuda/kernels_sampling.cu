@@ -56,8 +56,8 @@ __device__ double block_inclusive_scan(double v, double* warp_totals) {
 constexpr int kWarps = kThreads / 32, kBins = 256;
 
 __global__ void __launch_bounds__(kThreads) sample_kernel(float* guided, int64_t n, int64_t vocab, int64_t top_k,
-                                                          double top_p, uint64_t seed, uint64_t first_image,
-                                                          int scale, int64_t* tokens) {
+                                                          double top_p, uint64_t seed, const int64_t* image_base,
+                                                          uint64_t first_image, int scale, int64_t* tokens) {
   extern __shared__ float vals[];
   __shared__ unsigned count_hist[kWarps][kBins];
   __shared__ double mass_hist[kWarps][kBins];
@@ -207,7 +207,8 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(float* guided, int64_t
   if (threadIdx.x == 0) s_choice = vocab, s_last = 0;  // s_last: 1 + the last entry with weight, 0 if none
   __syncthreads();
   const int64_t b = row / n, pos = row % n;
-  const double target = uniform_at(seed, first_image + static_cast<uint64_t>(b), static_cast<uint32_t>(scale),
+  const uint64_t image = (image_base ? static_cast<uint64_t>(*image_base) : 0) + first_image + static_cast<uint64_t>(b);
+  const double target = uniform_at(seed, image, static_cast<uint32_t>(scale),
                                    static_cast<uint32_t>(pos), RandomStream::Token) *
                         s_base;
   double cumulative = through - own;
@@ -232,7 +233,8 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(float* guided, int64_t
 }  // namespace
 
 void launch_sample_tokens(float* guided, int64_t batch, int64_t n, int64_t vocab, int64_t top_k, double top_p,
-                          uint64_t seed, uint64_t first_image, int scale, int64_t* tokens, cudaStream_t s) {
+                          uint64_t seed, const int64_t* image_base, uint64_t first_image, int scale,
+                          int64_t* tokens, cudaStream_t s) {
   const int64_t rows = batch * n;
   if (rows == 0) return;
   AMSKV_CHECK(vocab <= kMaxVocab, "cuda sampling: a vocabulary of ", vocab, " entries (at most ", kMaxVocab, ")");
@@ -243,7 +245,7 @@ void launch_sample_tokens(float* guided, int64_t batch, int64_t n, int64_t vocab
   }();
   (void)configured;
   sample_kernel<<<static_cast<unsigned>(rows), kThreads, static_cast<size_t>(vocab) * sizeof(float), s>>>(
-      guided, n, vocab, top_k, top_p, seed, first_image, scale, tokens);
+      guided, n, vocab, top_k, top_p, seed, image_base, first_image, scale, tokens);
   AMSKV_CUDA_LAUNCHED();
 }
 

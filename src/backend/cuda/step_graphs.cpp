@@ -5,7 +5,8 @@
 namespace amskv::backend::cuda {
 
 StepGraphs::~StepGraphs() {
-  for (auto& [key, exec] : execs_) cudaGraphExecDestroy(exec);  // errors at teardown are not actionable
+  for (auto* m : {&execs_, &kept_})
+    for (auto& [key, exec] : *m) cudaGraphExecDestroy(exec);  // errors at teardown are not actionable
 }
 
 void StepGraphs::begin(cudaStream_t stream) {
@@ -16,7 +17,7 @@ void StepGraphs::begin(cudaStream_t stream) {
   recording_ = true;
 }
 
-void StepGraphs::end(cudaStream_t stream, uint64_t key) {
+void StepGraphs::end(cudaStream_t stream, uint64_t key, bool keep) {
   AMSKV_CHECK(recording_, "cuda backend: end_step without begin_step");
   recording_ = false;
   cudaGraph_t graph = nullptr;
@@ -25,6 +26,15 @@ void StepGraphs::end(cudaStream_t stream, uint64_t key) {
     cudaGraph_t g;
     ~GraphGuard() { cudaGraphDestroy(g); }
   } guard{graph};
+  if (keep) {  // launched again as recorded: instantiated (and uploaded) once
+    drop(stream, key);
+    cudaGraphExec_t exec = nullptr;
+    AMSKV_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+    kept_.emplace(key, exec);
+    ++instantiated_;
+    AMSKV_CUDA_CHECK(cudaGraphLaunch(exec, stream));
+    return;
+  }
   auto it = execs_.find(key);
   if (it != execs_.end()) {
     cudaGraphExecUpdateResultInfo info{};
@@ -48,6 +58,23 @@ void StepGraphs::end(cudaStream_t stream, uint64_t key) {
     ++instantiated_;
   }
   AMSKV_CUDA_CHECK(cudaGraphLaunch(it->second, stream));
+}
+
+bool StepGraphs::replay(cudaStream_t stream, uint64_t key) {
+  AMSKV_CHECK(!recording_, "cuda backend: a kept step replayed while a step is being recorded");
+  const auto it = kept_.find(key);
+  if (it == kept_.end()) return false;
+  AMSKV_CUDA_CHECK(cudaGraphLaunch(it->second, stream));
+  ++replayed_;
+  return true;
+}
+
+void StepGraphs::drop(cudaStream_t stream, uint64_t key) {
+  const auto it = kept_.find(key);
+  if (it == kept_.end()) return;
+  AMSKV_CUDA_CHECK(cudaStreamSynchronize(stream));
+  AMSKV_CUDA_CHECK(cudaGraphExecDestroy(it->second));
+  kept_.erase(it);
 }
 
 void StepGraphs::abort(cudaStream_t stream) noexcept {
