@@ -43,14 +43,29 @@ __global__ void layer_norm_modulate_kernel(const float* x, int64_t rows, int64_t
 }
 
 // Every real width (a multiple of four up to kNormThreads · 4 · kNormQuads): one block per token, the token
-// held in registers. The warp-per-token kernel walks the width serially and left the card idle at batch 1,
-// where a scale has a handful of tokens (35% of a d30 image's GPU time went there); this one reads x once,
-// in 16-byte accesses, and reduces over the block (per-thread partials in float, the sums in double).
+// held in registers (kQuads float4s per thread: 4 up to width 2048, else 8; the registers the modulation
+// takes make 8 cost occupancy where 4 suffice). The warp-per-token kernel walks the width serially and left
+// the card idle at batch 1, where a scale has a handful of tokens (35% of a d30 image's GPU time went
+// there); this one reads x once, in 16-byte accesses, and reduces over the block.
 // With a branch, the gated residual step comes first (x += gate · branch, written back), so the block's
 // residual add and the norm that reads its result share one pass over x and one launch.
 constexpr int kNormThreads = 128;
 constexpr int kNormQuads = 8;
-template <class Y, class B>
+// Σa and Σb over the block in one pass of shuffles and one exchange through shared memory (kNormThreads
+// threads); every thread gets both.
+__device__ __forceinline__ void norm_block_sums(double& a, double& b) {
+  __shared__ double partial[kNormThreads / 32][2];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  a = warp_sum(a);
+  b = warp_sum(b);
+  if (lane == 0) partial[warp][0] = a, partial[warp][1] = b;
+  __syncthreads();
+  a = 0.0, b = 0.0;
+#pragma unroll
+  for (int w = 0; w < kNormThreads / 32; ++w) a += partial[w][0], b += partial[w][1];
+}
+
+template <class Y, class B, int kQuads>
 __global__ void __launch_bounds__(kNormThreads) layer_norm_modulate_vec_kernel(
     float* __restrict__ x, const B* __restrict__ branch, const float* __restrict__ gate, int64_t gate_stride,
     int64_t tokens, int width, const float* __restrict__ scale, const float* __restrict__ shift, int64_t mod_stride,
@@ -58,39 +73,37 @@ __global__ void __launch_bounds__(kNormThreads) layer_norm_modulate_vec_kernel(
   const int64_t token = blockIdx.x, r = token / tokens;
   const int quads = width / 4;
   float* xi = x + token * width;
-  float4 v[kNormQuads];
-  float s = 0.0f;
+  const float* sc = scale + r * mod_stride;
+  const float* sh = shift + r * mod_stride;
+  float4 v[kQuads], mul[kQuads], add[kQuads];
+  // Small batches make this kernel a chain of latencies: the modulation is read before the statistics
+  // (nothing waits on it), and the mean and the mean square share one reduction. Both sums are float64
+  // (each thread's values squared in float64 too), so E[x²] − mean² keeps float32 accuracy.
+  double s = 0.0, q = 0.0;
 #pragma unroll
-  for (int i = 0; i < kNormQuads; ++i) {
+  for (int i = 0; i < kQuads; ++i) {
     const int c = threadIdx.x + i * kNormThreads;
     v[i] = c < quads ? load4(xi + 4 * c) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    if (c < quads) mul[i] = load4(sc + 4 * c), add[i] = load4(sh + 4 * c);
     if (branch && c < quads) {
       const float4 g = load4(gate + r * gate_stride + 4 * c), b = load4(branch + token * width + 4 * c);
       v[i].x += g.x * b.x, v[i].y += g.y * b.y, v[i].z += g.z * b.z, v[i].w += g.w * b.w;
       store4(xi + 4 * c, v[i]);
     }
-    s += (v[i].x + v[i].y) + (v[i].z + v[i].w);
+    const double a = v[i].x, b = v[i].y, cc = v[i].z, d = v[i].w;
+    s += (a + b) + (cc + d);
+    q += (a * a + b * b) + (cc * cc + d * d);
   }
-  const double mean = block_sum(static_cast<double>(s)) / width;
+  norm_block_sums(s, q);
+  const double mean = s / width, var = fmax(q / width - mean * mean, 0.0);
   const float m = static_cast<float>(mean);
-  float q = 0.0f;
-#pragma unroll
-  for (int i = 0; i < kNormQuads; ++i) {
-    if (threadIdx.x + i * kNormThreads < quads) {
-      const float a = v[i].x - m, b = v[i].y - m, c = v[i].z - m, d = v[i].w - m;
-      q += (a * a + b * b) + (c * c + d * d);
-    }
-  }
-  const double var = block_sum(static_cast<double>(q)) / width;
   const float inv = static_cast<float>(1.0 / sqrt(var + 1e-6));
-  const float* sc = scale + r * mod_stride;
-  const float* sh = shift + r * mod_stride;
   Y* yi = y + token * width;
 #pragma unroll
-  for (int i = 0; i < kNormQuads; ++i) {
+  for (int i = 0; i < kQuads; ++i) {
     const int c = threadIdx.x + i * kNormThreads;
     if (c < quads) {
-      const float4 a = load4(sc + 4 * c), b = load4(sh + 4 * c);
+      const float4 a = mul[i], b = add[i];
       store4(yi + 4 * c, make_float4((v[i].x - m) * inv * (1.0f + a.x) + b.x, (v[i].y - m) * inv * (1.0f + a.y) + b.y,
                                      (v[i].z - m) * inv * (1.0f + a.z) + b.z, (v[i].w - m) * inv * (1.0f + a.w) + b.w));
     }
@@ -306,6 +319,19 @@ __global__ void to_unit_range_kernel(float* x, int64_t n) {
     x[i] = (fminf(fmaxf(x[i], -1.0f), 1.0f) + 1.0f) * 0.5f;
 }
 
+// The block-per-token norm with as many float4s per thread as the width needs.
+template <class Y, class B>
+void launch_norm_vec(int64_t items, float* x, const B* branch, const float* gate, int64_t gate_stride, int64_t tokens,
+                     int64_t width, const float* scale, const float* shift, int64_t mod_stride, Y* y, cudaStream_t s) {
+  const auto blocks = static_cast<unsigned>(items);
+  if (width <= 4 * kNormThreads * 4)
+    layer_norm_modulate_vec_kernel<Y, B, 4><<<blocks, kNormThreads, 0, s>>>(
+        x, branch, gate, gate_stride, tokens, static_cast<int>(width), scale, shift, mod_stride, y);
+  else
+    layer_norm_modulate_vec_kernel<Y, B, kNormQuads><<<blocks, kNormThreads, 0, s>>>(
+        x, branch, gate, gate_stride, tokens, static_cast<int>(width), scale, shift, mod_stride, y);
+}
+
 }  // namespace
 
 void launch_convert(const void* src, DType from, void* dst, DType to, int64_t n, cudaStream_t s) {
@@ -325,9 +351,8 @@ void launch_layer_norm_modulate(const float* x, int64_t rows, int64_t tokens, in
                    aligned4(x, 4) && aligned4(scale, 4) && aligned4(shift, 4) && aligned4(y, ys);
   AMSKV_DISPATCH_FLOAT(y_type, Y, {
     if (vec) {
-      layer_norm_modulate_vec_kernel<Y, float><<<static_cast<unsigned>(items), kNormThreads, 0, s>>>(
-          const_cast<float*>(x), nullptr, nullptr, 0, tokens, static_cast<int>(width), scale, shift, mod_stride,
-          static_cast<Y*>(y));  // no branch: x is only read
+      launch_norm_vec<Y, float>(items, const_cast<float*>(x), nullptr, nullptr, 0, tokens, width, scale, shift,
+                                mod_stride, static_cast<Y*>(y), s);  // no branch: x is only read
     } else {
       constexpr int kWarps = 4;
       const auto blocks = static_cast<unsigned>((items + kWarps - 1) / kWarps);
@@ -349,9 +374,8 @@ bool launch_gated_residual_layer_norm(float* x, const void* branch, DType branch
         aligned4(branch, bs)))
     return false;
   AMSKV_DISPATCH_FLOAT(branch_type, B, AMSKV_DISPATCH_FLOAT(y_type, Y, {
-    layer_norm_modulate_vec_kernel<Y, B><<<static_cast<unsigned>(items), kNormThreads, 0, s>>>(
-        x, static_cast<const B*>(branch), gate, gate_stride, tokens, static_cast<int>(width), scale, shift, mod_stride,
-        static_cast<Y*>(y));
+    launch_norm_vec<Y, B>(items, x, static_cast<const B*>(branch), gate, gate_stride, tokens, width, scale, shift,
+                          mod_stride, static_cast<Y*>(y), s);
   }));
   AMSKV_CUDA_LAUNCHED();
   return true;
