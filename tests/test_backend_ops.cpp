@@ -428,6 +428,7 @@ TEST_P(BackendOps, Conv2d) {
         std::tuple{1, 8, 8, 16, 3, 3, true}, std::tuple{1, 5, 9, 16, 24, 3, false},
         std::tuple{2, 4, 128, 64, 160, 3, true}, std::tuple{1, 2, 256, 32, 320, 3, false},
         std::tuple{1, 2, 128, 160, 160, 3, true},  // the decoder's channel count: an odd number of 32-channel steps
+        std::tuple{1, 2, 384, 32, 160, 3, true},   // a padded row longer than one block of the layout kernel
         std::tuple{1, 9, 128, 16, 3, 3, true}}) {
     const int64_t pad = k / 2;
     const auto wv = rounded(random(cout * cin * k * k, -0.2f, 0.2f), T_), bv = random(cout);

@@ -40,38 +40,52 @@ struct ConvStage {
 };
 
 // xs [image][h + 2][w + 2][cin] (compute type, zero border) = f(x), x [image][cin][h + 2·in_pad][w + 2·in_pad].
-// A block moves 64 padded positions of one row for 32 channels through shared memory: it reads along the
-// planes' rows and writes 64 contiguous bytes per position.
-constexpr int kLayoutPositions = 64;
+// A block moves up to kLayoutSpan padded positions of one row (a whole row up to 256 wide) for 32 channels
+// through shared memory: it reads along the planes' rows, all its loads in flight at once (64 positions by
+// 8 channels per chunk, up to five chunks per thread), and writes 64 contiguous bytes per position. Blocks
+// of 64 positions left a quarter of their threads idle on a 130-position row and spent as long starting as
+// moving data (~2 TB/s).
+constexpr int kLayoutChunk = 64, kLayoutChunks = 5, kLayoutSpan = kLayoutChunk * kLayoutChunks;
 template <class T, class X, class F>
 __global__ void __launch_bounds__(256) to_position_major_kernel(const X* __restrict__ x, int cin, int h, int w, int in_pad,
                                                                 T* __restrict__ xs, F f) {
-  __shared__ float tile[kChannels][kLayoutPositions + 1];
-  const int wp = w + 2, per_row = (wp + kLayoutPositions - 1) / kLayoutPositions;
-  const int yp = blockIdx.x / per_row, x0 = (blockIdx.x % per_row) * kLayoutPositions;
+  __shared__ float tile[kChannels][kLayoutSpan + 1];
+  const int wp = w + 2, per_row = (wp + kLayoutSpan - 1) / kLayoutSpan;
+  const int yp = blockIdx.x / per_row, x0 = (blockIdx.x % per_row) * kLayoutSpan, span = min(kLayoutSpan, wp - x0);
   const int c0 = blockIdx.y * kChannels;
   const int64_t image = blockIdx.z, ih = h + 2 * in_pad, iw = w + 2 * in_pad;
-  const int tid = threadIdx.x;
-  {
-    const int j = tid % kLayoutPositions, cg = tid / kLayoutPositions;  // 8 channels each
-    const int iy = yp - 1, ix = x0 + j - 1;
+  const int tid = threadIdx.x, j0 = tid % kLayoutChunk, cg = tid / kLayoutChunk;  // 8 channels each
+  const int iy = yp - 1;
+  float v[kLayoutChunks][8];
+#pragma unroll
+  for (int m = 0; m < kLayoutChunks; ++m) {
+    const int ix = x0 + j0 + m * kLayoutChunk - 1;
+    const bool inside = m * kLayoutChunk < span && iy >= 0 && iy < h && ix >= 0 && ix < w;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      const int64_t plane = image * cin + c0 + cg * 8 + i;
+      v[m][i] = inside ? to_float(x[(plane * ih + iy + in_pad) * iw + ix + in_pad]) : 0.0f;
+    }
+  }
+#pragma unroll
+  for (int m = 0; m < kLayoutChunks; ++m) {
+    const int j = j0 + m * kLayoutChunk, ix = x0 + j - 1;
     const bool inside = iy >= 0 && iy < h && ix >= 0 && ix < w;
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
-      const int c = cg * 8 + i;
-      const int64_t plane = image * cin + c0 + c;
-      tile[c][j] =
-          inside ? transform_for<T>(f, to_float(x[(plane * ih + iy + in_pad) * iw + ix + in_pad]), plane) : 0.0f;
+      const int64_t plane = image * cin + c0 + cg * 8 + i;
+      if (j < span) tile[cg * 8 + i][j] = inside ? transform_for<T>(f, v[m][i], plane) : 0.0f;
     }
   }
   __syncthreads();
-  const int j = tid / 4, piece = tid % 4;  // a position's 32 channels in four 16-byte stores
-  if (x0 + j >= wp) return;
-  uint4 out;
-  uint32_t* p = reinterpret_cast<uint32_t*>(&out);
+  for (int k = tid; k < span * 4; k += blockDim.x) {
+    const int j = k / 4, piece = k % 4;  // a position's 32 channels in four 16-byte stores
+    uint4 out;
+    uint32_t* p = reinterpret_cast<uint32_t*>(&out);
 #pragma unroll
-  for (int i = 0; i < 4; ++i) p[i] = Mma<T>::pack(tile[piece * 8 + 2 * i][j], tile[piece * 8 + 2 * i + 1][j]);
-  *reinterpret_cast<uint4*>(xs + ((image * (h + 2) + yp) * wp + x0 + j) * cin + c0 + piece * 8) = out;
+    for (int i = 0; i < 4; ++i) p[i] = Mma<T>::pack(tile[piece * 8 + 2 * i][j], tile[piece * 8 + 2 * i + 1][j]);
+    *reinterpret_cast<uint4*>(xs + ((image * (h + 2) + yp) * wp + x0 + j) * cin + c0 + piece * 8) = out;
+  }
 }
 
 template <class T>
@@ -172,7 +186,7 @@ template <class T, class X, class F>
 void launch_conv3x3(const X* x, int64_t batch, int64_t cin, int64_t h, int64_t w, int64_t in_pad, T* xs,
                     const void* packed, int64_t K, int64_t cout, const float* bias, float* y, bool accumulate, F f,
                     cudaStream_t s) {
-  const unsigned per_row = static_cast<unsigned>((w + 2 + kLayoutPositions - 1) / kLayoutPositions);
+  const unsigned per_row = static_cast<unsigned>((w + 2 + kLayoutSpan - 1) / kLayoutSpan);
   to_position_major_kernel<T, X, F><<<dim3(per_row * static_cast<unsigned>(h + 2), static_cast<unsigned>(cin / kChannels),
                                            static_cast<unsigned>(batch)),
                                       256, 0, s>>>(x, static_cast<int>(cin), static_cast<int>(h), static_cast<int>(w),
