@@ -121,8 +121,12 @@ class CudaBackend final : public Backend {
   std::string device() const override { return "cuda"; }
   std::string name() const override { return name_; }
   DType compute_dtype() const override { return compute_; }
+  // Passes of up to 6 GiB of decoder scratch (32 images at 256px): measured side by side on the H200, d16
+  // batch 256 decoded in 388 ms with 32-image passes against 450 with 12-image (2 GiB) ones, whose
+  // convolutions at 128 wide end in part-filled waves and whose per-pass kernels (group-norm statistics,
+  // the last convolution) have few blocks.
   int64_t decoder_images_per_pass(int64_t bytes_per_image) const override {
-    return std::clamp<int64_t>((int64_t{2} << 30) / std::max<int64_t>(bytes_per_image, 1), 1, 32);
+    return std::clamp<int64_t>((int64_t{6} << 30) / std::max<int64_t>(bytes_per_image, 1), 1, 32);
   }
   // What direct_conv, the 1×1 product and im2col allocate for one image (a biased convolution's K; the
   // decoder's 3×3 convolutions all have a bias).
