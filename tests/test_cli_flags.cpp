@@ -68,6 +68,18 @@ TEST(CliFlags, LeadingZerosAreDecimalAndTheLargestSeedWorks) {
   EXPECT_EQ(record["seed"].get<uint64_t>(), 18446744073709551615ull);
 }
 
+// --graphs replays the first batch's recording on a backend that records; anywhere it must not change an image.
+TEST(CliFlags, GraphsLeaveTheImagesAsTheyAre) {
+  TempDir tmp;
+  for (const std::string out : {"plain", "graphs"}) {
+    const auto r = run_cli("generate " + mini_args() + " --labels 4,1,3 --batch 1 --no-grid --out " + (tmp / out) +
+                           (out == "graphs" ? " --graphs" : ""));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  for (const std::string name : {"000000.png", "000001.png", "000002.png"})
+    EXPECT_EQ(io::read_png(tmp / ("plain/" + name)).rgb, io::read_png(tmp / ("graphs/" + name)).rgb) << name;
+}
+
 TEST(CliFlags, ListsWithEmptyItemsAreRefusedNamingTheFlag) {
   const std::string g = "generate " + mini_args() + " --no-images";
   expect_cli_error(g + " --labels 1,2,", {"--labels: empty item in '1,2,'"});

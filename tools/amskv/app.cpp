@@ -92,6 +92,9 @@ void add_generate(CLI::App& app, const Actions& actions) {
   cmd->add_option("--dump", a->dump_path, "Write idx.{k}, image (and fhat) to this safetensors file");
   cmd->add_flag("--dump-logits", a->dump_logits, "Also dump logits_cfg.{k} (guided, before top-k/top-p)");
   cmd->add_option("--report", a->report_path, "Write KV memory and timing report (JSON)");
+  cmd->add_flag("--graphs", a->graphs,
+                "Record the first batch as one CUDA graph and replay it for the later batches of the same size "
+                "(policies that read nothing back mid-run; small batches gain most)");
   cmd->add_option("--from", a->from_png,
                   "Regenerate the image of this PNG (written by amskv generate) from the settings it records; "
                   "checkpoints from the recorded paths unless --var/--vae are given, checked by size and hash");

@@ -15,7 +15,7 @@ struct GenerateArgs {
   std::string out_dir = "samples";
   std::string dump_path, report_path;
   std::string from_png;  // --from: regenerate this image from the settings it records
-  bool dump_logits = false, no_grid = false, no_images = false;
+  bool dump_logits = false, no_grid = false, no_images = false, graphs = false;
   std::set<std::string> given;  // the flags given (--from keeps the recorded device unless --device is given)
 };
 

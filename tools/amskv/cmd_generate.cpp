@@ -89,6 +89,7 @@ void run_generate(const GenerateArgs& a) {
   engine::RunSettings settings;
   settings.keep_logits = a.dump_logits;
   settings.decode = !(a.no_images && !dump);
+  settings.record_steps = a.graphs;
   int64_t written = 0;
   try {
     job.run_batches(
