@@ -68,6 +68,7 @@ struct GenerateTimings {
   // Host time until every scale was enqueued. Near total_s minus the decode when the host's issue path, not
   // the device, sets the pace (small batches); it includes any wait for a policy's read-back.
   double enqueue_s = 0;
+  // Empty, and decode_s 0, when a Generator ran the request as one recording (the decoder is inside it).
   std::vector<double> per_scale_s;
 };
 
