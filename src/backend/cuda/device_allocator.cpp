@@ -87,6 +87,11 @@ void DeviceAllocator::release(void* p, size_t rounded) {
     pool_free_[it->second].emplace(rounded, p);
     return;
   }
+  if (active_pool_ != 0) {  // allocated before the recording, freed inside it: the graph still uses it
+    pool_of_[p] = active_pool_;
+    pool_free_[active_pool_].emplace(rounded, p);
+    return;
+  }
   free_.emplace(rounded, p);
   cached_ += rounded;
   in_use_ -= rounded;

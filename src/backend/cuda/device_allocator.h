@@ -34,9 +34,10 @@ class DeviceAllocator {
   }
   // Kept steps (CUDA graphs launched again without being recorded again) write their scratch blocks
   // whenever they run, so those blocks must not go to anyone else while the step is kept. Between
-  // begin_pool(id) and end_pool() every block handed out belongs to pool `id`: released, it returns to the
-  // pool (later allocations of the same recording reuse it; the graph orders those uses) rather than to the
-  // cache. drop_pool(id) gives the pool's free blocks back to the cache and lets its live ones return there.
+  // begin_pool(id) and end_pool() every block handed out, and every block released, belongs to pool `id`:
+  // released, it returns to the pool (later allocations of the same recording reuse it; the graph orders
+  // those uses) rather than to the cache. drop_pool(id) gives the pool's free blocks back to the cache and
+  // lets its live ones return there.
   void begin_pool(uint64_t id);
   void end_pool();
   void drop_pool(uint64_t id);
