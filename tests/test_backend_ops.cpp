@@ -337,7 +337,7 @@ TEST_P(BackendOps, SamplingDrawsTheSameTokens) {
     const auto logits = random(batch * n * vocab, -4.0f, 4.0f);
     Pair g = put_f32(logits);
     DeviceBuffer ct = cpu_.alloc(DType::I64, batch * n), dt = dev_->alloc(DType::I64, batch * n);
-    const backend::TokenSampling s{k, p, 77};
+    const backend::TokenSampling s{k, p, 77, {}};
     cpu_.sample_tokens(g.cpu, batch, n, vocab, s, 5, 3, ct);
     dev_->sample_tokens(g.dev, batch, n, vocab, s, 5, 3, dt);
     std::vector<int64_t> a(batch * n), b(batch * n);
@@ -366,7 +366,7 @@ TEST_P(BackendOps, SamplingReadsTheImageBase) {
   dev_->upload(db, &dev_base, DType::I64);
   DeviceBuffer ct = cpu_.alloc(DType::I64, batch * n), dt = dev_->alloc(DType::I64, batch * n),
                pt = cpu_.alloc(DType::I64, batch * n);
-  backend::TokenSampling s{50, 0.9, 77};
+  backend::TokenSampling s{50, 0.9, 77, {}};
   cpu_.sample_tokens(plain.cpu, batch, n, vocab, s, 5, 2, pt);
   s.image_base = cb;
   cpu_.sample_tokens(g.cpu, batch, n, vocab, s, 3, 2, ct);

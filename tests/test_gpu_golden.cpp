@@ -187,18 +187,25 @@ TEST_P(GpuGolden, RecordedStepsEqualLaunchedKernels) {
 
 // A Generator records a whole request once and replays it for later requests of the same shape: each replay
 // (other labels, other image numbers) gives what a fresh, launched request gives. Another seed records anew;
-// ams without a profile reads the device mid-run, so it is recorded per scale and never replayed.
+// ams without a profile reads the device mid-run, so it runs launched; with a profile its layers are decided
+// before the run, and it is replayed.
 TEST_P(GpuGolden, ReplayedGenerationsEqualLaunchedOnes) {
   const auto& [name, b] = GetParam();
   GoldenCase g(name);
   DeviceModels d(b, g);
   if (!d.be->can_record_steps()) GTEST_SKIP() << b.name << " does not record steps";
-  for (const std::string policy : {"full", "sink", "ams"}) {
+  const auto& cfg = d.var->config();
+  for (const std::string policy : {"full", "sink", "ams", "ams-profile"}) {
     kv::PolicyOptions po;
-    po.name = policy;
+    po.name = policy == "ams-profile" ? "ams" : policy;
     po.ams.cmin = 10;
     po.ams.cmax = 20;
     po.ams.condensed = 1;
+    if (policy == "ams-profile") {  // layer l's keys change more from scale to scale the deeper it is
+      for (int64_t l = 0; l < cfg.depth; ++l)
+        po.ams.profile_similarity.emplace_back(cfg.schedule.num_scales() - 1, 0.9 - 0.1 * static_cast<double>(l));
+      po.ams.profile_source = "test profile";
+    }
     engine::Generator generator(*d.var, *d.vae);
     auto opt = g.options();
     opt.sampling.top_k = 20;
@@ -208,7 +215,7 @@ TEST_P(GpuGolden, ReplayedGenerationsEqualLaunchedOnes) {
       uint64_t seed, first_image;
       bool reversed, replayed;
     };
-    const bool kept = policy != "ams";
+    const bool kept = policy != "ams";  // only ams without a profile reads the device mid-run
     for (const Run r : {Run{3, 0, false, false}, Run{3, 7, true, kept}, Run{3, 0, false, kept}, Run{5, 2, true, false},
                         Run{5, 2, false, kept}}) {
       SCOPED_TRACE(cat(b.name, " ", policy, " seed ", r.seed, " first image ", r.first_image));
@@ -221,7 +228,7 @@ TEST_P(GpuGolden, ReplayedGenerationsEqualLaunchedOnes) {
       const auto launched = engine::generate(*d.var, *d.vae, *p1, opt);
       opt.record_steps = true;
       const auto replayed = generator.generate(*p2, opt);
-      EXPECT_TRUE(replayed.steps_recorded);
+      EXPECT_EQ(replayed.steps_recorded, kept);  // ams without a profile runs launched
       EXPECT_EQ(replayed.replayed, r.replayed);
       for (size_t k = 0; k < launched.tokens.size(); ++k)
         EXPECT_EQ(launched.tokens[k].to_f64_vector(), replayed.tokens[k].to_f64_vector()) << "scale " << k;

@@ -129,13 +129,13 @@ class Backend {
   // A step begun with `keep` is launched again as recorded by replay_step(key), without being enqueued
   // again, until drop_step(key): the caller keeps every buffer the step touches alive and in place and
   // changes only their contents (inputs uploaded before the replay); the backend reserves the scratch the
-  // step allocated for it. replay_step() is false when no kept step has that key.
+  // step allocated for it. replay_step() is false when no kept step has that key. drop_step() never throws.
   virtual bool can_record_steps() const { return false; }
   virtual void begin_step(uint64_t key, bool keep) { (void)key, (void)keep; }
   virtual void end_step(uint64_t key) { (void)key; }
   virtual void abort_step() {}
   virtual bool replay_step(uint64_t key) { return (void)key, false; }
-  virtual void drop_step(uint64_t key) { (void)key; }
+  virtual void drop_step(uint64_t key) noexcept { (void)key; }
 
   // --- weights -----------------------------------------------------------------------------------------
   // weight [out, in], bias [out] or null; any floating dtype on the host.

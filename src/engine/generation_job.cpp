@@ -141,7 +141,8 @@ void GenerationJob::run_batches(const kv::PolicyFactory& policy_factory, const R
     go.decode_images = settings.decode;
     go.analysis = settings.analysis;
     go.plan = plan_.exec;
-    go.record_steps = settings.record_steps;
+    // Only a full batch that another full batch follows or precedes is worth recording whole.
+    go.record_steps = settings.record_steps && count == batch && total > batch;
     auto policy = policy_factory.make();
     std::unique_ptr<ProgressObserver> observer;
     if (progress) observer = std::make_unique<ProgressObserver>(progress, first, count, total);

@@ -59,7 +59,8 @@ struct RunSettings {
   bool keep_logits = false;
   kv::KvAnalysisOptions analysis;
   bool decode = true;
-  // GenerateOptions::record_steps: the batches after the first replay its recording (engine::Generator).
+  // GenerateOptions::record_steps for full batches when there are several: the first is recorded, the
+  // others replay it (engine::Generator).
   bool record_steps = false;
 };
 

@@ -101,7 +101,8 @@ class Generation;
 // recorded whole on a backend that records, and its buffers are kept: a later request with the same batch
 // size and settings (other labels and image numbers are fine) replays the recording after uploading its
 // labels and first image number, so the host issues one launch instead of thousands. Its results are the
-// same as a fresh request's. Anything else runs as generate() does, after releasing what was kept.
+// same as a fresh request's. Anything else runs launched, as generate() without record_steps does, after
+// releasing what was kept.
 class Generator {
  public:
   Generator(const model::VarModel& var, const model::Vqvae& vae);

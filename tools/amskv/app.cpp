@@ -178,9 +178,9 @@ void add_bench(CLI::App& app, const Actions& actions) {
       ->capture_default_str();
   cmd->add_flag("--no-decode", a->no_decode, "Leave the VQVAE decoder out");
   cmd->add_flag("--graphs", a->graphs,
-                "Record the work as CUDA graphs instead of launching every kernel from the host: a whole "
-                "generation, replayed by later repetitions, where the policy needs nothing read back "
-                "mid-run; else one graph per scale, updated in place");
+                "Record a whole generation as one CUDA graph and replay it for the later repetitions instead of "
+                "launching every kernel from the host (policies that read nothing back mid-run; others run "
+                "launched)");
   cmd->add_flag("--max-batch", a->max_batch, "Report the largest batch that fits per shape, dtype and policy");
   cmd->add_option("--vae-ch", a->vae_ch, "Channels of the random VQVAE (official 160)")
       ->transform(integer_in(1, 1024))

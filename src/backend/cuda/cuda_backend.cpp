@@ -224,6 +224,9 @@ class CudaBackend final : public Backend {
   bool can_record_steps() const override { return true; }
   void begin_step(uint64_t key, bool keep) override {
     AMSKV_CHECK(!graphs_.recording(), "cuda backend: a step is already being recorded");
+    // A kept step records a whole request, and an allocation while recording cannot empty the cache (queued
+    // work may use its blocks): empty it now, so the recording has the memory a launched request would.
+    if (keep) alloc_->trim();
     if (!gathers_unchecked_) fill_zero(flag_);  // recorded gathers raise it; read at the next wait
     graphs_.begin(stream_);
     alloc_->set_recording(true);
@@ -232,10 +235,18 @@ class CudaBackend final : public Backend {
     if (keep) alloc_->begin_pool(key);  // its scratch stays reserved while it is kept
   }
   void end_step(uint64_t key) override {
-    AMSKV_CHECK(key == step_key_, "cuda backend: end_step of another step than the one recorded");
+    if (key != step_key_) {
+      abort_step();
+      fail("cuda backend: end_step of another step than the one recorded");
+    }
     alloc_->set_recording(false);
     if (keep_step_) alloc_->end_pool();
-    graphs_.end(stream_, key, keep_step_);
+    try {
+      graphs_.end(stream_, key, keep_step_);
+    } catch (...) {
+      if (keep_step_) drop_step(key);  // nothing will replay it: its pool goes back to the cache
+      throw;
+    }
   }
   void abort_step() override {
     alloc_->set_recording(false);
@@ -251,7 +262,7 @@ class CudaBackend final : public Backend {
     gathers_unchecked_ = true;  // its gathers are checked at the next wait, as when it was recorded
     return true;
   }
-  void drop_step(uint64_t key) override {
+  void drop_step(uint64_t key) noexcept override {
     graphs_.drop(stream_, key);
     alloc_->drop_pool(key);
   }

@@ -24,8 +24,9 @@ class StepGraphs {
   void end(cudaStream_t stream, uint64_t key, bool keep);
   // Launches the kept graph of `key`; false when there is none.
   bool replay(cudaStream_t stream, uint64_t key);
-  // Forgets the kept graph of `key` (after the stream has finished with it).
-  void drop(cudaStream_t stream, uint64_t key);
+  // Forgets the kept graph of `key` once the stream has finished with it. Never throws (it runs from
+  // destructors and error paths): a failed wait or destruction leaves nothing more to do.
+  void drop(cudaStream_t stream, uint64_t key) noexcept;
   // Ends the capture and drops what it recorded (never throws: it runs while an error unwinds).
   void abort(cudaStream_t stream) noexcept;
 
