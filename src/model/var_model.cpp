@@ -115,17 +115,6 @@ VarModel::VarModel(backend::Backend& b, const io::TensorMap& t, const std::vecto
   }
 }
 
-Conditioning VarModel::condition(const std::vector<int64_t>& class_ids) const {
-  const auto R = static_cast<int64_t>(class_ids.size());
-  for (int64_t id : class_ids)
-    AMSKV_CHECK(id >= 0 && id <= config_.num_classes, "class id ", id, " out of range [0, ", config_.num_classes, "]");
-  Conditioning cond = conditioning_for(R);
-  DeviceBuffer ids = backend_.alloc(DType::I64, R);
-  backend_.upload(ids, class_ids.data(), DType::I64);
-  condition_into(ids, cond);
-  return cond;
-}
-
 Conditioning VarModel::conditioning_for(int64_t rows) const {
   const int64_t C = config_.width;
   Conditioning cond;

@@ -47,10 +47,9 @@ class VarModel {
   const VarConfig& config() const { return config_; }
   backend::Backend& backend() const { return backend_; }
 
-  // class_ids: one class per row (the null class is config().num_classes).
-  Conditioning condition(const std::vector<int64_t>& class_ids) const;
-  // The same in two parts: the buffers for `rows` class rows, then their values from ids (I64 [rows] in
-  // backend memory). The second part reads nothing from the host, so a recorded step can hold it.
+  // The conditioning in two parts: the buffers for `rows` class rows, then their values from ids (I64 [rows]
+  // in backend memory, one class per row; the null class is config().num_classes). The second part reads
+  // nothing from the host, so a recorded step can hold it.
   Conditioning conditioning_for(int64_t rows) const;
   void condition_into(backend::DeviceSpan ids, Conditioning& cond) const;
   // Scale 0 input into ws.x [rows, 1, C]: class embedding + pos_start + level/position embedding of token 0.

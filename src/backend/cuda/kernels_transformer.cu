@@ -51,20 +51,6 @@ __global__ void layer_norm_modulate_kernel(const float* x, int64_t rows, int64_t
 // residual add and the norm that reads its result share one pass over x and one launch.
 constexpr int kNormThreads = 128;
 constexpr int kNormQuads = 8;
-// Σa and Σb over the block in one pass of shuffles and one exchange through shared memory (kNormThreads
-// threads); every thread gets both.
-__device__ __forceinline__ void norm_block_sums(double& a, double& b) {
-  __shared__ double partial[kNormThreads / 32][2];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  a = warp_sum(a);
-  b = warp_sum(b);
-  if (lane == 0) partial[warp][0] = a, partial[warp][1] = b;
-  __syncthreads();
-  a = 0.0, b = 0.0;
-#pragma unroll
-  for (int w = 0; w < kNormThreads / 32; ++w) a += partial[w][0], b += partial[w][1];
-}
-
 template <class Y, class B, int kQuads>
 __global__ void __launch_bounds__(kNormThreads) layer_norm_modulate_vec_kernel(
     float* __restrict__ x, const B* __restrict__ branch, const float* __restrict__ gate, int64_t gate_stride,
@@ -94,7 +80,7 @@ __global__ void __launch_bounds__(kNormThreads) layer_norm_modulate_vec_kernel(
     s += (a + b) + (cc + d);
     q += (a * a + b * b) + (cc * cc + d * d);
   }
-  norm_block_sums(s, q);
+  block_sum_once<kNormThreads>(s, q);
   const double mean = s / width, var = fmax(q / width - mean * mean, 0.0);
   const float m = static_cast<float>(mean);
   const float inv = static_cast<float>(1.0 / sqrt(var + 1e-6));

@@ -65,7 +65,6 @@ bool StepGraphs::replay(cudaStream_t stream, uint64_t key) {
   const auto it = kept_.find(key);
   if (it == kept_.end()) return false;
   AMSKV_CUDA_CHECK(cudaGraphLaunch(it->second, stream));
-  ++replayed_;
   return true;
 }
 

@@ -32,14 +32,14 @@ class StepGraphs {
 
   int64_t instantiated() const { return instantiated_; }
   int64_t updated() const { return updated_; }
-  int64_t replayed() const { return replayed_; }
 
  private:
-  // Graphs kept at most; past it every kept graph is dropped (a long-lived process that runs many shapes).
+  // Updated graphs (execs_) kept at most; past it they are all dropped (a long-lived process that runs many
+  // shapes). Kept steps (kept_) live until drop().
   static constexpr size_t kMaxKept = 256;
   std::map<uint64_t, cudaGraphExec_t> execs_, kept_;
   bool recording_ = false;
-  int64_t instantiated_ = 0, updated_ = 0, replayed_ = 0;
+  int64_t instantiated_ = 0, updated_ = 0;
 };
 
 }  // namespace amskv::backend::cuda
