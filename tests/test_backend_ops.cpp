@@ -135,6 +135,25 @@ TEST_P(BackendOps, KeepTokensCompactsInPlace) {
   }
 }
 
+// The 8-bit KV store's write rounds alike everywhere: the same values give the same integers and scales.
+TEST_P(BackendOps, QuantizeBlocksLikeTheCpu) {
+  const int64_t blocks = 37, tokens = 13, width = 64, capacity = 20;
+  auto v = random(blocks * tokens * width);
+  for (int64_t d = 0; d < width; ++d) v[static_cast<size_t>(5 * width + d)] = 0.0f;  // a zero vector
+  Pair src = put_compute(v);
+  Pair scales = zeros(blocks * capacity, DType::F32);
+  DeviceBuffer cq = cpu_.alloc(DType::I8, blocks * capacity * width), dq = dev_->alloc(DType::I8, cq.size());
+  cpu_.fill_zero(cq);
+  dev_->fill_zero(dq);
+  cpu_.quantize_blocks(cq, capacity * width, scales.cpu, capacity, src.cpu, tokens * width, tokens, width, blocks);
+  dev_->quantize_blocks(dq, capacity * width, scales.dev, capacity, src.dev, tokens * width, tokens, width, blocks);
+  std::vector<int8_t> a(static_cast<size_t>(cq.size())), b(a.size());
+  cpu_.download(cq, a.data());
+  dev_->download(dq, b.data());
+  EXPECT_EQ(a, b);
+  expect_close(scales, 0.0, "quantize_blocks scales");
+}
+
 TEST_P(BackendOps, LinearWithBiasAndGelu) {
   for (auto [rows, in, out] : {std::tuple{7, 64, 96}, std::tuple{300, 256, 384}, std::tuple{1, 128, 512}}) {
     const auto w = rounded(random(out * in, -0.2f, 0.2f), T_), b = random(out);
@@ -231,22 +250,43 @@ TEST_P(BackendOps, AttentionOverSegments) {
     Pair slab_k = put_compute(unit(rows * heads * capacity, 1.0f)), slab_v = put_compute(random(rows * heads * capacity * dh));
     Pair cur_k = put_compute(unit(rows * heads * n, 1.0f)), cur_v = put_compute(random(rows * heads * n * dh));
     Pair q = put_compute(unit(rows * heads * n, 12.0f));
-    auto segments = [&](backend::Backend& b, const Pair& sk, const Pair& sv, const Pair& ck, const Pair& cv, bool cpu) {
+    // The stored scales as an 8-bit store holds them too: integers and per-token scales, written by each
+    // backend's own quantize_blocks from the same values.
+    struct Int8Slab {
+      DeviceBuffer k, v, k_scale, v_scale;
+    };
+    auto quantized = [&](backend::Backend& b, DeviceSpan k, DeviceSpan v) {
+      const int64_t blocks = rows * heads;
+      Int8Slab q8{b.alloc(DType::I8, blocks * capacity * dh), b.alloc(DType::I8, blocks * capacity * dh),
+                  b.alloc(DType::F32, blocks * capacity), b.alloc(DType::F32, blocks * capacity)};
+      b.quantize_blocks(q8.k, capacity * dh, q8.k_scale, capacity, k, capacity * dh, stored, dh, blocks);
+      b.quantize_blocks(q8.v, capacity * dh, q8.v_scale, capacity, v, capacity * dh, stored, dh, blocks);
+      return q8;
+    };
+    const Int8Slab cpu8 = quantized(cpu_, slab_k.cpu, slab_v.cpu), dev8 = quantized(*dev_, slab_k.dev, slab_v.dev);
+    auto segments = [&](backend::Backend& b, const Pair& sk, const Pair& sv, const Pair& ck, const Pair& cv, bool cpu,
+                        const Int8Slab* q8) {
       std::vector<AttentionSegment> s;
       int64_t off = 0;
       const DeviceSpan k = cpu ? sk.cpu.span() : sk.dev.span(), v = cpu ? sv.cpu.span() : sv.dev.span();
       for (size_t i = 0; i + 1 < lengths.size(); ++i) {
-        s.push_back({k.slice(off * dh).raw(), v.slice(off * dh).raw(), lengths[i], capacity * dh, k.dtype()});
+        if (q8)
+          s.push_back({q8->k.slice(off * dh).raw(), q8->v.slice(off * dh).raw(), lengths[i], capacity * dh, DType::I8,
+                       static_cast<const float*>(q8->k_scale.slice(off).raw()),
+                       static_cast<const float*>(q8->v_scale.slice(off).raw()), capacity});
+        else
+          s.push_back({k.slice(off * dh).raw(), v.slice(off * dh).raw(), lengths[i], capacity * dh, k.dtype()});
         off += lengths[i];
       }
       const DeviceSpan kk = cpu ? ck.cpu.span() : ck.dev.span(), vv = cpu ? cv.cpu.span() : cv.dev.span();
       s.push_back({kk.raw(), vv.raw(), n, n * dh, kk.dtype()});
       return s;
     };
-    const auto cs = segments(cpu_, slab_k, slab_v, cur_k, cur_v, true);
-    const auto ds = segments(*dev_, slab_k, slab_v, cur_k, cur_v, false);
     const int64_t keys = stored + n;
+    for (bool int8 : {false, true})
     for (bool with_mass : {false, true}) {
+      const auto cs = segments(cpu_, slab_k, slab_v, cur_k, cur_v, true, int8 ? &cpu8 : nullptr);
+      const auto ds = segments(*dev_, slab_k, slab_v, cur_k, cur_v, false, int8 ? &dev8 : nullptr);
       Pair out = zeros(rows * heads * n * dh, T_);
       std::vector<double> cm(rows * heads * cs.size()), dm(cm.size());
       std::vector<float> ck(rows * heads * keys), dk(ck.size());
@@ -259,7 +299,8 @@ TEST_P(BackendOps, AttentionOverSegments) {
           EXPECT_NEAR(dk[i], ck[i], T_ == DType::F32 ? 1e-4 : 0.05 * std::max(1.0f, ck[i])) << "key mass " << i;
       }
       expect_close(out, std::max(out_tol(), T_ == DType::F32 ? 1e-5 : 2e-2),
-                   cat("attention rows ", rows, " n ", n, " segments ", cs.size(), with_mass ? " with mass" : ""));
+                   cat("attention rows ", rows, " n ", n, " segments ", cs.size(), with_mass ? " with mass" : "",
+                       int8 ? " (8-bit store)" : ""));
       if (with_mass) {
         for (size_t i = 0; i < cm.size(); ++i)
           EXPECT_NEAR(dm[i], cm[i], T_ == DType::F32 ? 1e-4 : 0.05 * std::max(1.0, cm[i])) << "mass " << i;
@@ -523,6 +564,23 @@ TEST_P(BackendOps, KeySimilarity) {
     const double a = cpu_.key_similarity(cp, ps, cc, cs, rows, heads, dh);
     const double b = dev_->key_similarity(dp, ps, dc, cs, rows, heads, dh);
     EXPECT_NEAR(a, b, 1e-5) << ps << " -> " << cs;
+    // The previous keys from an 8-bit store.
+    const int64_t blocks = rows * heads, cap = ps * ps + 2;
+    auto quantized_prev = [&](backend::Backend& be, DeviceSpan src, DeviceBuffer& q, DeviceBuffer& scale) {
+      q = be.alloc(DType::I8, blocks * cap * dh);
+      scale = be.alloc(DType::F32, blocks * cap);
+      be.quantize_blocks(q, cap * dh, scale, cap, src, cap * dh, ps * ps, dh, blocks);
+      return AttentionSegment{q.span().raw(), q.span().raw(), ps * ps, cap * dh, DType::I8,
+                              static_cast<const float*>(scale.span().raw()), static_cast<const float*>(scale.span().raw()),
+                              cap};
+    };
+    DeviceBuffer cq, cscale, dq, dscale;
+    const AttentionSegment cp8 = quantized_prev(cpu_, prev.cpu, cq, cscale);
+    const AttentionSegment dp8 = quantized_prev(*dev_, prev.dev, dq, dscale);
+    const double a8 = cpu_.key_similarity(cp8, ps, cc, cs, rows, heads, dh);
+    const double b8 = dev_->key_similarity(dp8, ps, dc, cs, rows, heads, dh);
+    EXPECT_NEAR(a8, b8, 1e-5) << ps << " -> " << cs << " (8-bit previous keys)";
+    EXPECT_NEAR(a8, a, 2e-2) << ps << " -> " << cs << " (8-bit against full-precision keys)";
   }
 }
 

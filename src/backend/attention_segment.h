@@ -1,6 +1,10 @@
 // The one thing attention kernels know about the KV cache: a list of segments, each a run of cached
 // tokens laid out [rows][heads][tokens][head_dim] with `head_stride` elements between consecutive
 // (row, head) blocks, in the backend's memory. Kernels never know which policy produced the list.
+//
+// An 8-bit segment (dtype I8) holds every token's vector as integers q with one float32 scale per
+// (row, head, token): the value is q·scale. Its scales are laid out [rows][heads][tokens] with
+// `scale_stride` scales between (row, head) blocks (see Backend::quantize_blocks).
 #pragma once
 #include <cstdint>
 
@@ -14,6 +18,9 @@ struct AttentionSegment {
   int64_t tokens = 0;
   int64_t head_stride = 0;  // elements between (row, head) blocks; >= tokens * head_dim
   DType dtype = DType::F32;
+  const float* k_scale = nullptr;  // I8 only: per-token scales of k and v
+  const float* v_scale = nullptr;
+  int64_t scale_stride = 0;  // I8 only: scales between (row, head) blocks; >= tokens
 };
 
 }  // namespace amskv

@@ -81,6 +81,11 @@ class Backend {
   virtual std::string device() const = 0;  // "cpu" or "cuda"
   virtual std::string name() const = 0;    // for reports, e.g. "cuda:0 NVIDIA H200 (bf16)"
   virtual DType compute_dtype() const = 0;
+  // How the KV store keeps past scales' K/V: the compute dtype (the default), or I8 (8-bit integers with a
+  // float32 scale per token and head, quantize_blocks), which halves a bf16 cache so that larger batches fit.
+  // The current scale's K/V and every attention product stay in the compute dtype.
+  DType kv_dtype() const { return kv_int8_ ? DType::I8 : compute_dtype(); }
+  void set_kv_int8(bool on) { kv_int8_ = on; }
   // How many images the VQVAE decoder should run at once (the CPU decodes one at a time, in cache).
   virtual int64_t decoder_images_per_pass(int64_t bytes_per_image) const = 0;
 
@@ -107,6 +112,14 @@ class Backend {
   virtual void keep_tokens(DeviceSpan store, int64_t store_stride, DeviceSpan fresh, int64_t fresh_tokens,
                            const std::vector<int32_t>& picks, int64_t blocks, int64_t count, int64_t held,
                            int64_t width) = 0;
+  // The 8-bit KV store's write: `blocks` blocks of `tokens` vectors of `width` values (src [blocks][tokens][width]
+  // in the compute dtype, src_stride elements between blocks) into dst (I8, dst_stride elements between
+  // blocks) and scales (F32, scale_stride per block). A vector v becomes q = round(v·(127/m)) with scale
+  // m/127, m = max|v| (all zeros, scale 0, for a zero vector): every value is kept within half a step,
+  // m/254. The rounding is the same on every backend; only the input's type differs.
+  virtual void quantize_blocks(DeviceSpan dst, int64_t dst_stride, DeviceSpan scales, int64_t scale_stride,
+                               DeviceSpan src, int64_t src_stride, int64_t tokens, int64_t width,
+                               int64_t blocks) = 0;
   virtual void fill_zero(DeviceSpan dst) = 0;
   virtual MemoryInfo memory() const = 0;
   // The most memory this backend's buffers held at once since the last reset (the CPU reports its peak
@@ -156,7 +169,8 @@ class Backend {
   // (float32 [heads]).
   virtual void qk_norm_split(DeviceSpan qkv, int64_t rows, int64_t n, int64_t heads, int64_t head_dim,
                              DeviceSpan tau, DeviceSpan q, DeviceSpan k, DeviceSpan v) = 0;
-  // Softmax attention (scale 1: q is pre-scaled) of q [rows][heads][n][dh] over the concatenated segments;
+  // Softmax attention (scale 1: q is pre-scaled) of q [rows][heads][n][dh] over the concatenated segments
+  // (each in the compute dtype, or I8 with scales);
   // out [rows][n][heads·dh], compute dtype. segment_mass (host, may be null) receives [rows][heads][segments]:
   // attention probability summed over the n queries and over each segment's keys; key_mass (host, may be
   // null) receives [rows][heads][keys]: the probability every key received, summed over the queries (for
@@ -247,6 +261,7 @@ class Backend {
   // --- analysis ----------------------------------------------------------------------------------------
   // The inter-scale key similarity of spec/amskv.md: keys of the previous scale upsampled bicubically per
   // head to the current grid, cosine similarity with the current keys, mean over tokens, heads and rows.
+  // The previous keys may be an I8 segment (the store's), the current ones are in the compute dtype.
   // Written to `out` (one F64 in backend memory) without waiting for it: a cache that measures every layer
   // reads the values back once per scale, not once per layer.
   virtual void key_similarity_into(const AttentionSegment& previous, int64_t previous_side,
@@ -261,6 +276,9 @@ class Backend {
     download(out, &value);
     return value;
   }
+
+ private:
+  bool kv_int8_ = false;
 };
 
 // One recorded step, when `on` (and the backend records): begun here, launched by finish(), abandoned if the

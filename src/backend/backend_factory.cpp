@@ -16,7 +16,8 @@ const std::vector<std::string>& available_devices() {
   return devices;
 }
 
-std::unique_ptr<Backend> make_backend(const BackendOptions& o) {
+namespace {
+std::unique_ptr<Backend> make_device(const BackendOptions& o) {
   if (o.device == "cpu") {
     AMSKV_CHECK(o.dtype == "auto" || o.dtype == "f32", "--dtype ", o.dtype,
                 ": the CPU backend computes in f32 only (reference-exact); use --device cuda for bf16/f16");
@@ -35,6 +36,14 @@ std::unique_ptr<Backend> make_backend(const BackendOptions& o) {
 #endif
   }
   fail("--device ", o.device, " is not one of cpu, cuda");
+}
+}  // namespace
+
+std::unique_ptr<Backend> make_backend(const BackendOptions& o) {
+  AMSKV_CHECK(o.kv_dtype == "auto" || o.kv_dtype == "int8", "--kv-dtype ", o.kv_dtype, " is not one of auto, int8");
+  std::unique_ptr<Backend> b = make_device(o);
+  b->set_kv_int8(o.kv_dtype == "int8");
+  return b;
 }
 
 }  // namespace amskv::backend

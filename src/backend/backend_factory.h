@@ -1,4 +1,4 @@
-// Picks a backend from the user's choice (--device, --dtype, --threads).
+// Picks a backend from the user's choice (--device, --dtype, --kv-dtype, --threads).
 #pragma once
 #include <memory>
 #include <string>
@@ -11,6 +11,7 @@ namespace amskv::backend {
 struct BackendOptions {
   std::string device = "cpu";  // cpu, cuda
   std::string dtype = "auto";  // auto (f32 on the CPU, bf16 on CUDA), f32, bf16, f16
+  std::string kv_dtype = "auto";  // auto (the compute dtype) or int8 (Backend::kv_dtype)
   int threads = 0;             // CPU threads (0: every core)
   int gpu = 0;                 // CUDA device index
 };

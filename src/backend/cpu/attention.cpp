@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "backend/cpu/gemm.h"
+#include "backend/cpu/kv_int8_ops.h"
 #include "core/error.h"
 
 namespace amskv::cpu {
@@ -15,10 +16,7 @@ void segmented_attention(const float* q, int64_t rows, int64_t heads, int64_t n,
                          std::span<const AttentionSegment> segments, float* out, double* segment_mass,
                          float* key_mass) {
   int64_t total = 0;
-  for (const auto& s : segments) {
-    AMSKV_CHECK(s.dtype == DType::F32, "CPU attention reads float32 K/V segments");
-    total += s.tokens;
-  }
+  for (const auto& s : segments) total += s.tokens;
   const int64_t nseg = static_cast<int64_t>(segments.size());
   const int64_t width = heads * head_dim;
 
@@ -27,14 +25,15 @@ void segmented_attention(const float* q, int64_t rows, int64_t heads, int64_t n,
     // Scores for all keys of one (row, head); the BLAS calls below run single-threaded inside this region.
     std::vector<float> scores(static_cast<size_t>(n * total));
     std::vector<float> inv_sum(static_cast<size_t>(n));
+    std::vector<float> dequantized;  // an 8-bit segment's block as float32
 #pragma omp for schedule(dynamic)
     for (int64_t rh = 0; rh < rows * heads; ++rh) {
       const int64_t r = rh / heads, h = rh % heads;
       const float* qh = q + rh * n * head_dim;
       int64_t col = 0;
       for (const auto& s : segments) {
-        gemm(false, true, n, s.tokens, head_dim, 1.0f, qh, head_dim, static_cast<const float*>(s.k) + rh * s.head_stride, head_dim, 0.0f,
-             scores.data() + col, total);
+        gemm(false, true, n, s.tokens, head_dim, 1.0f, qh, head_dim, segment_block(s, false, rh, head_dim, dequantized),
+             head_dim, 0.0f, scores.data() + col, total);
         col += s.tokens;
       }
       for (int64_t i = 0; i < n; ++i) {
@@ -75,8 +74,8 @@ void segmented_attention(const float* q, int64_t rows, int64_t heads, int64_t n,
       col = 0;
       for (size_t si = 0; si < segments.size(); ++si) {
         const auto& s = segments[si];
-        gemm(false, false, n, head_dim, s.tokens, 1.0f, scores.data() + col, total, static_cast<const float*>(s.v) + rh * s.head_stride,
-             head_dim, si == 0 ? 0.0f : 1.0f, oh, width);
+        gemm(false, false, n, head_dim, s.tokens, 1.0f, scores.data() + col, total,
+             segment_block(s, true, rh, head_dim, dequantized), head_dim, si == 0 ? 0.0f : 1.0f, oh, width);
         col += s.tokens;
       }
       for (int64_t i = 0; i < n; ++i)

@@ -17,6 +17,7 @@
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/group_norm.h"
 #include "backend/cpu/key_similarity.h"
+#include "backend/cpu/kv_int8_ops.h"
 #include "backend/cpu/resample.h"
 #include "backend/cpu/sampling.h"
 #include "backend/cpu/spatial_attention.h"
@@ -113,6 +114,17 @@ void CpuBackend::copy_blocks(DeviceSpan dst, int64_t dst_stride, DeviceSpan src,
   for (int64_t i = 0; i < count; ++i)
     std::memcpy(d + static_cast<size_t>(i * dst_stride) * es, s + static_cast<size_t>(i * src_stride) * es,
                 static_cast<size_t>(block) * es);
+}
+
+void CpuBackend::quantize_blocks(DeviceSpan dst, int64_t dst_stride, DeviceSpan scales, int64_t scale_stride,
+                                 DeviceSpan src, int64_t src_stride, int64_t tokens, int64_t width, int64_t blocks) {
+  AMSKV_CHECK(dst.dtype() == DType::I8, "cpu backend: quantize_blocks writes I8, got ", dtype_name(dst.dtype()));
+  if (blocks == 0 || tokens == 0) return;
+  need(dst, (blocks - 1) * dst_stride + tokens * width, "quantize_blocks destination");
+  need(scales, (blocks - 1) * scale_stride + tokens, "quantize_blocks scales");
+  need(src, (blocks - 1) * src_stride + tokens * width, "quantize_blocks source");
+  cpu::quantize_blocks(f32(src, "quantize_blocks source"), src_stride, static_cast<int8_t*>(dst.raw()), dst_stride,
+                       f32(scales, "quantize_blocks scales"), scale_stride, tokens, width, blocks);
 }
 
 void CpuBackend::keep_tokens(DeviceSpan store, int64_t store_stride, DeviceSpan fresh, int64_t fresh_tokens,

@@ -28,6 +28,8 @@ class CpuBackend final : public Backend {
                    int64_t width) override;
   void copy_blocks(DeviceSpan dst, int64_t dst_stride, DeviceSpan src, int64_t src_stride, int64_t block,
                    int64_t count) override;
+  void quantize_blocks(DeviceSpan dst, int64_t dst_stride, DeviceSpan scales, int64_t scale_stride, DeviceSpan src,
+                       int64_t src_stride, int64_t tokens, int64_t width, int64_t blocks) override;
   void fill_zero(DeviceSpan dst) override;
   MemoryInfo memory() const override;
   int64_t peak_memory_bytes() const override;

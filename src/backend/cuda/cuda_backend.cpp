@@ -203,6 +203,18 @@ class CudaBackend final : public Backend {
     cuda::launch_keep_tokens(store.raw(), store_stride, fresh.raw(), fresh_tokens, ptr<const int32_t>(d_picks.span()),
                              blocks, count, held, width, static_cast<int64_t>(dtype_size(store.dtype())), stream_);
   }
+  void quantize_blocks(DeviceSpan dst, int64_t dst_stride, DeviceSpan scales, int64_t scale_stride, DeviceSpan src,
+                       int64_t src_stride, int64_t tokens, int64_t width, int64_t blocks) override {
+    need_type(dst, DType::I8, "quantize_blocks destination");
+    need_type(scales, DType::F32, "quantize_blocks scales");
+    if (blocks == 0 || tokens == 0) return;
+    AMSKV_CHECK(dst.size() >= (blocks - 1) * dst_stride + tokens * width &&
+                    scales.size() >= (blocks - 1) * scale_stride + tokens &&
+                    src.size() >= (blocks - 1) * src_stride + tokens * width,
+                "cuda backend: quantize_blocks out of range");
+    cuda::launch_quantize_kv(src.raw(), src.dtype(), src_stride, ptr<int8_t>(dst), dst_stride, ptr<float>(scales),
+                             scale_stride, tokens, width, blocks, stream_);
+  }
   void fill_zero(DeviceSpan dst) override {
     if (!dst.empty()) AMSKV_CUDA_CHECK(cudaMemsetAsync(dst.raw(), 0, dst.bytes(), stream_));
   }
@@ -352,22 +364,29 @@ class CudaBackend final : public Backend {
     need_type(q, compute_, "attention queries");
     need_type(out, compute_, "attention output");
     cuda::SegmentList list;
-    const size_t es = dtype_size(compute_);
     for (const AttentionSegment& s : segments) {
-      AMSKV_CHECK(s.dtype == compute_, "cuda attention: K/V segments of ", dtype_name(s.dtype));
+      const bool int8 = s.dtype == DType::I8;
+      AMSKV_CHECK(s.dtype == compute_ || (int8 && s.k_scale && s.v_scale), "cuda attention: K/V segments of ",
+                  dtype_name(s.dtype));
+      const size_t es = dtype_size(s.dtype);
       // Scales stored side by side in one slab are one segment to the kernel (fewer partial key tiles),
       // except when the per-segment mass is wanted.
       const int last = list.count - 1;
       if (!segment_mass && !key_mass && last >= 0 && list.head_stride[last] == s.head_stride &&
+          (list.k_scale[last] != nullptr) == int8 &&
           static_cast<const char*>(list.k[last]) + list.tokens[last] * head_dim * es == s.k &&
-          static_cast<const char*>(list.v[last]) + list.tokens[last] * head_dim * es == s.v) {
+          static_cast<const char*>(list.v[last]) + list.tokens[last] * head_dim * es == s.v &&
+          (!int8 || (list.scale_stride[last] == s.scale_stride && list.k_scale[last] + list.tokens[last] == s.k_scale &&
+                     list.v_scale[last] + list.tokens[last] == s.v_scale))) {
         list.tokens[last] += s.tokens;
         continue;
       }
       AMSKV_CHECK(list.count < cuda::kMaxSegments, "cuda attention: more than ", cuda::kMaxSegments, " segments");
-      list.k[list.count] = s.k, list.v[list.count] = s.v;
-      list.tokens[list.count] = s.tokens, list.head_stride[list.count] = s.head_stride;
-      ++list.count;
+      const int i = list.count++;
+      list.k[i] = s.k, list.v[i] = s.v;
+      list.tokens[i] = s.tokens, list.head_stride[i] = s.head_stride;
+      list.k_scale[i] = int8 ? s.k_scale : nullptr, list.v_scale[i] = int8 ? s.v_scale : nullptr;
+      list.scale_stride[i] = int8 ? s.scale_stride : 0;
     }
     if (!segment_mass && !key_mass) {
       cuda::launch_attention(q.raw(), compute_, rows, heads, n, head_dim, list, out.raw(), stream_);
@@ -587,8 +606,12 @@ class CudaBackend final : public Backend {
                 "similarity: segment sizes do not match the scale sides");
     need_type(out, DType::F64, "key similarity");
     DeviceBuffer partial = alloc(DType::F64, rows * heads);
-    cuda::launch_key_similarity(prev.k, cur.k, prev.dtype, rows * heads, prev.head_stride, cur.head_stride, prev_side,
-                                cur_side, head_dim, ptr<double>(partial), stream_);
+    const bool int8 = prev.dtype == DType::I8;
+    AMSKV_CHECK(cur.dtype == compute_ && (prev.dtype == compute_ || (int8 && prev.k_scale)),
+                "similarity: keys of ", dtype_name(prev.dtype), " and ", dtype_name(cur.dtype));
+    cuda::launch_key_similarity(prev.k, int8 ? prev.k_scale : nullptr, prev.scale_stride, cur.k, cur.dtype, rows * heads,
+                                prev.head_stride, cur.head_stride, prev_side, cur_side, head_dim, ptr<double>(partial),
+                                stream_);
     cuda::launch_mean_of(ptr<const double>(partial), rows * heads, static_cast<double>(rows * heads * cur.tokens),
                          ptr<double>(out), stream_);
   }

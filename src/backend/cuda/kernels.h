@@ -28,6 +28,9 @@ void launch_gelu_tanh(void* x, DType t, int64_t n, cudaStream_t s);
 // out[i, :] = table[ids[i], :]; an id outside [0, table_rows) sets *bad to 1 and writes zeros.
 void launch_gather_rows(const float* table, int64_t width, int64_t table_rows, const int64_t* ids, int64_t count,
                         float* out, int* bad, cudaStream_t s);
+// The 8-bit KV store's write (Backend::quantize_blocks; rounding of backend/kv_int8.h): src of type t.
+void launch_quantize_kv(const void* src, DType t, int64_t src_stride, int8_t* dst, int64_t dst_stride, float* scales,
+                        int64_t scale_stride, int64_t tokens, int64_t width, int64_t blocks, cudaStream_t s);
 // KV store compaction for token-level caches (Backend::keep_tokens); strides and width in elements of
 // `elem_bytes` bytes.
 void launch_keep_tokens(void* store, int64_t store_stride, const void* fresh, int64_t fresh_tokens, const int32_t* picks,
@@ -46,15 +49,21 @@ void launch_to_unit_range(float* x, int64_t n, cudaStream_t s);
 
 // --- attention (kernels_attention.cu) ------------------------------------------------------------------
 constexpr int kMaxSegments = 64;
+// Segments in the compute dtype, or 8-bit ones (k_scale and v_scale set: value = int8 · scale of its token,
+// scales [rows·heads][scale_stride]). The list travels as a kernel parameter (under 4 KiB).
 struct SegmentList {
   const void* k[kMaxSegments];
   const void* v[kMaxSegments];
+  const float* k_scale[kMaxSegments];
+  const float* v_scale[kMaxSegments];
   int64_t tokens[kMaxSegments];
   int64_t head_stride[kMaxSegments];
+  int64_t scale_stride[kMaxSegments];
   int count = 0;
 };
 // out [rows][n][heads·dh] = softmax(q·kᵀ)·v over the concatenated segments (q pre-scaled). Tensor-core
-// flash kernel for BF16/F16 with dh = 64; a warp-per-query kernel otherwise.
+// flash kernel for BF16/F16 with dh = 64 (8-bit segments widened in shared memory); a warp-per-query kernel
+// otherwise.
 void launch_attention(const void* q, DType t, int64_t rows, int64_t heads, int64_t n, int64_t head_dim,
                       const SegmentList& segments, void* out, cudaStream_t s);
 // The same, also writing mass [rows][heads][segments] (probability summed over queries and each segment's keys)
@@ -126,8 +135,9 @@ void launch_softmax_rows(const float* s, int64_t rows, int64_t cols, float scale
 // *out = Σ values[i] / divisor, summed in an order fixed by the count alone (one block).
 void launch_mean_of(const double* values, int64_t count, double divisor, double* out, cudaStream_t s);
 // Per (row, head) block: Σ over current tokens of cos(bicubic-upsampled previous keys, current keys).
-void launch_key_similarity(const void* prev, const void* cur, DType t, int64_t blocks, int64_t prev_stride,
-                           int64_t cur_stride, int64_t prev_side, int64_t cur_side, int64_t head_dim, double* partial,
-                           cudaStream_t s);
+// The previous keys are of type t, or 8-bit with `prev_scale` (per token, prev_scale_stride per block).
+void launch_key_similarity(const void* prev, const float* prev_scale, int64_t prev_scale_stride, const void* cur,
+                           DType t, int64_t blocks, int64_t prev_stride, int64_t cur_stride, int64_t prev_side,
+                           int64_t cur_side, int64_t head_dim, double* partial, cudaStream_t s);
 
 }  // namespace amskv::backend::cuda

@@ -7,6 +7,10 @@
 // score matrix ever reaches memory. Keys past a segment's end are masked in its last tile (the backend
 // merges scales stored side by side into one segment first).
 //
+// 8-bit segments (an int8 KV store): their tiles arrive by cp.async as integers and per-token scales into a
+// staging area, and are widened into the 16-bit tile buffer before the tile's products; the products are
+// those of every other tile. Lists without such segments run the kernel unchanged.
+//
 // The simple kernel (any type, any head_dim up to 256): one warp per query, an online softmax over every
 // key; used for fp32 (golden-test mode) and, in a second pass, to measure the per-segment attention mass
 // for the density analysis.
@@ -20,6 +24,17 @@ namespace {
 
 // ---------------------------------------------------------------------------------------------------------
 // Simple kernel
+
+// Element `i` of segment `seg`'s keys (values = false) or values in block rh, as float.
+template <class T>
+__device__ __forceinline__ float segment_value(const SegmentList& segs, int seg, bool values, int64_t rh, int64_t key,
+                                               int64_t dh, int64_t d) {
+  const int64_t at = rh * segs.head_stride[seg] + key * dh + d;
+  const float* scale = values ? segs.v_scale[seg] : segs.k_scale[seg];
+  const void* base = values ? segs.v[seg] : segs.k[seg];
+  if (scale) return static_cast<float>(static_cast<const int8_t*>(base)[at]) * scale[rh * segs.scale_stride[seg] + key];
+  return to_float(static_cast<const T*>(base)[at]);
+}
 
 template <class T, bool kMass>
 __global__ void attention_simple_kernel(const T* q, int64_t rows, int64_t heads, int64_t n, int64_t dh,
@@ -39,13 +54,11 @@ __global__ void attention_simple_kernel(const T* q, int64_t rows, int64_t heads,
   }
   float m = -INFINITY, l = 0.0f;
   for (int s = 0; s < segs.count; ++s) {
-    const T* kb = static_cast<const T*>(segs.k[s]) + rh * segs.head_stride[s];
-    const T* vb = static_cast<const T*>(segs.v[s]) + rh * segs.head_stride[s];
     for (int64_t key = 0; key < segs.tokens[s]; ++key) {
       float dot = 0.0f;
       for (int j = 0; j < per; ++j) {
         const int64_t d = lane + 32 * j;
-        if (d < dh) dot += qv[j] * to_float(kb[key * dh + d]);
+        if (d < dh) dot += qv[j] * segment_value<T>(segs, s, false, rh, key, dh, d);
       }
       dot = warp_sum(dot);
       const float m_new = fmaxf(m, dot);
@@ -53,7 +66,7 @@ __global__ void attention_simple_kernel(const T* q, int64_t rows, int64_t heads,
       l = l * corr + p;
       for (int j = 0; j < per; ++j) {
         const int64_t d = lane + 32 * j;
-        const float vv = d < dh ? to_float(vb[key * dh + d]) : 0.0f;
+        const float vv = d < dh ? segment_value<T>(segs, s, true, rh, key, dh, d) : 0.0f;
         acc[j] = acc[j] * corr + p * vv;
       }
       m = m_new;
@@ -69,13 +82,12 @@ __global__ void attention_simple_kernel(const T* q, int64_t rows, int64_t heads,
     // segment and/or kept per key.
     int64_t first_key = 0;
     for (int s = 0; s < segs.count; ++s) {
-      const T* kb = static_cast<const T*>(segs.k[s]) + rh * segs.head_stride[s];
       double part = 0.0;
       for (int64_t key = 0; key < segs.tokens[s]; ++key) {
         float dot = 0.0f;
         for (int j = 0; j < per; ++j) {
           const int64_t d = lane + 32 * j;
-          if (d < dh) dot += qv[j] * to_float(kb[key * dh + d]);
+          if (d < dh) dot += qv[j] * segment_value<T>(segs, s, false, rh, key, dh, d);
         }
         dot = warp_sum(dot);
         const float p = expf(dot - m) / l;
@@ -106,6 +118,31 @@ __device__ __forceinline__ void load_tile(T (*dst)[kStride], const T* src, int64
   }
 }
 
+// An 8-bit tile: 64 rows of 64 bytes into staging, rows >= valid zeros.
+__device__ __forceinline__ void load_tile8(int8_t (*dst)[kDh], const int8_t* src, int64_t valid) {
+  for (int c = threadIdx.x; c < kTile * 4; c += kWarps * 32) {
+    const int row = c >> 2, col = (c & 3) * 16;
+    const bool ok = row < valid;
+    copy16(&dst[row][col], ok ? src + int64_t{row} * kDh + col : src, ok);
+  }
+}
+
+// The staged 8-bit tile times its per-row scales, into a 16-bit tile buffer.
+template <class T>
+__device__ __forceinline__ void widen_tile(T (*dst)[kStride], const int8_t (*src)[kDh], const float* scale) {
+  for (int c = threadIdx.x; c < kTile * 4; c += kWarps * 32) {
+    const int row = c >> 2, col = (c & 3) * 16;
+    const int4 raw = *reinterpret_cast<const int4*>(&src[row][col]);
+    const int8_t* e = reinterpret_cast<const int8_t*>(&raw);
+    const float sc = scale[row];
+    uint32_t packed[8];
+    for (int j = 0; j < 8; ++j)
+      packed[j] = Mma<T>::pack(static_cast<float>(e[2 * j]) * sc, static_cast<float>(e[2 * j + 1]) * sc);
+    *reinterpret_cast<uint4*>(&dst[row][col]) = make_uint4(packed[0], packed[1], packed[2], packed[3]);
+    *reinterpret_cast<uint4*>(&dst[row][col + 8]) = make_uint4(packed[4], packed[5], packed[6], packed[7]);
+  }
+}
+
 // The position in the sequence of key tiles: segment and first key.
 struct TileCursor {
   int segment = 0;
@@ -122,12 +159,20 @@ struct TileCursor {
 // kFrags m16 fragments of queries per warp: the K and V fragments a warp loads from shared memory serve
 // 16·kFrags queries. With one fragment every ldmatrix.x4 feeds two mma, and shared-memory bandwidth, not
 // the tensor cores, bounds the kernel; two fragments halve that traffic per product (248 registers, two blocks per SM).
-template <class T, int kFrags>
+//
+// kInt8: some segments are 8-bit. Their tiles are staged (one staging area: 8.5 KiB beside the 36 KiB of tile
+// buffers) and widened at the start of the tile's iteration, so the next tile's copies are issued after that,
+// still ahead of the tile's products.
+template <class T, int kFrags, bool kInt8>
 __global__ void __launch_bounds__(kWarps * 32, kFrags == 1 ? 1 : 2)
     attention_flash_kernel(const T* q, int64_t rows, int64_t heads, int64_t n, SegmentList segs, int total_tiles, T* out) {
   constexpr int kQueries = kWarps * 16 * kFrags;
   __shared__ __align__(16) T sk[2][kTile][kStride];
   __shared__ __align__(16) T sv[2][kTile][kStride];
+  constexpr int kStage = kInt8 ? kTile : 1;
+  __shared__ __align__(16) int8_t stage_k[kStage][kDh];
+  __shared__ __align__(16) int8_t stage_v[kStage][kDh];
+  __shared__ float stage_scale[2][kStage];  // K's, then V's
 
   const int64_t qtiles = (n + kQueries - 1) / kQueries;
   const int64_t block = blockIdx.x;
@@ -141,8 +186,16 @@ __global__ void __launch_bounds__(kWarps * 32, kFrags == 1 ? 1 : 2)
     const int s = fetch.segment;
     const int64_t off = rh * segs.head_stride[s] + fetch.first * kDh;
     const int64_t valid = segs.tokens[s] - fetch.first;
-    load_tile(sk[buf], static_cast<const T*>(segs.k[s]) + off, valid);
-    load_tile(sv[buf], static_cast<const T*>(segs.v[s]) + off, valid);
+    if (kInt8 && segs.k_scale[s]) {
+      load_tile8(stage_k, static_cast<const int8_t*>(segs.k[s]) + off, valid);
+      load_tile8(stage_v, static_cast<const int8_t*>(segs.v[s]) + off, valid);
+      const int row = threadIdx.x & (kTile - 1), which = threadIdx.x / kTile;  // 128 threads: 64 K, 64 V scales
+      const float* src = (which ? segs.v_scale[s] : segs.k_scale[s]) + rh * segs.scale_stride[s] + fetch.first;
+      copy4(&stage_scale[which][row], row < valid ? src + row : src, row < valid);
+    } else {
+      load_tile(sk[buf], static_cast<const T*>(segs.k[s]) + off, valid);
+      load_tile(sv[buf], static_cast<const T*>(segs.v[s]) + off, valid);
+    }
     fetch.advance(segs);
   };
   prefetch(0);
@@ -171,14 +224,28 @@ __global__ void __launch_bounds__(kWarps * 32, kFrags == 1 ? 1 : 2)
   constexpr float kLog2e = 1.4426950408889634f;
   for (int tile = 0; tile < total_tiles; ++tile) {
     const int buf = tile & 1;
-    if (tile + 1 < total_tiles) {
-      prefetch(buf ^ 1);
-      copy_commit();
-      copy_wait<1>();
-    } else {
+    if constexpr (kInt8) {
       copy_wait<0>();
+      __syncthreads();
+      if (segs.k_scale[compute.segment]) {
+        widen_tile(sk[buf], stage_k, stage_scale[0]);
+        widen_tile(sv[buf], stage_v, stage_scale[1]);
+        __syncthreads();  // the tile is complete, and the staging area free for the next one
+      }
+      if (tile + 1 < total_tiles) {
+        prefetch(buf ^ 1);
+        copy_commit();
+      }
+    } else {
+      if (tile + 1 < total_tiles) {
+        prefetch(buf ^ 1);
+        copy_commit();
+        copy_wait<1>();
+      } else {
+        copy_wait<0>();
+      }
+      __syncthreads();
     }
-    __syncthreads();
     // Scores against the tile's 64 keys. One ldmatrix.x4 brings the B fragments of 8 keys for 32 dims (two
     // k-steps): lanes 8i..8i+7 address the rows of matrix i.
     float sc[kFrags][8][4];
@@ -288,7 +355,7 @@ int multiprocessors() {
 
 // Two query fragments per warp (128 queries per block) where that pads n no more than 64-query blocks do
 // and still gives every multiprocessor two blocks; one otherwise (small scales, batch 1).
-template <class T>
+template <class T, bool kInt8>
 void launch_flash(const void* q, int64_t rows, int64_t heads, int64_t n, const SegmentList& segs, int tiles,
                   void* out, cudaStream_t s) {
   const int64_t tiles64 = (n + 63) / 64, tiles128 = (n + 127) / 128;
@@ -297,20 +364,35 @@ void launch_flash(const void* q, int64_t rows, int64_t heads, int64_t n, const S
   AMSKV_CHECK(blocks < (int64_t{1} << 31), "cuda attention: too many blocks");
   const auto grid = static_cast<unsigned>(blocks);
   if (two)
-    attention_flash_kernel<T, 2><<<grid, kWarps * 32, 0, s>>>(static_cast<const T*>(q), rows, heads, n, segs, tiles,
-                                                               static_cast<T*>(out));
+    attention_flash_kernel<T, 2, kInt8><<<grid, kWarps * 32, 0, s>>>(static_cast<const T*>(q), rows, heads, n, segs,
+                                                                      tiles, static_cast<T*>(out));
   else
-    attention_flash_kernel<T, 1><<<grid, kWarps * 32, 0, s>>>(static_cast<const T*>(q), rows, heads, n, segs, tiles,
-                                                               static_cast<T*>(out));
+    attention_flash_kernel<T, 1, kInt8><<<grid, kWarps * 32, 0, s>>>(static_cast<const T*>(q), rows, heads, n, segs,
+                                                                      tiles, static_cast<T*>(out));
+}
+
+template <class T>
+void launch_flash(const void* q, int64_t rows, int64_t heads, int64_t n, const SegmentList& segs, int tiles,
+                  void* out, cudaStream_t s) {
+  bool int8 = false;
+  for (int i = 0; i < segs.count; ++i) int8 = int8 || segs.k_scale[i] != nullptr;
+  if (int8)
+    launch_flash<T, true>(q, rows, heads, n, segs, tiles, out, s);
+  else
+    launch_flash<T, false>(q, rows, heads, n, segs, tiles, out, s);
 }
 
 void check_segments(const SegmentList& segs, int64_t head_dim) {
   AMSKV_CHECK(segs.count > 0 && segs.count <= kMaxSegments, "cuda attention: ", segs.count, " segments (1..",
               kMaxSegments, " supported)");
   AMSKV_CHECK(head_dim > 0 && head_dim <= 256, "cuda attention: head dim ", head_dim, " (at most 256)");
-  for (int i = 0; i < segs.count; ++i)
+  for (int i = 0; i < segs.count; ++i) {
     AMSKV_CHECK(segs.tokens[i] > 0 && segs.head_stride[i] >= segs.tokens[i] * head_dim, "cuda attention: segment ", i,
                 " has ", segs.tokens[i], " tokens and head stride ", segs.head_stride[i]);
+    AMSKV_CHECK((segs.k_scale[i] == nullptr) == (segs.v_scale[i] == nullptr) &&
+                    (segs.k_scale[i] == nullptr || segs.scale_stride[i] >= segs.tokens[i]),
+                "cuda attention: segment ", i, " has inconsistent 8-bit scales");
+  }
 }
 
 }  // namespace

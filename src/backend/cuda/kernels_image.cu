@@ -3,6 +3,8 @@
 // layout changes, the convolution epilogue, row softmax, and the inter-scale key similarity.
 #include <algorithm>
 
+#include <type_traits>
+
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/kernels_common.cuh"
 #include "backend/cuda/kernels_conv_input.cuh"
@@ -268,15 +270,18 @@ __global__ void softmax_rows_kernel(const float* s, int64_t cols, float scale, P
   for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) out[j] = from_float<P>(expf(scale * r[j] - mx) * inv);
 }
 
-template <class T>
-__global__ void key_similarity_kernel(const T* prev, const T* cur, int64_t prev_stride, int64_t cur_stride,
-                                      int64_t ps, int64_t cs, int64_t dh, double* partial) {
+// P: the previous keys' element type, T or int8_t (an 8-bit store's, times prev_scale per token).
+template <class T, class P>
+__global__ void key_similarity_kernel(const P* prev, const float* prev_scale, int64_t prev_scale_stride, const T* cur,
+                                      int64_t prev_stride, int64_t cur_stride, int64_t ps, int64_t cs, int64_t dh,
+                                      double* partial) {
   // One warp per current token, its lanes splitting the head dimension: a thread per token left 4 of 256
   // threads busy at scale 1, each walking 64 dimensions of 16-tap samples (~0.4 ms a layer at batch 128,
   // which made AMS-KV's online decision slower than the full cache).
   const int64_t rh = blockIdx.x;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-  const T* kp = prev + rh * prev_stride;  // [ps·ps][dh]
+  const P* kp = prev + rh * prev_stride;  // [ps·ps][dh]
+  const float* kp_scale = prev_scale ? prev_scale + rh * prev_scale_stride : nullptr;  // [ps·ps] (int8 keys)
   const T* kc = cur + rh * cur_stride;    // [cs·cs][dh]
   double sum = 0.0;  // lane 0 of each warp
   for (int64_t t = warp; t < cs * cs; t += warps) {
@@ -287,7 +292,12 @@ __global__ void key_similarity_kernel(const T* prev, const T* cur, int64_t prev_
     double dot = 0.0, uu = 0.0, kk = 0.0;
     for (int64_t d = lane; d < dh; d += 32) {
       const double u =
-          bicubic_sample([&](int64_t r, int64_t c) { return to_float(kp[(r * ps + c) * dh + d]); }, iy, wy, ix, wx);
+          bicubic_sample([&](int64_t r, int64_t c) {
+            if constexpr (std::is_same_v<P, int8_t>)
+              return static_cast<float>(kp[(r * ps + c) * dh + d]) * kp_scale[r * ps + c];
+            else
+              return to_float(kp[(r * ps + c) * dh + d]);
+          }, iy, wy, ix, wx);
       const double k = to_float(kc[t * dh + d]);
       dot += u * k;
       uu += u * u;
@@ -427,14 +437,21 @@ void launch_softmax_rows(const float* sc, int64_t rows, int64_t cols, float scal
   AMSKV_CUDA_LAUNCHED();
 }
 
-void launch_key_similarity(const void* prev, const void* cur, DType t, int64_t blocks, int64_t prev_stride,
-                           int64_t cur_stride, int64_t prev_side, int64_t cur_side, int64_t head_dim, double* partial,
-                           cudaStream_t s) {
+void launch_key_similarity(const void* prev, const float* prev_scale, int64_t prev_scale_stride, const void* cur,
+                           DType t, int64_t blocks, int64_t prev_stride, int64_t cur_stride, int64_t prev_side,
+                           int64_t cur_side, int64_t head_dim, double* partial, cudaStream_t s) {
   if (blocks == 0) return;
+  const auto grid = static_cast<unsigned>(blocks);
   AMSKV_DISPATCH_FLOAT(t, T, {
-    key_similarity_kernel<T><<<static_cast<unsigned>(blocks), kThreads, 0, s>>>(
-        static_cast<const T*>(prev), static_cast<const T*>(cur), prev_stride, cur_stride, prev_side, cur_side, head_dim,
-        partial);
+    if (prev_scale)
+      key_similarity_kernel<T, int8_t><<<grid, kThreads, 0, s>>>(static_cast<const int8_t*>(prev), prev_scale,
+                                                                 prev_scale_stride, static_cast<const T*>(cur),
+                                                                 prev_stride, cur_stride, prev_side, cur_side, head_dim,
+                                                                 partial);
+    else
+      key_similarity_kernel<T, T><<<grid, kThreads, 0, s>>>(static_cast<const T*>(prev), nullptr, 0,
+                                                            static_cast<const T*>(cur), prev_stride, cur_stride,
+                                                            prev_side, cur_side, head_dim, partial);
   });
   AMSKV_CUDA_LAUNCHED();
 }

@@ -1,0 +1,29 @@
+// The 8-bit KV format (Backend::kv_dtype() == I8), shared by every backend so that they round alike: each
+// K or V vector of one token and head is stored as integers q in [−127, 127] with one float32 scale,
+// value = q·scale, scale = max|v| / 127. K vectors are unit vectors (q/k normalisation), so the step is at
+// most 1/127 of the largest component; V gets the same per-vector treatment.
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#if defined(__CUDACC__)
+#define AMSKV_HOST_DEVICE __host__ __device__
+#else
+#define AMSKV_HOST_DEVICE
+#endif
+
+namespace amskv::kv_int8 {
+
+constexpr float kLevels = 127.0f;
+
+// The stored scale of a vector whose largest magnitude is `m`.
+AMSKV_HOST_DEVICE inline float scale_for(float m) { return m / kLevels; }
+// What the vector's values are multiplied by before rounding (0 for a zero vector: every q is 0).
+AMSKV_HOST_DEVICE inline float inverse_for(float m) { return m > 0.0f ? kLevels / m : 0.0f; }
+// Round to nearest, ties to even (the default rounding mode on both sides).
+AMSKV_HOST_DEVICE inline int8_t quantize(float x, float inverse) {
+  const float q = rintf(x * inverse);
+  return static_cast<int8_t>(q > kLevels ? kLevels : q < -kLevels ? -kLevels : q);
+}
+
+}  // namespace amskv::kv_int8
