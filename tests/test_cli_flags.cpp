@@ -2,6 +2,7 @@
 // naming the flag, and --help shows every default.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -78,6 +79,18 @@ TEST(CliFlags, GraphsLeaveTheImagesAsTheyAre) {
   }
   for (const std::string name : {"000000.png", "000001.png", "000002.png"})
     EXPECT_EQ(io::read_png(tmp / ("plain/" + name)).rgb, io::read_png(tmp / ("graphs/" + name)).rgb) << name;
+}
+
+TEST(CliFlags, EightBitKvStoreRunsWholeScalePoliciesOnly) {
+  TempDir tmp;
+  const auto r = run_cli("generate " + mini_args() + " --labels 4,1 --kv ams --kv-dtype int8 --no-grid --out " +
+                         (tmp / "o"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(std::filesystem::exists(tmp / "o/000001.png"));
+  const std::string g = "generate " + mini_args() + " --no-images";
+  expect_cli_error(g + " --kv h2o --kv-dtype int8",
+                   {"--kv-dtype int8 stores whole scales, and the h2o policy keeps single tokens"});
+  expect_cli_error(g + " --kv-dtype int4", {"--kv-dtype"});
 }
 
 TEST(CliFlags, ListsWithEmptyItemsAreRefusedNamingTheFlag) {

@@ -23,6 +23,28 @@ TEST(CliPlan, ABatchThatDoesNotFitSaysWhatItNeeds) {
   EXPECT_NE(r.output.find("batch 16000000 does not fit: it needs "), std::string::npos) << r.output;
 }
 
+// An 8-bit store: the KV table in its bytes, the reference cache at its own 16 bits, and the device plan
+// with more images fitting than a bf16 store lets fit.
+TEST(CliPlan, EightBitKvFitsMoreImages) {
+  const auto largest = [](const std::string& out, const std::string& before) {
+    const size_t at = out.find(before);
+    EXPECT_NE(at, std::string::npos) << out;
+    return at == std::string::npos ? int64_t{0} : std::stoll(out.substr(at + before.size()));
+  };
+  const auto b16 = run_cli("plan --shape d30 --kv ams --dtype bf16 --batch 8 --kv-memory-gib 100");
+  const auto b8 = run_cli("plan --shape d30 --kv ams --dtype int8 --batch 8 --kv-memory-gib 100");
+  ASSERT_EQ(b16.exit_code, 0) << b16.output;
+  ASSERT_EQ(b8.exit_code, 0) << b8.output;
+  EXPECT_NE(b8.output.find("int8 K/V: every row's bytes at 8 bits"), std::string::npos) << b8.output;
+  const std::string fits = "largest batch whose KV cache fits 100 GiB: ";
+  EXPECT_GT(largest(b8.output, fits), largest(b16.output, fits) * 18 / 10);
+  // The reference cache is counted at 16 bits in both.
+  EXPECT_EQ(largest(b8.output, " with ams, "), largest(b16.output, " with ams, "));
+  const auto dev = run_cli("plan --shape tiny --kv ams --dtype int8 --batch 4 --device cpu");
+  ASSERT_EQ(dev.exit_code, 0) << dev.output;
+  EXPECT_NE(dev.output.find("batch 4 fits: "), std::string::npos) << dev.output;
+}
+
 TEST(CliPlan, CheckpointsPlanWithTheirOwnShapes) {
   const auto r = run_cli("plan --var " + mini_var() + " --vae " + mini_vae() + " --device cpu --batch 2");
   ASSERT_EQ(r.exit_code, 0) << r.output;

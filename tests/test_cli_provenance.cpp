@@ -46,6 +46,7 @@ TEST(CliProvenance, EveryPngRecordsHowItWasMade) {
   EXPECT_EQ(j["kv"]["describe"]["default"]["window"], 2);
   EXPECT_EQ(j["device"], "cpu");
   EXPECT_EQ(j["dtype"], "f32");
+  EXPECT_EQ(j["kv_dtype"], "auto");
   // Image 2 was the second batch, alone.
   EXPECT_EQ(j["batch"]["first_image_index"], 2);
   EXPECT_EQ(j["batch"]["labels"], nlohmann::json({-1}));
@@ -85,6 +86,13 @@ TEST(CliProvenance, FromRegeneratesTheSamePixels) {
   r = run_cli("generate -q --from " + (tmp / "t/000000.png") + " --out " + (tmp / "t2"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(io::read_png(tmp / "t/000000.png").rgb == io::read_png(tmp / "t2/000000.png").rgb);
+  // The 8-bit KV store changes the image like a dtype does: it is recorded and repeated.
+  r = run_cli("generate " + mini_args() + " --labels 5 --seed 9 --kv-dtype int8 --out " + (tmp / "q"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(record_of(tmp / "q/000000.png")["kv_dtype"], "int8");
+  r = run_cli("generate -q --from " + (tmp / "q/000000.png") + " --out " + (tmp / "q2"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(io::read_png(tmp / "q/000000.png").rgb == io::read_png(tmp / "q2/000000.png").rgb);
 }
 
 TEST(CliProvenance, FromChecksTheCheckpointsAndWhatItIsGiven) {

@@ -131,6 +131,37 @@ TEST_P(GpuGolden, EveryPolicyMatchesTheCpu) {
   }
 }
 
+// The 8-bit KV store on the device against the CPU's (forced tokens): both round the same values alike
+// (the device's are its compute dtype's), and AMS-KV decides from keys read out of the 8-bit store.
+TEST_P(GpuGolden, EightBitStoreMatchesTheCpu) {
+  const auto& [name, b] = GetParam();
+  GoldenCase g(name);
+  DeviceModels d(b, g);
+  g.cpu.set_kv_int8(true);
+  d.be->set_kv_int8(true);
+  auto opt = g.options();
+  opt.forced_tokens = &g.ref;
+  opt.keep_logits = true;
+  opt.decode_images = false;
+  for (const std::string policy : {"full", "ams", "sink"}) {
+    kv::PolicyOptions po;
+    po.name = policy;
+    po.window = 2;
+    po.ams.cmin = 10;
+    po.ams.cmax = 20;
+    po.ams.condensed = 1;
+    auto pc = kv::make_policy(po), pd = kv::make_policy(po);
+    const auto rc = engine::generate(*g.var, *g.vae, *pc, opt);
+    const auto rd = engine::generate(*d.var, *d.vae, *pd, opt);
+    for (size_t k = 0; k < rc.logits_cfg.size(); ++k)
+      EXPECT_LE(max_rel_error(rd.logits_cfg[k].data<float>(), rc.logits_cfg[k]),
+                b.compute == DType::F32 ? 1e-4 : 2e-2)
+          << b.name << " " << policy << " scale " << k;
+    EXPECT_EQ(rc.kv.footprint.stored_tokens, rd.kv.footprint.stored_tokens) << policy;
+    EXPECT_EQ(rc.kv.bytes_per_token, rd.kv.bytes_per_token) << policy;
+  }
+}
+
 // Splitting a batch into row chunks (transformer scratch) and image chunks (head and sampling) changes
 // nothing but the order of work.
 TEST_P(GpuGolden, ChunkedBatchEqualsWholeBatch) {
@@ -188,16 +219,17 @@ TEST_P(GpuGolden, RecordedStepsEqualLaunchedKernels) {
 // A Generator records a whole request once and replays it for later requests of the same shape: each replay
 // (other labels, other image numbers) gives what a fresh, launched request gives. Another seed records anew;
 // ams without a profile reads the device mid-run, so it runs launched; with a profile its layers are decided
-// before the run, and it is replayed.
+// before the run, and it is replayed. Also with an 8-bit KV store.
 TEST_P(GpuGolden, ReplayedGenerationsEqualLaunchedOnes) {
   const auto& [name, b] = GetParam();
   GoldenCase g(name);
   DeviceModels d(b, g);
   if (!d.be->can_record_steps()) GTEST_SKIP() << b.name << " does not record steps";
   const auto& cfg = d.var->config();
-  for (const std::string policy : {"full", "sink", "ams", "ams-profile"}) {
+  for (const std::string policy : {"full", "sink", "ams", "ams-profile", "sink-int8"}) {
+    d.be->set_kv_int8(policy == "sink-int8");  // the 8-bit store's writes are recorded like any kernel
     kv::PolicyOptions po;
-    po.name = policy == "ams-profile" ? "ams" : policy;
+    po.name = policy == "ams-profile" ? "ams" : policy == "sink-int8" ? "sink" : policy;
     po.ams.cmin = 10;
     po.ams.cmax = 20;
     po.ams.condensed = 1;

@@ -9,6 +9,16 @@
 namespace amskv::engine {
 
 namespace {
+// An 8-bit store keeps whole scales; a token-level policy rewrites single tokens of its store every scale.
+void check_kv_storage(const backend::Backend& be, const kv::PolicyFactory& factory) {
+  if (be.kv_dtype() != DType::I8) return;
+  const auto policy = factory.make();
+  AMSKV_CHECK(!policy->token_level(), "--kv-dtype int8 stores whole scales, and the ", policy->name(),
+              " policy keeps single tokens: run it with --kv-dtype auto");
+}
+}  // namespace
+
+namespace {
 
 // Forwards per-scale progress of one batch to the job's callback; wants no tensors.
 class ProgressObserver final : public GenerationObserver {
@@ -97,26 +107,27 @@ GenerationJob::GenerationJob(JobOptions options, const kv::PolicyOptions& policy
     }
   }
   backend::Backend& be = *models_.backend;
+  check_kv_storage(be, policy_);
   const PlanShapes shapes = models_.plan_shapes();
   const int64_t available = usable_memory(be.memory().free_bytes);
   const int64_t per_pass = be.decoder_images_per_pass(shapes.decoder_bytes_per_image);
   if (opt_.exec_plan) {
-    plan_ = plan_batch(shapes, policy_, be.compute_dtype(), total, *opt_.exec_plan, per_pass);
+    plan_ = plan_batch(shapes, policy_, be.compute_dtype(), be.kv_dtype(), total, *opt_.exec_plan, per_pass);
     AMSKV_CHECK(plan_.total_bytes() <= available, "the execution plan to repeat needs ", plan_.summary(), " and ",
                 gib(available), " are free on ", be.name());
     return;
   }
   const int64_t wanted = opt_.batch > 0 ? std::min(opt_.batch, total) : total;
-  plan_ = fit_batch(shapes, policy_, be.compute_dtype(), wanted, available, per_pass);
+  plan_ = fit_batch(shapes, policy_, be.compute_dtype(), be.kv_dtype(), wanted, available, per_pass);
   if (plan_.batch == 0) {
-    const int64_t fits = largest_batch(shapes, policy_, be.compute_dtype(), available, per_pass, wanted);
-    const MemoryPlan one = plan_batch(shapes, policy_, be.compute_dtype(), 1, {}, per_pass);
+    const int64_t fits = largest_batch(shapes, policy_, be.compute_dtype(), be.kv_dtype(), available, per_pass, wanted);
+    const MemoryPlan one = plan_batch(shapes, policy_, be.compute_dtype(), be.kv_dtype(), 1, {}, per_pass);
     AMSKV_CHECK(fits > 0, "not even one image fits on ", be.name(), ": it needs ", one.summary(), " and ", gib(available),
                 " are free");
     AMSKV_CHECK(opt_.batch == 0, "--batch ", opt_.batch, " does not fit on ", be.name(), ": ", gib(available),
                 " are free, and the largest batch that fits is ", fits, " (", policy.name, " KV cache, ",
-                fit_batch(shapes, policy_, be.compute_dtype(), fits, available, per_pass).summary(), ")");
-    plan_ = fit_batch(shapes, policy_, be.compute_dtype(), fits, available, per_pass);
+                fit_batch(shapes, policy_, be.compute_dtype(), be.kv_dtype(), fits, available, per_pass).summary(), ")");
+    plan_ = fit_batch(shapes, policy_, be.compute_dtype(), be.kv_dtype(), fits, available, per_pass);
   }
 }
 
@@ -165,6 +176,7 @@ GenerateResult GenerationJob::run(const kv::PolicyOptions& policy, const RunSett
                                   const ProgressFn& progress) const {
   const kv::PolicyFactory factory(policy);
   factory.check_depth(static_cast<int>(models_.var->config().depth));
+  check_kv_storage(*models_.backend, factory);
   return run(factory, settings, progress);
 }
 

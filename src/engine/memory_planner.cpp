@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "kv/kv_store.h"
 #include "kv/memory_plan.h"
 #include "model/var_model.h"
 
@@ -33,7 +34,7 @@ std::string MemoryPlan::summary() const {
              ", logits ", gib(logits_bytes), ", latents ", gib(latent_bytes), ", decoder ", gib(decoder_bytes), ")");
 }
 
-MemoryPlan plan_batch(const PlanShapes& shapes, const kv::PolicyFactory& policy_factory, DType compute,
+MemoryPlan plan_batch(const PlanShapes& shapes, const kv::PolicyFactory& policy_factory, DType compute, DType kv_dtype,
                       int64_t batch, ExecutionPlan exec, int64_t decoder_images_per_pass) {
   const model::VarConfig& c = shapes.var;
   const int64_t B = batch, R = 2 * B, C = c.width, D = c.depth, V = c.vocab, Cv = c.cvae;
@@ -49,7 +50,10 @@ MemoryPlan plan_batch(const PlanShapes& shapes, const kv::PolicyFactory& policy_
   auto policy = policy_factory.make();
   const kv::ScheduleInfo schedule = model::kv_schedule(c);
   const kv::KvStats kv = kv::plan_footprint(*policy, schedule, c.schedule.patch_nums);
-  p.kv_bytes = kv.footprint.allocated_tokens * R * 2 * C * t;
+  // The slabs at the store's rate, the transient buffer of the largest scale at the compute dtype's.
+  const int64_t stored = kv::KvStore::token_row_bytes(kv_dtype, c.heads, c.head_dim);
+  const int64_t transient = kv::KvStore::token_row_bytes(compute, c.heads, c.head_dim);
+  p.kv_bytes = R * ((kv.footprint.allocated_tokens - n_max) * stored + n_max * transient);
   p.conditioning_bytes = R * (D * 6 * C + 2 * C + C) * 4 + R * C * t + R * 8;
   p.workspace_bytes = model::Workspace::bytes(c, compute, R, chunk);
   p.logits_bytes = 3 * head * n_max * V * 4 + B * c.schedule.total_tokens * 8 + B * n_max * Cv * 4;
@@ -60,7 +64,7 @@ MemoryPlan plan_batch(const PlanShapes& shapes, const kv::PolicyFactory& policy_
   return p;
 }
 
-MemoryPlan fit_batch(const PlanShapes& shapes, const kv::PolicyFactory& policy, DType compute, int64_t batch,
+MemoryPlan fit_batch(const PlanShapes& shapes, const kv::PolicyFactory& policy, DType compute, DType kv, int64_t batch,
                      int64_t available, int64_t decoder_images_per_pass) {
   const int64_t R = 2 * batch;
   // Whole batch first; then halve the transformer's chunk and the head's images until the scratch fits.
@@ -70,7 +74,7 @@ MemoryPlan fit_batch(const PlanShapes& shapes, const kv::PolicyFactory& policy, 
       exec.chunk_rows = std::max<int64_t>(1, (R + parts - 1) / parts);
       exec.head_images = std::max<int64_t>(1, (batch + parts - 1) / parts);
     }
-    MemoryPlan p = plan_batch(shapes, policy, compute, batch, exec, decoder_images_per_pass);
+    MemoryPlan p = plan_batch(shapes, policy, compute, kv, batch, exec, decoder_images_per_pass);
     if (p.total_bytes() <= available) return p;
     if (parts >= R) {
       p.batch = 0;
@@ -79,12 +83,12 @@ MemoryPlan fit_batch(const PlanShapes& shapes, const kv::PolicyFactory& policy, 
   }
 }
 
-int64_t largest_batch(const PlanShapes& shapes, const kv::PolicyFactory& policy, DType compute, int64_t available,
+int64_t largest_batch(const PlanShapes& shapes, const kv::PolicyFactory& policy, DType compute, DType kv, int64_t available,
                       int64_t decoder_images_per_pass, int64_t limit) {
   int64_t lo = 0, hi = std::max<int64_t>(limit, 0);
   while (lo < hi) {  // lo fits (or is 0); find the largest that fits
     const int64_t mid = lo + (hi - lo + 1) / 2;
-    if (fit_batch(shapes, policy, compute, mid, available, decoder_images_per_pass).batch > 0)
+    if (fit_batch(shapes, policy, compute, kv, mid, available, decoder_images_per_pass).batch > 0)
       lo = mid;
     else
       hi = mid - 1;

@@ -36,17 +36,18 @@ struct MemoryPlan {
 };
 
 // The plan for `batch` images with the given chunking (0 = whole batch at once). The KV cache is the plan of a
-// policy from `policy` (a factory, so that a table or profile is read once, not once per candidate batch).
-MemoryPlan plan_batch(const PlanShapes& shapes, const kv::PolicyFactory& policy, DType compute, int64_t batch,
+// policy from `policy` (a factory, so that a table or profile is read once, not once per candidate batch),
+// its past scales stored as `kv` (Backend::kv_dtype) and the current scale's K/V in the compute dtype.
+MemoryPlan plan_batch(const PlanShapes& shapes, const kv::PolicyFactory& policy, DType compute, DType kv, int64_t batch,
                       ExecutionPlan exec, int64_t decoder_images_per_pass);
 
 // The cheapest chunking for `batch` images that fits `available` bytes (whole batch at once if possible,
 // then the transformer's scratch and the head in halving chunks); batch 0 in the result when nothing fits.
-MemoryPlan fit_batch(const PlanShapes& shapes, const kv::PolicyFactory& policy, DType compute, int64_t batch,
+MemoryPlan fit_batch(const PlanShapes& shapes, const kv::PolicyFactory& policy, DType compute, DType kv, int64_t batch,
                      int64_t available, int64_t decoder_images_per_pass);
 
 // The largest batch (at most `limit`) that fits `available` bytes; 0 when not even one image fits.
-int64_t largest_batch(const PlanShapes& shapes, const kv::PolicyFactory& policy, DType compute, int64_t available,
+int64_t largest_batch(const PlanShapes& shapes, const kv::PolicyFactory& policy, DType compute, DType kv, int64_t available,
                       int64_t decoder_images_per_pass, int64_t limit);
 
 // Memory the planner may use on a backend: what is free now, less a margin for the runtime's own needs.

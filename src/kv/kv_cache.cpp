@@ -20,8 +20,8 @@ KvCache::KvCache(backend::Backend& backend, CachePolicy& policy, const ScheduleI
       backend_(backend) {
   const int K = schedule.num_scales();
   transient_tokens_ = *std::max_element(schedule.tokens.begin(), schedule.tokens.end());
-  transient_k_ = backend.alloc(store_.dtype(), rows * heads * transient_tokens_ * head_dim);
-  transient_v_ = backend.alloc(store_.dtype(), rows * heads * transient_tokens_ * head_dim);
+  transient_k_ = backend.alloc(backend.compute_dtype(), rows * heads * transient_tokens_ * head_dim);
+  transient_v_ = backend.alloc(backend.compute_dtype(), rows * heads * transient_tokens_ * head_dim);
   mass_.assign(static_cast<size_t>(rows * heads * (K + 1)), 0.0);
   density_sum_.assign(static_cast<size_t>(schedule.depth),
                       std::vector<std::vector<double>>(static_cast<size_t>(K), std::vector<double>(K, 0.0)));
@@ -67,7 +67,7 @@ void KvCache::begin_scale(int scale) {
 }
 
 AttentionSegment KvCache::transient_segment(int64_t tokens) const {
-  return {transient_k_.span().raw(), transient_v_.span().raw(), tokens, tokens * head_dim_, store_.dtype()};
+  return {transient_k_.span().raw(), transient_v_.span().raw(), tokens, tokens * head_dim_, transient_k_.dtype()};
 }
 
 std::vector<AttentionSegment> KvCache::attention_segments(int layer) {

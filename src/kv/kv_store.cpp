@@ -8,7 +8,7 @@ namespace amskv::kv {
 
 KvStore::KvStore(backend::Backend& backend, int depth, int64_t rows, int64_t heads, int64_t head_dim)
     : backend_(backend),
-      dtype_(backend.compute_dtype()),
+      dtype_(backend.kv_dtype()),
       rows_(rows),
       heads_(heads),
       head_dim_(head_dim),
@@ -18,16 +18,25 @@ void KvStore::reserve(int layer, int64_t tokens) {
   Layer& L = layers_.at(layer);
   if (tokens <= L.capacity) return;
   const int64_t blocks = rows_ * heads_;
-  backend::DeviceBuffer k = backend_.alloc(dtype_, blocks * tokens * head_dim_);
-  backend::DeviceBuffer v = backend_.alloc(dtype_, blocks * tokens * head_dim_);
+  Layer grown;
+  grown.capacity = tokens;
+  grown.k = backend_.alloc(dtype_, blocks * tokens * head_dim_);
+  grown.v = backend_.alloc(dtype_, blocks * tokens * head_dim_);
+  if (quantized()) {
+    grown.k_scale = backend_.alloc(DType::F32, blocks * tokens);
+    grown.v_scale = backend_.alloc(DType::F32, blocks * tokens);
+  }
   for (const Entry& e : L.entries) {  // same offsets in the larger slab
     const int64_t at = e.offset * head_dim_, n = e.tokens * head_dim_;
-    backend_.copy_blocks(k.slice(at), tokens * head_dim_, L.k.slice(at), L.capacity * head_dim_, n, blocks);
-    backend_.copy_blocks(v.slice(at), tokens * head_dim_, L.v.slice(at), L.capacity * head_dim_, n, blocks);
+    backend_.copy_blocks(grown.k.slice(at), tokens * head_dim_, L.k.slice(at), L.capacity * head_dim_, n, blocks);
+    backend_.copy_blocks(grown.v.slice(at), tokens * head_dim_, L.v.slice(at), L.capacity * head_dim_, n, blocks);
+    if (quantized()) {
+      backend_.copy_blocks(grown.k_scale.slice(e.offset), tokens, L.k_scale.slice(e.offset), L.capacity, e.tokens, blocks);
+      backend_.copy_blocks(grown.v_scale.slice(e.offset), tokens, L.v_scale.slice(e.offset), L.capacity, e.tokens, blocks);
+    }
   }
-  L.k = std::move(k);
-  L.v = std::move(v);
-  L.capacity = tokens;
+  grown.entries = std::move(L.entries);
+  L = std::move(grown);
 }
 
 int64_t KvStore::find_free_range(const Layer& L, int64_t tokens) const {
@@ -41,17 +50,24 @@ int64_t KvStore::find_free_range(const Layer& L, int64_t tokens) const {
   return L.capacity - cursor >= tokens ? cursor : -1;
 }
 
+void KvStore::move_slab(backend::DeviceBuffer& slab, int64_t capacity, int64_t width, int64_t from, int64_t to,
+                        int64_t tokens) {
+  const int64_t blocks = rows_ * heads_, stride = capacity * width, n = tokens * width;
+  if (std::max(from, to) < std::min(from, to) + tokens) {  // block copies must not overlap: through a scratch buffer
+    backend::DeviceBuffer tmp = backend_.alloc(slab.dtype(), blocks * n);
+    backend_.copy_blocks(tmp, n, slab.slice(from * width), stride, n, blocks);
+    backend_.copy_blocks(slab.slice(to * width), stride, tmp, n, n, blocks);
+  } else {
+    backend_.copy_blocks(slab.slice(to * width), stride, slab.slice(from * width), stride, n, blocks);
+  }
+}
+
 void KvStore::move_range(Layer& L, int64_t from, int64_t to, int64_t tokens) {
-  const int64_t blocks = rows_ * heads_, stride = L.capacity * head_dim_, n = tokens * head_dim_;
-  const bool overlap = std::max(from, to) < std::min(from, to) + tokens;
-  for (backend::DeviceBuffer* slab : {&L.k, &L.v}) {
-    if (overlap) {  // block copies must not overlap: go through a scratch buffer
-      backend::DeviceBuffer tmp = backend_.alloc(dtype_, blocks * n);
-      backend_.copy_blocks(tmp, n, slab->slice(from * head_dim_), stride, n, blocks);
-      backend_.copy_blocks(slab->slice(to * head_dim_), stride, tmp, n, n, blocks);
-    } else {
-      backend_.copy_blocks(slab->slice(to * head_dim_), stride, slab->slice(from * head_dim_), stride, n, blocks);
-    }
+  move_slab(L.k, L.capacity, head_dim_, from, to, tokens);
+  move_slab(L.v, L.capacity, head_dim_, from, to, tokens);
+  if (quantized()) {
+    move_slab(L.k_scale, L.capacity, 1, from, to, tokens);
+    move_slab(L.v_scale, L.capacity, 1, from, to, tokens);
   }
 }
 
@@ -79,8 +95,15 @@ void KvStore::store(int layer, int scale, int64_t tokens, backend::DeviceSpan k,
     offset = find_free_range(L, tokens);
   }
   const int64_t blocks = rows_ * heads_, n = tokens * head_dim_;
-  backend_.copy_blocks(L.k.slice(offset * head_dim_), L.capacity * head_dim_, k, n, n, blocks);
-  backend_.copy_blocks(L.v.slice(offset * head_dim_), L.capacity * head_dim_, v, n, n, blocks);
+  if (quantized()) {
+    backend_.quantize_blocks(L.k.slice(offset * head_dim_), L.capacity * head_dim_, L.k_scale.slice(offset), L.capacity,
+                             k, n, tokens, head_dim_, blocks);
+    backend_.quantize_blocks(L.v.slice(offset * head_dim_), L.capacity * head_dim_, L.v_scale.slice(offset), L.capacity,
+                             v, n, tokens, head_dim_, blocks);
+  } else {
+    backend_.copy_blocks(L.k.slice(offset * head_dim_), L.capacity * head_dim_, k, n, n, blocks);
+    backend_.copy_blocks(L.v.slice(offset * head_dim_), L.capacity * head_dim_, v, n, n, blocks);
+  }
   L.entries.push_back({scale, offset, tokens});
   std::sort(L.entries.begin(), L.entries.end(), [](const Entry& a, const Entry& b) { return a.scale < b.scale; });
 }
@@ -92,12 +115,18 @@ void KvStore::evict(int layer, int scale) {
   entries.erase(it);
 }
 
+void KvStore::refuse_quantized(int layer) const {
+  AMSKV_CHECK(!quantized(), "KV store: layer ", layer, " keeps single tokens (a token-level policy such as h2o), "
+              "which the 8-bit store (--kv-dtype int8) does not support; it stores whole scales");
+}
+
 int64_t KvStore::picked_tokens(int layer) const {
   const auto& entries = layers_.at(layer).entries;
   return entries.empty() ? 0 : entries.front().tokens;
 }
 
 void KvStore::append_tokens(int layer, backend::DeviceSpan k, backend::DeviceSpan v, int64_t n) {
+  refuse_quantized(layer);
   Layer& L = layers_.at(layer);
   const int64_t held = picked_tokens(layer);
   AMSKV_CHECK(L.entries.empty() || L.entries.front().scale == kPickedTokens, "KV store: layer ", layer,
@@ -112,6 +141,7 @@ void KvStore::append_tokens(int layer, backend::DeviceSpan k, backend::DeviceSpa
 
 void KvStore::keep_tokens(int layer, const std::vector<std::vector<int64_t>>& picks, backend::DeviceSpan k,
                           backend::DeviceSpan v, int64_t n) {
+  refuse_quantized(layer);
   Layer& L = layers_.at(layer);
   const int64_t held = picked_tokens(layer), blocks = rows_ * heads_, stride = L.capacity * head_dim_;
   AMSKV_CHECK(static_cast<int64_t>(picks.size()) == blocks, "KV store: ", picks.size(), " token picks for ", blocks,
@@ -143,8 +173,14 @@ void KvStore::clear() {
 }
 
 AttentionSegment KvStore::segment(const Layer& L, const Entry& e) const {
-  return {L.k.slice(e.offset * head_dim_).raw(), L.v.slice(e.offset * head_dim_).raw(), e.tokens,
-          L.capacity * head_dim_, dtype_};
+  AttentionSegment s{L.k.slice(e.offset * head_dim_).raw(), L.v.slice(e.offset * head_dim_).raw(), e.tokens,
+                     L.capacity * head_dim_, dtype_};
+  if (quantized()) {
+    s.k_scale = static_cast<const float*>(L.k_scale.slice(e.offset).raw());
+    s.v_scale = static_cast<const float*>(L.v_scale.slice(e.offset).raw());
+    s.scale_stride = L.capacity;
+  }
+  return s;
 }
 
 std::vector<AttentionSegment> KvStore::segments(int layer) const {

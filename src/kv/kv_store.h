@@ -3,6 +3,8 @@
 // place; a stored scale occupies a contiguous token range of the slab, so it is one attention segment.
 // Evicting a scale frees its range; when no free range is long enough the slab is compacted (the policy's
 // budget guarantees the total fits). Only block copies go through the backend; nothing here reads K/V.
+// With an 8-bit store (Backend::kv_dtype() == I8) the slabs hold integers, each layer has a scale slab
+// [rows][heads][capacity] per K and V beside them, and store() quantizes instead of copying.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -46,8 +48,14 @@ class KvStore {
   int depth() const { return static_cast<int>(layers_.size()); }
   int64_t rows() const { return rows_; }
   DType dtype() const { return dtype_; }
+  bool quantized() const { return dtype_ == DType::I8; }
   // Bytes of K plus V for one token of one row of one layer.
-  int64_t bytes_per_token_row() const { return 2 * heads_ * head_dim_ * static_cast<int64_t>(dtype_size(dtype_)); }
+  int64_t bytes_per_token_row() const { return token_row_bytes(dtype_, heads_, head_dim_); }
+  // The same for a store of `dtype` (I8: the integers and the two float32 scales per head).
+  static int64_t token_row_bytes(DType dtype, int64_t heads, int64_t head_dim) {
+    const int64_t scales = dtype == DType::I8 ? 2 * heads * int64_t{sizeof(float)} : 0;
+    return 2 * heads * head_dim * static_cast<int64_t>(dtype_size(dtype)) + scales;
+  }
 
  private:
   struct Entry {
@@ -58,6 +66,7 @@ class KvStore {
   struct Layer {
     int64_t capacity = 0;
     backend::DeviceBuffer k, v;  // [rows][heads][capacity][head_dim]
+    backend::DeviceBuffer k_scale, v_scale;  // I8 stores: [rows][heads][capacity]
     std::vector<Entry> entries;  // sorted by scale
   };
   int64_t find_free_range(const Layer& layer, int64_t tokens) const;
@@ -65,6 +74,10 @@ class KvStore {
   // Copies `tokens` tokens of every (row, head) block from one slab position to another (through a scratch
   // buffer when the ranges overlap).
   void move_range(Layer& layer, int64_t from, int64_t to, int64_t tokens);
+  // One of move_range's copies: `width` elements per token of a slab with `capacity` tokens per block.
+  void move_slab(backend::DeviceBuffer& slab, int64_t capacity, int64_t width, int64_t from, int64_t to,
+                 int64_t tokens);
+  void refuse_quantized(int layer) const;
   AttentionSegment segment(const Layer& layer, const Entry& e) const;
 
   backend::Backend& backend_;

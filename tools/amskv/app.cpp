@@ -42,13 +42,13 @@ void check_file_name(const std::string& flag, const std::string& path) {
 // --from takes everything that shapes the image from the PNG; only where and how to compute may change.
 void check_from(const CLI::App& cmd) {
   static const std::set<std::string> allowed = {"--from", "--out",    "--var",    "--vae",  "--device",
-                                                "--dtype", "--gpu",   "--threads", "--report", "--dump",
-                                                "--quiet", "--dump-logits"};
+                                                "--dtype", "--kv-dtype", "--gpu", "--threads", "--report",
+                                                "--dump",  "--quiet",  "--dump-logits"};
   for (const CLI::Option* o : cmd.get_options()) {
     if (o->count() == 0 || allowed.count(o->get_name()) != 0) continue;
     fail("--from regenerates the image with the settings it records, so ", o->get_name(),
-         " cannot be given with it (only --out, --var/--vae, --device, --dtype, --gpu, --threads, --report, --dump, "
-         "-q)");
+         " cannot be given with it (only --out, --var/--vae, --device, --dtype, --kv-dtype, --gpu, --threads, "
+         "--report, --dump, -q)");
   }
 }
 
@@ -130,8 +130,8 @@ void add_plan(CLI::App& app, const Actions& actions) {
       ->capture_default_str();
   cmd->add_option("--var", a->var_path, "Take the shape from this checkpoint instead");
   cmd->add_option("--batch", a->batch, "Images")->transform(integer_in(1, int64_t{1} << 24))->capture_default_str();
-  cmd->add_option("--dtype", a->dtype, "K/V storage type")
-      ->check(CLI::IsMember({"bf16", "fp16", "fp32"}))
+  cmd->add_option("--dtype", a->dtype, "K/V storage type (int8: 8-bit K/V with a scale per token and head, bf16 compute)")
+      ->check(CLI::IsMember({"bf16", "fp16", "fp32", "int8"}))
       ->capture_default_str();
   cmd->add_option("--kv-memory-gib", a->budget_gib, "Also print the largest batch whose KV fits this many GiB (0 = no)")
       ->check(finite_in(0.0, 1e6))

@@ -80,16 +80,18 @@ void run_bench(const BenchArgs& a) {
       const engine::PlanShapes ps = l.plan_shapes();
       const int64_t per_pass = be.decoder_images_per_pass(ps.decoder_bytes_per_image);
       const std::string dname = be.compute_dtype() == DType::BF16 ? "bf16" : be.compute_dtype() == DType::F16 ? "f16" : "f32";
+      const std::string kvname = be.kv_dtype() == DType::I8 ? "int8" : dname;  // how past scales' K/V are stored
+      const std::string dcol = kvname == dname ? dname : dname + ", " + kvname + " K/V";
       for (const std::string& policy : split_list(a.policies, "--policies")) {
         const kv::PolicyFactory& po = factories.at(policy);
         po.check_depth(static_cast<int>(cfg.depth));
         const int64_t available = engine::usable_memory(be.memory().free_bytes);
         if (a.max_batch) {
-          const int64_t fits = engine::largest_batch(ps, po, be.compute_dtype(), available, per_pass, a.max_batch_limit);
-          const auto plan = engine::fit_batch(ps, po, be.compute_dtype(), std::max<int64_t>(fits, 1), available, per_pass);
-          rows.push_back({{"model", shape}, {"policy", policy}, {"dtype", dname}, {"device", be.name()},
-                          {"max_batch", fits}, {"available_bytes", available}, {"plan", plan.to_json()}});
-          table.push_back({shape, policy, dname, "max", std::to_string(fits), "", "", "", "", "",
+          const int64_t fits = engine::largest_batch(ps, po, be.compute_dtype(), be.kv_dtype(), available, per_pass, a.max_batch_limit);
+          const auto plan = engine::fit_batch(ps, po, be.compute_dtype(), be.kv_dtype(), std::max<int64_t>(fits, 1), available, per_pass);
+          rows.push_back({{"model", shape}, {"policy", policy}, {"dtype", dname}, {"kv_dtype", kvname},
+                          {"device", be.name()}, {"max_batch", fits}, {"available_bytes", available}, {"plan", plan.to_json()}});
+          table.push_back({shape, policy, dcol, "max", std::to_string(fits), "", "", "", "", "",
                            fmt(static_cast<double>(plan.total_bytes()) / (1 << 30)), fmt(plan.kv_bytes / double(1 << 30)),
                            ""});
           continue;
@@ -97,14 +99,14 @@ void run_bench(const BenchArgs& a) {
         for (const std::string& bs : split_list(a.batches, "--batches")) {
           const int64_t B = parse_int_list(bs, "--batches").at(0);
           AMSKV_CHECK(B > 0, "--batches: ", B, " is not a positive batch");
-          nlohmann::json row = {{"model", shape}, {"batch", B}, {"policy", policy}, {"dtype", dname},
-                                {"device", be.name()}};
-          const auto plan = engine::fit_batch(ps, po, be.compute_dtype(), B, available, per_pass);
+          nlohmann::json row = {{"model", shape}, {"batch", B},        {"policy", policy},
+                                {"dtype", dname}, {"kv_dtype", kvname}, {"device", be.name()}};
+          const auto plan = engine::fit_batch(ps, po, be.compute_dtype(), be.kv_dtype(), B, available, per_pass);
           if (plan.batch == 0) {
             row["oom"] = true;
             row["reason"] = cat("the memory plan needs more than the ", engine::gib(available), " free");
             rows.push_back(row);
-            table.push_back({shape, policy, dname, std::to_string(B), "OOM", "", "", "", "", "", "", "", ""});
+            table.push_back({shape, policy, dcol, std::to_string(B), "OOM", "", "", "", "", "", "", "", ""});
             continue;
           }
           engine::GenerateOptions go;
@@ -153,7 +155,7 @@ void run_bench(const BenchArgs& a) {
             row["oom"] = true;
             row["reason"] = oom_message;
             rows.push_back(row);
-            table.push_back({shape, policy, dname, std::to_string(B), "OOM", "", "", "", "", "", "", "", ""});
+            table.push_back({shape, policy, dcol, std::to_string(B), "OOM", "", "", "", "", "", "", "", ""});
             continue;
           }
           const double med = median(total), enqueue_med = median(enqueue);
@@ -187,14 +189,14 @@ void run_bench(const BenchArgs& a) {
           row["kv_reference_bytes"] = mem.reference.allocated_bytes;
           row["plan"] = plan.to_json();
           rows.push_back(row);
-          table.push_back({shape, policy, dname, std::to_string(B), fmt(B / med, "%.1f"),
+          table.push_back({shape, policy, dcol, std::to_string(B), fmt(B / med, "%.1f"),
                            fmt(1000.0 * med / B, "%.1f"),
                            fmt(100.0 * (*hi - *lo) / med, "%.1f%%"), fmt(1000.0 * median(matmul), "%.1f"),
                            fmt(1000.0 * median(attention), "%.1f"),
                            fmt(1000.0 * last.time.decode_s, "%.1f"), fmt(peak),
                            fmt(mem.policy.allocated_bytes / double(1 << 30), "%.3f"),
                            fmt(100.0 * mem.reduction(&kv::MemoryNumbers::allocated_bytes), "%.1f%%")});
-          std::cerr << "bench: " << shape << " " << policy << " " << dname << " B=" << B << ": " << fmt(B / med, "%.1f")
+          std::cerr << "bench: " << shape << " " << policy << " " << dcol << " B=" << B << ": " << fmt(B / med, "%.1f")
                     << " images/s (scales enqueued in " << fmt(1000.0 * enqueue_med, "%.1f") << " ms of "
                     << fmt(1000.0 * med, "%.1f") << (replayed ? "; replayed graph" : recorded ? "; graphs" : "")
                     << ")\n";

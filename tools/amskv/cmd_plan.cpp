@@ -10,6 +10,7 @@
 #include "backend/backend_factory.h"
 #include "engine/memory_planner.h"
 #include "io/tensor_file.h"
+#include "kv/kv_store.h"
 #include "kv/memory_plan.h"
 #include "kv/memory_report.h"
 #include "model/random_model.h"
@@ -28,10 +29,12 @@ void plan_on_device(const PlanArgs& a, const kv::PolicyFactory& factory, const m
   backend::BackendOptions bo;
   bo.device = a.device;
   bo.gpu = a.gpu;
-  // The CPU computes in f32 only; on CUDA --dtype is the compute (and K/V) type.
+  // The CPU computes in f32 only; on CUDA --dtype is the compute (and K/V) type, and int8 stores K/V in 8 bits
+  // beside a bf16 computation.
   bo.dtype = a.device == "cpu" || a.dtype == "fp32" ? "f32" : a.dtype == "fp16" ? "f16" : "bf16";
+  bo.kv_dtype = a.dtype == "int8" ? "int8" : "auto";
   const auto be = backend::make_backend(bo);
-  const DType compute = be->compute_dtype();
+  const DType compute = be->compute_dtype(), kv = be->kv_dtype();
   model::VqvaeConfig vae;
   if (!a.vae_path.empty()) {
     vae = model::infer_vqvae_config(io::load_tensor_file(a.vae_path));
@@ -56,17 +59,17 @@ void plan_on_device(const PlanArgs& a, const kv::PolicyFactory& factory, const m
   const kv::PolicyFactory full(full_options);
   std::cout << "\non " << be->name() << ": " << engine::gib(free_bytes) << " free, weights about "
             << engine::gib(weights) << ", " << engine::gib(available) << " left for the job after a safety margin\n";
-  const engine::MemoryPlan plan = engine::fit_batch(shapes, factory, compute, a.batch, available, per_pass);
+  const engine::MemoryPlan plan = engine::fit_batch(shapes, factory, compute, kv, a.batch, available, per_pass);
   if (plan.batch > 0) {
     std::cout << "batch " << a.batch << " fits: " << plan.summary() << "\n";
   } else {
     std::cout << "batch " << a.batch << " does not fit: it needs "
-              << engine::plan_batch(shapes, factory, compute, a.batch, {}, per_pass).summary() << "\n";
+              << engine::plan_batch(shapes, factory, compute, kv, a.batch, {}, per_pass).summary() << "\n";
   }
   const int64_t limit = int64_t{1} << 24;
-  std::cout << "largest batch that fits: " << engine::largest_batch(shapes, factory, compute, available, per_pass, limit)
+  std::cout << "largest batch that fits: " << engine::largest_batch(shapes, factory, compute, kv, available, per_pass, limit)
             << " with " << factory.make()->name() << ", "
-            << engine::largest_batch(shapes, full, compute, available, per_pass, limit) << " with full\n";
+            << engine::largest_batch(shapes, full, compute, kv, available, per_pass, limit) << " with full\n";
 }
 
 }  // namespace
@@ -77,13 +80,13 @@ void run_plan(const PlanArgs& a) {
                                                    : model::infer_var_config(io::load_tensor_file(a.var_path));
   const int64_t depth = cfg.depth, width = cfg.width;
   const std::vector<int64_t>& sides = cfg.schedule.patch_nums;
-  const int64_t elem = a.dtype == "fp32" ? 4 : 2;
+  const DType stored = a.dtype == "fp32" ? DType::F32 : a.dtype == "int8" ? DType::I8 : DType::BF16;
   const kv::ScheduleInfo info = kv::ScheduleInfo::from_sides(sides, depth);
   factory.check_depth(static_cast<int>(depth));
   auto policy = factory.make();
   kv::KvStats st = kv::plan_footprint(*policy, info, sides);
   const int64_t rows = 2 * a.batch;
-  st.bytes_per_token = rows * 2 * width * elem;
+  st.bytes_per_token = rows * kv::KvStore::token_row_bytes(stored, cfg.heads, cfg.head_dim);
   const auto mem = kv::make_memory_report(st, info, rows);
   auto gib = [](int64_t b) {
     char buf[32];
@@ -106,9 +109,22 @@ void run_plan(const PlanArgs& a) {
                 100 * mem.reduction(&kv::MemoryNumbers::resident_bytes),
                 100 * mem.reduction(&kv::MemoryNumbers::allocated_bytes));
   std::cout << buf;
+  if (stored == DType::I8) {
+    const double ratio = static_cast<double>(kv::KvStore::token_row_bytes(DType::I8, cfg.heads, cfg.head_dim)) /
+                         static_cast<double>(kv::KvStore::token_row_bytes(DType::BF16, cfg.heads, cfg.head_dim));
+    std::snprintf(buf, sizeof buf,
+                  "int8 K/V: every row's bytes at 8 bits a value plus a float32 scale per token and head (%.3f of "
+                  "bf16); reductions in tokens\n",
+                  ratio);
+    std::cout << buf;
+  }
   if (a.budget_gib > 0) {
     const double per_image = static_cast<double>(mem.policy.allocated_bytes) / static_cast<double>(a.batch);
-    const double ref_per_image = static_cast<double>(mem.reference.allocated_bytes) / static_cast<double>(a.batch);
+    // The reference cache at its own 16-bit width, whatever this plan stores.
+    const DType ref_dtype = stored == DType::I8 ? DType::BF16 : stored;
+    const double ref_per_image = static_cast<double>(mem.reference.allocated_tokens * rows *
+                                                     kv::KvStore::token_row_bytes(ref_dtype, cfg.heads, cfg.head_dim)) /
+                                 static_cast<double>(a.batch);
     const double budget = a.budget_gib * 1024.0 * 1024.0 * 1024.0;
     std::cout << "largest batch whose KV cache fits " << a.budget_gib << " GiB: " << static_cast<int64_t>(budget / per_image)
               << " with " << policy->name() << ", " << static_cast<int64_t>(budget / ref_per_image)

@@ -190,6 +190,7 @@ nlohmann::json run_record(const engine::GenerationJob& job, const kv::PolicyOpti
       {"device", o.backend.device},
       {"gpu", o.backend.gpu},
       {"dtype", dtype_text(job.backend().compute_dtype())},
+      {"kv_dtype", job.backend().kv_dtype() == DType::I8 ? "int8" : "auto"},
       {"backend", job.backend().name()},
   };
   if (!o.force_tokens.empty()) j["force_tokens"] = checkpoint_record(o.force_tokens);
@@ -273,6 +274,12 @@ Regeneration regeneration(const nlohmann::json& record, const std::string& png, 
   if (!given.count("--gpu")) j.backend.gpu = static_cast<int>(r.integer("gpu", 0, 64));
   // The recorded dtype on the recorded device; another device starts from its own default.
   if (!given.count("--dtype")) j.backend.dtype = given.count("--device") ? "auto" : r.str("dtype");
+  // The K/V storage changes the image like the dtype does (records before 8-bit stores have none: "auto").
+  if (!given.count("--kv-dtype") && record.contains("kv_dtype")) {
+    j.backend.kv_dtype = r.str("kv_dtype");
+    AMSKV_CHECK(j.backend.kv_dtype == "auto" || j.backend.kv_dtype == "int8", r.where(), ": 'kv_dtype' is ",
+                j.backend.kv_dtype, ", not auto or int8");
+  }
   g.policy = policy_from(r.sub("kv"), png, static_cast<int>(j.patch_nums.size()));
   return g;
 }

@@ -185,6 +185,11 @@ void add_device_options(CLI::App& cmd, backend::BackendOptions& b) {
   cmd.add_option("--dtype", b.dtype, "Matrix and KV precision: auto (f32 on the CPU, bf16 on CUDA), f32, bf16, f16")
       ->check(CLI::IsMember({"auto", "f32", "bf16", "f16"}))
       ->capture_default_str();
+  cmd.add_option("--kv-dtype", b.kv_dtype,
+                 "How past scales' K/V are stored: auto (the compute dtype) or int8 (8-bit values with a float32 scale per "
+                 "token and head: about half a bf16 cache, for larger batches; whole-scale policies only)")
+      ->check(CLI::IsMember({"auto", "int8"}))
+      ->capture_default_str();
   cmd.add_option("--gpu", b.gpu, "CUDA device index")->transform(integer_in(0, 64))->capture_default_str();
   cmd.add_option("--threads", b.threads, "CPU threads (0 = all cores)")
       ->transform(integer_in(0, 1024))
