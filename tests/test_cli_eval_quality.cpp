@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -76,6 +77,23 @@ TEST(CliEvalQuality, ReductionTargetsPickOneSettingPerFamily) {
 #ifdef AMSKV_HAVE_PLOTS
   EXPECT_TRUE(std::filesystem::exists(tmp / "plots/quality_memory.png"));
 #endif
+}
+
+// With an 8-bit KV store the default families leave h2o (single tokens) out, and naming it is refused.
+TEST(CliEvalQuality, EightBitStoreRunsTheWholeScaleFamilies) {
+  TempDir tmp;
+  const std::string dir = golden_case_dir("mini");
+  const std::string base = "eval --var " + dir + "/var.pth --vae " + dir +
+                           "/../vae-V64-Cvae8-ch32-s121-dec-f16.pth --labels 4,1 -q --reduction 50 --kv-dtype int8";
+  const auto r = run_cli(base + " --json " + (tmp / "e.json") + " --out " + (tmp / "plots"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::set<std::string> families;
+  const auto j = read_json(tmp / "e.json");
+  for (const auto& run : j["runs"]) families.insert(run["family"].get<std::string>());
+  EXPECT_EQ(families, (std::set<std::string>{"ams", "sink", "window", "uniform"}));
+  const auto refused = run_cli(base + " --families ams,h2o");
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.output.find("--families h2o: the 8-bit KV store"), std::string::npos) << refused.output;
 }
 
 TEST(CliEvalQuality, MismatchedOrIncompleteQualityInputsAreRefused) {

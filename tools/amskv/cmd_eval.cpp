@@ -183,7 +183,13 @@ std::vector<Variant> sweep_variants(const EvalArgs& a, const model::VarConfig& c
 // runs once.
 std::vector<Variant> reduction_variants(const EvalArgs& a, const model::VarConfig& cfg) {
   std::vector<std::string> families = a.families;
-  if (families.empty()) families = engine::searchable_policy_families();
+  const bool int8 = a.run.job.backend.kv_dtype == "int8";
+  if (families.empty()) {
+    families = engine::searchable_policy_families();
+    if (int8) std::erase(families, "h2o");  // an 8-bit store keeps whole scales, h2o single tokens
+  }
+  AMSKV_CHECK(!int8 || std::find(families.begin(), families.end(), "h2o") == families.end(),
+              "--families h2o: the 8-bit KV store (--kv-dtype int8) keeps whole scales, and h2o keeps single tokens");
   std::vector<Variant> out;
   for (const std::string& family : families) {
     kv::PolicyOptions base;
