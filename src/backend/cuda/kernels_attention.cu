@@ -8,8 +8,9 @@
 // merges scales stored side by side into one segment first).
 //
 // 8-bit segments (an int8 KV store): their tiles arrive by cp.async as integers and per-token scales into a
-// staging area, and are widened into the 16-bit tile buffer before the tile's products; the products are
-// those of every other tile. Lists without such segments run the kernel unchanged.
+// staging area; the integers are widened (exactly) into the 16-bit tile buffer before the tile's products,
+// and the scales multiply the scores and the probabilities. Lists without such segments run the kernel
+// unchanged.
 //
 // The simple kernel (any type, any head_dim up to 256): one warp per query, an online softmax over every
 // key; used for fp32 (golden-test mode) and, in a second pass, to measure the per-segment attention mass
@@ -127,17 +128,52 @@ __device__ __forceinline__ void load_tile8(int8_t (*dst)[kDh], const int8_t* src
   }
 }
 
-// The staged 8-bit tile times its per-row scales, into a 16-bit tile buffer.
+// Four int8 values (one 32-bit word, lowest byte first) as two packed pairs of T, exactly, with full-rate
+// integer and float operations: the int-to-float conversion instructions run at a sixteenth of that rate,
+// and converting every value of a tile with them made 8-bit attention a third slower than 16-bit.
+// Each byte, offset by 128, becomes the low mantissa bits of a float (bf16) or a half (f16) whose
+// exponent makes it exactly 2^23 + 128 + x (resp. 1024 + 128 + x); subtracting the offset leaves x.
 template <class T>
-__device__ __forceinline__ void widen_tile(T (*dst)[kStride], const int8_t (*src)[kDh], const float* scale) {
+struct Widen;
+
+template <>
+struct Widen<__half> {
+  static __device__ __forceinline__ void run(uint32_t w, uint32_t& lo, uint32_t& hi) {
+    const uint32_t u = w ^ 0x80808080u;
+    const uint32_t a = __byte_perm(u, 0x64646464u, 0x4140), b = __byte_perm(u, 0x64646464u, 0x4342);
+    const __half2 offset = __halves2half2(__ushort_as_half(0x6480), __ushort_as_half(0x6480));  // 1152
+    const __half2 x = __hsub2(*reinterpret_cast<const __half2*>(&a), offset);
+    const __half2 y = __hsub2(*reinterpret_cast<const __half2*>(&b), offset);
+    lo = *reinterpret_cast<const uint32_t*>(&x);
+    hi = *reinterpret_cast<const uint32_t*>(&y);
+  }
+};
+
+template <>
+struct Widen<__nv_bfloat16> {
+  static __device__ __forceinline__ void run(uint32_t w, uint32_t& lo, uint32_t& hi) {
+    const uint32_t u = w ^ 0x80808080u;
+    uint32_t f[4];
+    for (int i = 0; i < 4; ++i)  // 0x4B0000bb = 2^23 + bb
+      f[i] = __float_as_uint(__uint_as_float(__byte_perm(u, 0x4B000000u, 0x7440 + i)) - 8388736.0f);
+    // A small integer's float has no bits below its upper half: that half is its bf16.
+    lo = __byte_perm(f[0], f[1], 0x7632);
+    hi = __byte_perm(f[2], f[3], 0x7632);
+  }
+};
+
+// The staged 8-bit tile's integers into a 16-bit tile buffer (the scales are applied to the scores and
+// the probabilities instead: per key, that is 16 products per thread and tile rather than 64).
+template <class T>
+__device__ __forceinline__ void widen_tile(T (*dst)[kStride], const int8_t (*src)[kDh]) {
   for (int c = threadIdx.x; c < kTile * 4; c += kWarps * 32) {
     const int row = c >> 2, col = (c & 3) * 16;
-    const int4 raw = *reinterpret_cast<const int4*>(&src[row][col]);
-    const int8_t* e = reinterpret_cast<const int8_t*>(&raw);
-    const float sc = scale[row];
+    const uint4 raw = *reinterpret_cast<const uint4*>(&src[row][col]);
     uint32_t packed[8];
-    for (int j = 0; j < 8; ++j)
-      packed[j] = Mma<T>::pack(static_cast<float>(e[2 * j]) * sc, static_cast<float>(e[2 * j + 1]) * sc);
+    Widen<T>::run(raw.x, packed[0], packed[1]);
+    Widen<T>::run(raw.y, packed[2], packed[3]);
+    Widen<T>::run(raw.z, packed[4], packed[5]);
+    Widen<T>::run(raw.w, packed[6], packed[7]);
     *reinterpret_cast<uint4*>(&dst[row][col]) = make_uint4(packed[0], packed[1], packed[2], packed[3]);
     *reinterpret_cast<uint4*>(&dst[row][col + 8]) = make_uint4(packed[4], packed[5], packed[6], packed[7]);
   }
@@ -160,9 +196,10 @@ struct TileCursor {
 // 16·kFrags queries. With one fragment every ldmatrix.x4 feeds two mma, and shared-memory bandwidth, not
 // the tensor cores, bounds the kernel; two fragments halve that traffic per product (248 registers, two blocks per SM).
 //
-// kInt8: some segments are 8-bit. Their tiles are staged (one staging area: 8.5 KiB beside the 36 KiB of tile
-// buffers) and widened at the start of the tile's iteration, so the next tile's copies are issued after that,
-// still ahead of the tile's products.
+// kInt8: some segments are 8-bit. Their integers are staged (one staging area: 8 KiB beside the 36 KiB of
+// tile buffers) and widened at the start of the tile's iteration, so the next tile's copies are issued after
+// that, still ahead of the tile's products. Their per-key scales (double-buffered like the tiles) multiply
+// the tile's scores (K) and its probabilities before P·V (V).
 template <class T, int kFrags, bool kInt8>
 __global__ void __launch_bounds__(kWarps * 32, kFrags == 1 ? 1 : 2)
     attention_flash_kernel(const T* q, int64_t rows, int64_t heads, int64_t n, SegmentList segs, int total_tiles, T* out) {
@@ -172,7 +209,7 @@ __global__ void __launch_bounds__(kWarps * 32, kFrags == 1 ? 1 : 2)
   constexpr int kStage = kInt8 ? kTile : 1;
   __shared__ __align__(16) int8_t stage_k[kStage][kDh];
   __shared__ __align__(16) int8_t stage_v[kStage][kDh];
-  __shared__ float stage_scale[2][kStage];  // K's, then V's
+  __shared__ __align__(16) float stage_scale[2][2][kStage];  // [tile buffer][K, V][key]
 
   const int64_t qtiles = (n + kQueries - 1) / kQueries;
   const int64_t block = blockIdx.x;
@@ -191,7 +228,7 @@ __global__ void __launch_bounds__(kWarps * 32, kFrags == 1 ? 1 : 2)
       load_tile8(stage_v, static_cast<const int8_t*>(segs.v[s]) + off, valid);
       const int row = threadIdx.x & (kTile - 1), which = threadIdx.x / kTile;  // 128 threads: 64 K, 64 V scales
       const float* src = (which ? segs.v_scale[s] : segs.k_scale[s]) + rh * segs.scale_stride[s] + fetch.first;
-      copy4(&stage_scale[which][row], row < valid ? src + row : src, row < valid);
+      copy4(&stage_scale[buf][which][row], row < valid ? src + row : src, row < valid);
     } else {
       load_tile(sk[buf], static_cast<const T*>(segs.k[s]) + off, valid);
       load_tile(sv[buf], static_cast<const T*>(segs.v[s]) + off, valid);
@@ -224,12 +261,13 @@ __global__ void __launch_bounds__(kWarps * 32, kFrags == 1 ? 1 : 2)
   constexpr float kLog2e = 1.4426950408889634f;
   for (int tile = 0; tile < total_tiles; ++tile) {
     const int buf = tile & 1;
+    const bool int8_tile = kInt8 && segs.k_scale[compute.segment] != nullptr;
     if constexpr (kInt8) {
       copy_wait<0>();
       __syncthreads();
-      if (segs.k_scale[compute.segment]) {
-        widen_tile(sk[buf], stage_k, stage_scale[0]);
-        widen_tile(sv[buf], stage_v, stage_scale[1]);
+      if (int8_tile) {
+        widen_tile(sk[buf], stage_k);
+        widen_tile(sv[buf], stage_v);
         __syncthreads();  // the tile is complete, and the staging area free for the next one
       }
       if (tile + 1 < total_tiles) {
@@ -259,6 +297,15 @@ __global__ void __launch_bounds__(kWarps * 32, kFrags == 1 ? 1 : 2)
         for (int f = 0; f < kFrags; ++f) {
           Mma<T>::run(sc[f][nt], qa[f][kk], b[0], b[1]);
           Mma<T>::run(sc[f][nt], qa[f][kk + 1], b[2], b[3]);
+        }
+      }
+    }
+    if (int8_tile) {  // the keys' scales (a key's column: nt·8 + 2t, + 1)
+      for (int nt = 0; nt < 8; ++nt) {
+        const float2 ks = *reinterpret_cast<const float2*>(&stage_scale[buf][0][nt * 8 + 2 * t]);
+        for (int f = 0; f < kFrags; ++f) {
+          sc[f][nt][0] *= ks.x, sc[f][nt][1] *= ks.y;
+          sc[f][nt][2] *= ks.x, sc[f][nt][3] *= ks.y;
         }
       }
     }
@@ -293,6 +340,15 @@ __global__ void __launch_bounds__(kWarps * 32, kFrags == 1 ? 1 : 2)
           o[f][dt][2 * half + 1] *= corr;
         }
       }
+    if (int8_tile) {  // the values' scales, once the row sums have the probabilities themselves
+      for (int nt = 0; nt < 8; ++nt) {
+        const float2 vs = *reinterpret_cast<const float2*>(&stage_scale[buf][1][nt * 8 + 2 * t]);
+        for (int f = 0; f < kFrags; ++f) {
+          sc[f][nt][0] *= vs.x, sc[f][nt][1] *= vs.y;
+          sc[f][nt][2] *= vs.x, sc[f][nt][3] *= vs.y;
+        }
+      }
+    }
     // O += P·V: the score registers of two key tiles form one A fragment of 16 keys.
     for (int kc = 0; kc < 4; ++kc) {
       uint32_t pa[kFrags][4];
