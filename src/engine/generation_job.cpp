@@ -16,9 +16,6 @@ void check_kv_storage(const backend::Backend& be, const kv::PolicyFactory& facto
   AMSKV_CHECK(!policy->token_level(), "--kv-dtype int8 stores whole scales, and the ", policy->name(),
               " policy keeps single tokens: run it with --kv-dtype auto");
 }
-}  // namespace
-
-namespace {
 
 // Forwards per-scale progress of one batch to the job's callback; wants no tensors.
 class ProgressObserver final : public GenerationObserver {
