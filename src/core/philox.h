@@ -6,11 +6,7 @@
 #include <cstdint>
 
 // The same generator runs in CUDA kernels (the GPU's token draw must equal the CPU's contract).
-#if defined(__CUDACC__)
-#define AMSKV_HOST_DEVICE __host__ __device__
-#else
-#define AMSKV_HOST_DEVICE
-#endif
+#include "core/host_device.h"
 
 namespace amskv {
 
