@@ -155,17 +155,21 @@ TEST_P(GpuGolden, ChunkedBatchEqualsWholeBatch) {
   const auto& [name, b] = GetParam();
   GoldenCase g(name);
   DeviceModels d(b, g);
-  auto opt = g.options();
-  opt.sampling.top_k = 20;
-  opt.sampling.seed = 3;
-  opt.keep_logits = true;
-  auto p1 = kv::make_full_policy(), p2 = kv::make_full_policy();
-  const auto whole = engine::generate(*d.var, *d.vae, *p1, opt);
-  opt.plan.chunk_rows = 1;
-  opt.plan.head_images = 1;
-  const auto chunked = engine::generate(*d.var, *d.vae, *p2, opt);
-  for (size_t k = 0; k < whole.tokens.size(); ++k)
-    EXPECT_EQ(whole.tokens[k].to_f64_vector(), chunked.tokens[k].to_f64_vector()) << b.name << " scale " << k;
+  for (const bool int8 : {false, true}) {  // an 8-bit store's scales must follow the chunk's rows too
+    d.be->set_kv_int8(int8);
+    auto opt = g.options();
+    opt.sampling.top_k = 20;
+    opt.sampling.seed = 3;
+    opt.keep_logits = true;
+    auto p1 = kv::make_full_policy(), p2 = kv::make_full_policy();
+    const auto whole = engine::generate(*d.var, *d.vae, *p1, opt);
+    opt.plan.chunk_rows = 1;
+    opt.plan.head_images = 1;
+    const auto chunked = engine::generate(*d.var, *d.vae, *p2, opt);
+    for (size_t k = 0; k < whole.tokens.size(); ++k)
+      EXPECT_EQ(whole.tokens[k].to_f64_vector(), chunked.tokens[k].to_f64_vector())
+          << b.name << (int8 ? " int8" : "") << " scale " << k;
+  }
 }
 
 // Scales recorded once and replayed (CUDA graphs) give exactly what launching every kernel gives, also when a

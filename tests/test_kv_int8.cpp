@@ -219,6 +219,24 @@ TEST(KvInt8, ForcedGoldenRunStaysNearTheReference) {
   EXPECT_LT(int8.kv.bytes_per_token, exact.kv.bytes_per_token / 3);  // float32 against 8 bits and a scale per head
 }
 
+// A batch split into row chunks reads each chunk's rows of the 8-bit store with their own scales: the result
+// is the whole batch's, up to the order of sums.
+TEST(KvInt8, ChunkedBatchEqualsWholeBatch) {
+  golden::GoldenCase g("mini");
+  g.cpu.set_kv_int8(true);
+  auto opt = g.options();
+  opt.forced_tokens = &g.ref;
+  opt.keep_logits = true;
+  opt.decode_images = false;
+  auto p1 = kv::make_full_policy(), p2 = kv::make_full_policy();
+  const auto whole = engine::generate(*g.var, *g.vae, *p1, opt);
+  opt.plan.chunk_rows = 1;
+  opt.plan.head_images = 1;
+  const auto chunked = engine::generate(*g.var, *g.vae, *p2, opt);
+  for (size_t k = 0; k < whole.logits_cfg.size(); ++k)
+    EXPECT_LE(golden::max_rel_error(chunked.logits_cfg[k].data<float>(), whole.logits_cfg[k]), 1e-5) << "scale " << k;
+}
+
 // AMS-KV's online decision measures the similarity against the previous scale's stored keys: from an 8-bit
 // store it reads them dequantized, and measures nearly the same values.
 TEST(KvInt8, AmsMeasuresSimilarityFromTheStore) {

@@ -6,6 +6,7 @@
 // (row, head, token): the value is q·scale. Its scales are laid out [rows][heads][tokens] with
 // `scale_stride` scales between (row, head) blocks (see Backend::quantize_blocks).
 #pragma once
+#include <cstddef>
 #include <cstdint>
 
 #include "core/dtype.h"
@@ -22,5 +23,16 @@ struct AttentionSegment {
   const float* v_scale = nullptr;
   int64_t scale_stride = 0;  // I8 only: scales between (row, head) blocks; >= tokens
 };
+
+// The same segment from (row, head) block `block` on: the rows of a chunk that starts at row r are the
+// segment from block r · heads. The scales of an 8-bit segment move with its values.
+inline AttentionSegment segment_from_block(AttentionSegment s, int64_t block) {
+  const size_t skip = static_cast<size_t>(block * s.head_stride) * dtype_size(s.dtype);
+  s.k = static_cast<const char*>(s.k) + skip;
+  s.v = static_cast<const char*>(s.v) + skip;
+  if (s.k_scale) s.k_scale += block * s.scale_stride;
+  if (s.v_scale) s.v_scale += block * s.scale_stride;
+  return s;
+}
 
 }  // namespace amskv

@@ -180,12 +180,8 @@ void VarModel::forward_blocks(int k, const Conditioning& cond, kv::KvCache& cach
       ws.matmul_timer->stop();
       backend_.qk_norm_split(ws.qkv, rc, n, H, dh, blk.tau, ws.q, cache.transient_k().slice(r0 * row_kv, rc * row_kv),
                              cache.transient_v().slice(r0 * row_kv, rc * row_kv));
-      std::vector<AttentionSegment> rows_segments = segments;
-      for (AttentionSegment& s : rows_segments) {  // the same segments, starting at row r0
-        const size_t skip = static_cast<size_t>(r0 * H * s.head_stride) * dtype_size(s.dtype);
-        s.k = static_cast<const char*>(s.k) + skip;
-        s.v = static_cast<const char*>(s.v) + skip;
-      }
+      std::vector<AttentionSegment> rows_segments;  // the same segments, starting at row r0
+      for (const AttentionSegment& s : segments) rows_segments.push_back(segment_from_block(s, r0 * H));
       ws.attention_timer->start();
       backend_.attention(ws.q, rc, H, n, dh, rows_segments, ws.attn,
                          mass ? mass + r0 * H * static_cast<int64_t>(segments.size()) : nullptr,
