@@ -140,6 +140,7 @@ TEST_P(BackendOps, QuantizeBlocksLikeTheCpu) {
   const int64_t blocks = 37, tokens = 13, width = 64, capacity = 20;
   auto v = random(blocks * tokens * width);
   for (int64_t d = 0; d < width; ++d) v[static_cast<size_t>(5 * width + d)] = 0.0f;  // a zero vector
+  v[static_cast<size_t>(7 * width + 3)] = std::nanf("");  // a defined integer for a NaN
   Pair src = put_compute(v);
   Pair scales = zeros(blocks * capacity, DType::F32);
   DeviceBuffer cq = cpu_.alloc(DType::I8, blocks * capacity * width), dq = dev_->alloc(DType::I8, cq.size());

@@ -63,6 +63,20 @@ TEST(KvInt8, RoundingKeepsEveryValueWithinHalfAStep) {
     }
 }
 
+// A NaN (a broken checkpoint's) gets a defined value rather than an undefined conversion, alike everywhere.
+TEST(KvInt8, NanValuesGetADefinedInteger) {
+  backend::CpuBackend cpu;
+  std::vector<float> v(8, 0.5f);
+  v[3] = std::nanf("");
+  const auto src = uploaded(cpu, v);
+  backend::DeviceBuffer q = cpu.alloc(DType::I8, 8), scale = cpu.alloc(DType::F32, 1);
+  cpu.quantize_blocks(q, 8, scale, 1, src, 8, 1, 8, 1);
+  const auto* qs = static_cast<const int8_t*>(q.span().raw());
+  EXPECT_EQ(qs[3], -127);
+  EXPECT_EQ(qs[0], 127);
+  EXPECT_FLOAT_EQ(*static_cast<const float*>(scale.span().raw()), 0.5f / 127.0f);
+}
+
 // Scale s's vectors hold values that name the scale, so a segment that ends up at the wrong offset, or with
 // another scale's per-token scales, shows.
 struct ScaleValues {

@@ -16,10 +16,11 @@ constexpr float kLevels = 127.0f;
 AMSKV_HOST_DEVICE inline float scale_for(float m) { return m / kLevels; }
 // What the vector's values are multiplied by before rounding (0 for a zero vector: every q is 0).
 AMSKV_HOST_DEVICE inline float inverse_for(float m) { return m > 0.0f ? kLevels / m : 0.0f; }
-// Round to nearest, ties to even (the default rounding mode on both sides).
+// Round to nearest, ties to even (the default rounding mode on both sides), then clamp. fmaxf and fminf
+// return the other operand for a NaN, so a NaN value (or any value of a vector holding an infinity, whose
+// inverse is 0) becomes a defined −127 alike on every backend rather than an undefined conversion.
 AMSKV_HOST_DEVICE inline int8_t quantize(float x, float inverse) {
-  const float q = rintf(x * inverse);
-  return static_cast<int8_t>(q > kLevels ? kLevels : q < -kLevels ? -kLevels : q);
+  return static_cast<int8_t>(fminf(fmaxf(rintf(x * inverse), -kLevels), kLevels));
 }
 
 }  // namespace amskv::kv_int8
