@@ -58,10 +58,11 @@ bool may_keep(const backend::Backend& be, const GenerateOptions& o, const Genera
 }
 
 // What a kept request's recording depends on besides its buffers: everything but the labels and the first
-// image's number, which are uploaded before each replay.
-std::string replay_signature(const kv::CachePolicy& policy, const GenerateOptions& o) {
+// image's number, which are uploaded before each replay (and the backend's K/V storage, which a test may switch).
+std::string replay_signature(const backend::Backend& be, const kv::CachePolicy& policy, const GenerateOptions& o) {
   const auto& s = o.sampling;
-  return nlohmann::json{{"policy", policy.describe()}, {"batch", o.labels.size()}, {"cfg", s.cfg},
+  return nlohmann::json{{"policy", policy.describe()}, {"kv_dtype", dtype_name(be.kv_dtype())},
+                        {"batch", o.labels.size()}, {"cfg", s.cfg},
                         {"top_k", s.top_k}, {"top_p", s.top_p}, {"seed", s.seed}, {"decode", o.decode_images},
                         {"chunk_rows", o.plan.chunk_rows}, {"head_images", o.plan.head_images}}
       .dump();
@@ -418,7 +419,7 @@ GenerateResult Generator::generate(kv::CachePolicy& policy, const GenerateOption
     Generation g(var_, vae_, policy, launched, /*keep=*/false);
     return g.run(policy, launched, observer);
   }
-  std::string signature = replay_signature(policy, options);
+  std::string signature = replay_signature(var_.backend(), policy, options);
   if (!kept_ || signature != kept_signature_) {
     kept_.reset();
     kept_ = std::make_unique<Generation>(var_, vae_, policy, options, /*keep=*/true);
