@@ -15,6 +15,8 @@
 // The simple kernel (any type, any head_dim up to 256): one warp per query, an online softmax over every
 // key; used for fp32 (golden-test mode) and, in a second pass, to measure the per-segment attention mass
 // for the density analysis.
+#include <type_traits>
+
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/kernels_common.cuh"
 #include "backend/cuda/kernels_mma.cuh"
@@ -204,6 +206,10 @@ template <class T, int kFrags, bool kInt8>
 __global__ void __launch_bounds__(kWarps * 32, kFrags == 1 ? 1 : 2)
     attention_flash_kernel(const T* q, int64_t rows, int64_t heads, int64_t n, SegmentList segs, int total_tiles, T* out) {
   constexpr int kQueries = kWarps * 16 * kFrags;
+  // f16 probabilities times a V scale (max|v| / 127) would reach f16's subnormal range 127 times sooner
+  // than the probabilities themselves: with 8-bit segments every tile's probabilities are packed times 127
+  // (times the scale: max|v|) and the output divided by it at the end. bf16 has float32's range.
+  constexpr float kPScale = kInt8 && std::is_same_v<T, __half> ? 127.0f : 1.0f;
   __shared__ __align__(16) T sk[2][kTile][kStride];
   __shared__ __align__(16) T sv[2][kTile][kStride];
   constexpr int kStage = kInt8 ? kTile : 1;
@@ -343,11 +349,16 @@ __global__ void __launch_bounds__(kWarps * 32, kFrags == 1 ? 1 : 2)
     if (int8_tile) {  // the values' scales, once the row sums have the probabilities themselves
       for (int nt = 0; nt < 8; ++nt) {
         const float2 vs = *reinterpret_cast<const float2*>(&stage_scale[buf][1][nt * 8 + 2 * t]);
+        const float vx = vs.x * kPScale, vy = vs.y * kPScale;
         for (int f = 0; f < kFrags; ++f) {
-          sc[f][nt][0] *= vs.x, sc[f][nt][1] *= vs.y;
-          sc[f][nt][2] *= vs.x, sc[f][nt][3] *= vs.y;
+          sc[f][nt][0] *= vx, sc[f][nt][1] *= vy;
+          sc[f][nt][2] *= vx, sc[f][nt][3] *= vy;
         }
       }
+    } else if constexpr (kPScale != 1.0f) {
+      for (int f = 0; f < kFrags; ++f)
+        for (int nt = 0; nt < 8; ++nt)
+          for (int e = 0; e < 4; ++e) sc[f][nt][e] *= kPScale;
     }
     // O += P·V: the score registers of two key tiles form one A fragment of 16 keys.
     for (int kc = 0; kc < 4; ++kc) {
@@ -380,7 +391,7 @@ __global__ void __launch_bounds__(kWarps * 32, kFrags == 1 ? 1 : 2)
       l += __shfl_xor_sync(0xffffffffu, l, 2);
       const int64_t qi = q0 + f * 16 + g + 8 * half;
       if (qi >= n) continue;
-      const float inv = 1.0f / l;
+      const float inv = 1.0f / (l * kPScale);
       T* dst = out + ((r * n + qi) * heads + h) * kDh;
       for (int dt = 0; dt < 8; ++dt) {
         const int d = dt * 8 + 2 * t;
