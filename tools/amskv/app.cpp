@@ -130,7 +130,9 @@ void add_plan(CLI::App& app, const Actions& actions) {
       ->capture_default_str();
   cmd->add_option("--var", a->var_path, "Take the shape from this checkpoint instead");
   cmd->add_option("--batch", a->batch, "Images")->transform(integer_in(1, int64_t{1} << 24))->capture_default_str();
-  cmd->add_option("--dtype", a->dtype, "K/V storage type (int8: 8-bit K/V with a scale per token and head, bf16 compute)")
+  cmd->add_option("--dtype", a->dtype,
+                  "K/V storage type (int8: 8-bit K/V with a scale per token and head; with --device, computing in "
+                  "bf16 on CUDA and f32 on the CPU)")
       ->check(CLI::IsMember({"bf16", "fp16", "fp32", "int8"}))
       ->capture_default_str();
   cmd->add_option("--kv-memory-gib", a->budget_gib, "Also print the largest batch whose KV fits this many GiB (0 = no)")
