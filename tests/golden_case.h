@@ -5,6 +5,7 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -13,6 +14,7 @@
 #include "engine/generator.h"
 #include "golden_dir.h"
 #include "io/tensor_file.h"
+#include "kv/policies/recency_policy.h"
 
 namespace amskv::golden {
 
@@ -43,6 +45,22 @@ struct GoldenCase {
 };
 
 // max |a - b| over max |ref|, the golden README's relative measure.
+// One request run on the whole batch, then with one CFG row per transformer chunk and one image per head
+// chunk (what the memory planner does for large batches), each with a fresh full cache.
+struct WholeAndChunked {
+  engine::GenerateResult whole, chunked;
+};
+inline WholeAndChunked run_whole_and_chunked(const model::VarModel& var, const model::Vqvae& vae,
+                                             engine::GenerateOptions opt) {
+  auto p1 = kv::make_full_policy(), p2 = kv::make_full_policy();
+  WholeAndChunked r;
+  r.whole = engine::generate(var, vae, *p1, opt);
+  opt.plan.chunk_rows = 1;
+  opt.plan.head_images = 1;
+  r.chunked = engine::generate(var, vae, *p2, opt);
+  return r;
+}
+
 inline double max_rel_error(const float* got, const Tensor& ref) {
   const auto r = ref.to_f64_vector();
   double err = 0.0, scale = 0.0;

@@ -87,6 +87,30 @@ class BackendOps : public ::testing::TestWithParam<BackendUnderTest> {
     EXPECT_LE(err / std::max(mag, 1e-30), tol) << what << " (max abs err " << err << ", max |ref| " << mag << ")";
   }
 
+  // What an 8-bit store holds for src: `tokens` vectors of `width` values at the start of each of `blocks`
+  // blocks (capacity · width apart), written by b's own quantize_blocks into a slab of the same layout.
+  struct Int8Slab {
+    DeviceBuffer q, scale;
+  };
+  static Int8Slab quantized(backend::Backend& b, DeviceSpan src, int64_t blocks, int64_t capacity, int64_t tokens,
+                            int64_t width) {
+    Int8Slab s{b.alloc(DType::I8, blocks * capacity * width), b.alloc(DType::F32, blocks * capacity)};
+    b.quantize_blocks(s.q, capacity * width, s.scale, capacity, src, capacity * width, tokens, width, blocks);
+    return s;
+  }
+  // Tokens [first, first + tokens) of 8-bit keys k and values v as one attention segment.
+  static AttentionSegment int8_segment(const Int8Slab& k, const Int8Slab& v, int64_t first, int64_t tokens,
+                                       int64_t capacity, int64_t width) {
+    return {k.q.slice(first * width).raw(),
+            v.q.slice(first * width).raw(),
+            tokens,
+            capacity * width,
+            DType::I8,
+            static_cast<const float*>(k.scale.slice(first).raw()),
+            static_cast<const float*>(v.scale.slice(first).raw()),
+            capacity};
+  }
+
   double tol() const { return GetParam().rel_tol; }
   // Element-wise float32 work: only summation order differs.
   double f32_tol() const { return 1e-5; }
@@ -253,28 +277,22 @@ TEST_P(BackendOps, AttentionOverSegments) {
     Pair q = put_compute(unit(rows * heads * n, 12.0f));
     // The stored scales as an 8-bit store holds them too: integers and per-token scales, written by each
     // backend's own quantize_blocks from the same values.
-    struct Int8Slab {
-      DeviceBuffer k, v, k_scale, v_scale;
+    struct Int8Store {
+      Int8Slab k, v;
     };
-    auto quantized = [&](backend::Backend& b, DeviceSpan k, DeviceSpan v) {
-      const int64_t blocks = rows * heads;
-      Int8Slab q8{b.alloc(DType::I8, blocks * capacity * dh), b.alloc(DType::I8, blocks * capacity * dh),
-                  b.alloc(DType::F32, blocks * capacity), b.alloc(DType::F32, blocks * capacity)};
-      b.quantize_blocks(q8.k, capacity * dh, q8.k_scale, capacity, k, capacity * dh, stored, dh, blocks);
-      b.quantize_blocks(q8.v, capacity * dh, q8.v_scale, capacity, v, capacity * dh, stored, dh, blocks);
-      return q8;
-    };
-    const Int8Slab cpu8 = quantized(cpu_, slab_k.cpu, slab_v.cpu), dev8 = quantized(*dev_, slab_k.dev, slab_v.dev);
+    const int64_t blocks = rows * heads;
+    const Int8Store cpu8{quantized(cpu_, slab_k.cpu, blocks, capacity, stored, dh),
+                         quantized(cpu_, slab_v.cpu, blocks, capacity, stored, dh)};
+    const Int8Store dev8{quantized(*dev_, slab_k.dev, blocks, capacity, stored, dh),
+                         quantized(*dev_, slab_v.dev, blocks, capacity, stored, dh)};
     auto segments = [&](backend::Backend& b, const Pair& sk, const Pair& sv, const Pair& ck, const Pair& cv, bool cpu,
-                        const Int8Slab* q8) {
+                        const Int8Store* q8) {
       std::vector<AttentionSegment> s;
       int64_t off = 0;
       const DeviceSpan k = cpu ? sk.cpu.span() : sk.dev.span(), v = cpu ? sv.cpu.span() : sv.dev.span();
       for (size_t i = 0; i + 1 < lengths.size(); ++i) {
         if (q8)
-          s.push_back({q8->k.slice(off * dh).raw(), q8->v.slice(off * dh).raw(), lengths[i], capacity * dh, DType::I8,
-                       static_cast<const float*>(q8->k_scale.slice(off).raw()),
-                       static_cast<const float*>(q8->v_scale.slice(off).raw()), capacity});
+          s.push_back(int8_segment(q8->k, q8->v, off, lengths[i], capacity, dh));
         else
           s.push_back({k.slice(off * dh).raw(), v.slice(off * dh).raw(), lengths[i], capacity * dh, k.dtype()});
         off += lengths[i];
@@ -567,17 +585,10 @@ TEST_P(BackendOps, KeySimilarity) {
     EXPECT_NEAR(a, b, 1e-5) << ps << " -> " << cs;
     // The previous keys from an 8-bit store.
     const int64_t blocks = rows * heads, cap = ps * ps + 2;
-    auto quantized_prev = [&](backend::Backend& be, DeviceSpan src, DeviceBuffer& q, DeviceBuffer& scale) {
-      q = be.alloc(DType::I8, blocks * cap * dh);
-      scale = be.alloc(DType::F32, blocks * cap);
-      be.quantize_blocks(q, cap * dh, scale, cap, src, cap * dh, ps * ps, dh, blocks);
-      return AttentionSegment{q.span().raw(), q.span().raw(), ps * ps, cap * dh, DType::I8,
-                              static_cast<const float*>(scale.span().raw()), static_cast<const float*>(scale.span().raw()),
-                              cap};
-    };
-    DeviceBuffer cq, cscale, dq, dscale;
-    const AttentionSegment cp8 = quantized_prev(cpu_, prev.cpu, cq, cscale);
-    const AttentionSegment dp8 = quantized_prev(*dev_, prev.dev, dq, dscale);
+    const Int8Slab cq = quantized(cpu_, prev.cpu, blocks, cap, ps * ps, dh);
+    const Int8Slab dq = quantized(*dev_, prev.dev, blocks, cap, ps * ps, dh);
+    const AttentionSegment cp8 = int8_segment(cq, cq, 0, ps * ps, cap, dh);
+    const AttentionSegment dp8 = int8_segment(dq, dq, 0, ps * ps, cap, dh);
     const double a8 = cpu_.key_similarity(cp8, ps, cc, cs, rows, heads, dh);
     const double b8 = dev_->key_similarity(dp8, ps, dc, cs, rows, heads, dh);
     EXPECT_NEAR(a8, b8, 1e-5) << ps << " -> " << cs << " (8-bit previous keys)";

@@ -114,11 +114,7 @@ TEST_P(Golden, ChunkedBatchEqualsWholeBatch) {
   opt.sampling.top_k = 20;
   opt.sampling.seed = 3;
   opt.keep_logits = true;
-  auto p1 = kv::make_full_policy(), p2 = kv::make_full_policy();
-  const auto whole = engine::generate(*g.var, *g.vae, *p1, opt);
-  opt.plan.chunk_rows = 1;
-  opt.plan.head_images = 1;
-  const auto chunked = engine::generate(*g.var, *g.vae, *p2, opt);
+  const auto [whole, chunked] = run_whole_and_chunked(*g.var, *g.vae, opt);
   for (size_t k = 0; k < whole.tokens.size(); ++k) {
     EXPECT_EQ(whole.tokens[k].to_f64_vector(), chunked.tokens[k].to_f64_vector()) << "scale " << k;
     EXPECT_LE(max_rel_error(chunked.logits_cfg[k].data<float>(), whole.logits_cfg[k]), 1e-5) << "scale " << k;

@@ -242,11 +242,7 @@ TEST(KvInt8, ChunkedBatchEqualsWholeBatch) {
   opt.forced_tokens = &g.ref;
   opt.keep_logits = true;
   opt.decode_images = false;
-  auto p1 = kv::make_full_policy(), p2 = kv::make_full_policy();
-  const auto whole = engine::generate(*g.var, *g.vae, *p1, opt);
-  opt.plan.chunk_rows = 1;
-  opt.plan.head_images = 1;
-  const auto chunked = engine::generate(*g.var, *g.vae, *p2, opt);
+  const auto [whole, chunked] = golden::run_whole_and_chunked(*g.var, *g.vae, opt);
   for (size_t k = 0; k < whole.logits_cfg.size(); ++k)
     EXPECT_LE(golden::max_rel_error(chunked.logits_cfg[k].data<float>(), whole.logits_cfg[k]), 1e-5) << "scale " << k;
 }

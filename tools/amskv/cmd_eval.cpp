@@ -21,6 +21,7 @@
 #include "io/json_file.h"
 #include "io/tensor_file.h"
 #include "kv/memory_report.h"
+#include "kv/policy_factory.h"
 #include "model/var_config.h"
 #include "model/var_model.h"
 #include "output_paths.h"
@@ -183,13 +184,21 @@ std::vector<Variant> sweep_variants(const EvalArgs& a, const model::VarConfig& c
 // runs once.
 std::vector<Variant> reduction_variants(const EvalArgs& a, const model::VarConfig& cfg) {
   std::vector<std::string> families = a.families;
+  // An 8-bit store keeps whole scales: families whose policies keep single tokens are left out of the
+  // default list, and refused when named.
   const bool int8 = a.run.job.backend.kv_dtype == "int8";
+  const auto single_tokens = [](const std::string& family) {
+    kv::PolicyOptions po;
+    po.name = family;
+    return kv::make_policy(po)->token_level();
+  };
   if (families.empty()) {
     families = engine::searchable_policy_families();
-    if (int8) std::erase(families, "h2o");  // an 8-bit store keeps whole scales, h2o single tokens
+    if (int8) std::erase_if(families, single_tokens);
   }
-  AMSKV_CHECK(!int8 || std::find(families.begin(), families.end(), "h2o") == families.end(),
-              "--families h2o: the 8-bit KV store (--kv-dtype int8) keeps whole scales, and h2o keeps single tokens");
+  for (const std::string& family : families)
+    AMSKV_CHECK(!int8 || !single_tokens(family), "--families ", family, ": the 8-bit KV store (--kv-dtype int8) "
+                "keeps whole scales, and ", family, " keeps single tokens");
   std::vector<Variant> out;
   for (const std::string& family : families) {
     kv::PolicyOptions base;
