@@ -125,6 +125,8 @@ static void expect_policies_match_the_cpu(const GoldenCase& g, const DeviceModel
           << b.name << " " << policy << " scale " << k;
     EXPECT_EQ(rc.kv.footprint.stored_tokens, rd.kv.footprint.stored_tokens) << policy;
     EXPECT_EQ(rc.kv.footprint.allocated_tokens, rd.kv.footprint.allocated_tokens) << policy;
+    // An 8-bit store has one width on every backend (16-bit and float32 stores differ): both stored 8 bits.
+    if (g.cpu.kv_dtype() == DType::I8) EXPECT_EQ(rc.kv.bytes_per_token, rd.kv.bytes_per_token) << policy;
   }
 }
 
