@@ -19,6 +19,7 @@
 
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/kernels_common.cuh"
+#include "backend/cuda/kernels_attention_tiles.cuh"
 #include "backend/cuda/kernels_mma.cuh"
 
 namespace amskv::backend::cuda {
@@ -106,8 +107,6 @@ __global__ void attention_simple_kernel(const T* q, int64_t rows, int64_t heads,
 // ---------------------------------------------------------------------------------------------------------
 // Flash kernel
 
-constexpr int kDh = 64;       // head_dim of every VAR model
-constexpr int kTile = 64;     // keys per tile
 constexpr int kStride = 72;   // shared-memory row stride in elements: 144 bytes, conflict-free fragment loads
 constexpr int kWarps = 4;
 
@@ -180,19 +179,6 @@ __device__ __forceinline__ void widen_tile(T (*dst)[kStride], const int8_t (*src
     *reinterpret_cast<uint4*>(&dst[row][col + 8]) = make_uint4(packed[4], packed[5], packed[6], packed[7]);
   }
 }
-
-// The position in the sequence of key tiles: segment and first key.
-struct TileCursor {
-  int segment = 0;
-  int64_t first = 0;
-  __device__ void advance(const SegmentList& s) {
-    first += kTile;
-    if (first >= s.tokens[segment]) {
-      ++segment;
-      first = 0;
-    }
-  }
-};
 
 // kFrags m16 fragments of queries per warp: the K and V fragments a warp loads from shared memory serve
 // 16·kFrags queries. With one fragment every ldmatrix.x4 feeds two mma, and shared-memory bandwidth, not
@@ -413,13 +399,6 @@ void launch_simple(const void* q, int64_t rows, int64_t heads, int64_t n, int64_
       static_cast<const T*>(q), rows, heads, n, dh, segs, static_cast<T*>(out), mass, key_mass, keys);
 }
 
-int multiprocessors() {
-  int count = 0;
-  AMSKV_CHECK(current_device_attribute(cudaDevAttrMultiProcessorCount, count),
-              "cuda attention: the device's multiprocessor count cannot be read");
-  return count;
-}
-
 // Two query fragments per warp (128 queries per block) where that pads n no more than 64-query blocks do
 // and still gives every multiprocessor two blocks; one otherwise (small scales, batch 1).
 template <class T, bool kInt8>
@@ -441,9 +420,7 @@ void launch_flash(const void* q, int64_t rows, int64_t heads, int64_t n, const S
 template <class T>
 void launch_flash(const void* q, int64_t rows, int64_t heads, int64_t n, const SegmentList& segs, int tiles,
                   void* out, cudaStream_t s) {
-  bool int8 = false;
-  for (int i = 0; i < segs.count; ++i) int8 = int8 || segs.k_scale[i] != nullptr;
-  if (int8)
+  if (has_8bit_segments(segs))
     launch_flash<T, true>(q, rows, heads, n, segs, tiles, out, s);
   else
     launch_flash<T, false>(q, rows, heads, n, segs, tiles, out, s);
@@ -469,9 +446,10 @@ void launch_attention(const void* q, DType t, int64_t rows, int64_t heads, int64
   if (rows * heads * n == 0) return;
   check_segments(segs, head_dim);
   if (head_dim == kDh && (t == DType::BF16 || t == DType::F16)) {
-    int tiles = 0;
-    for (int i = 0; i < segs.count; ++i) tiles += static_cast<int>((segs.tokens[i] + kTile - 1) / kTile);
-    if (t == DType::BF16)
+    const int tiles = segment_tiles(segs);
+    if (attention_wgmma_available() && !has_8bit_segments(segs))
+      launch_attention_wgmma(q, t, rows, heads, n, segs, tiles, out, s);
+    else if (t == DType::BF16)
       launch_flash<__nv_bfloat16>(q, rows, heads, n, segs, tiles, out, s);
     else
       launch_flash<__half>(q, rows, heads, n, segs, tiles, out, s);

@@ -162,24 +162,12 @@ __global__ void __launch_bounds__(kWgThreads, 1)
 #endif
 }
 
-// Whether the warpgroup kernel runs here: a build whose 9.0 code is sm_90a only (AMSKV_CUDA_SM90A, set by
-// CMake) on a compute capability 9.0 device with the shared memory. Asked once, of the device
-// current at the first call; elsewhere the mma.sync kernel of kernels_conv.cu does the same work.
 }  // namespace
 
+// Whether the warpgroup kernel runs here; elsewhere the mma.sync kernel of kernels_conv.cu does the same work.
 bool conv3x3_wgmma_available() {
-#if defined(AMSKV_CUDA_SM90A)
-  static const bool available = [] {
-    int major = 0, minor = 0, optin = 0;
-    return current_device_attribute(cudaDevAttrComputeCapabilityMajor, major) &&
-           current_device_attribute(cudaDevAttrComputeCapabilityMinor, minor) &&
-           current_device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin, optin) && major == 9 && minor == 0 &&
-           optin >= kWgSmemBytes;
-  }();
+  static const bool available = sm90a_kernels_available(kWgSmemBytes);
   return available;
-#else
-  return false;
-#endif
 }
 
 void launch_conv3x3_wgmma(const void* xs, DType t, int64_t batch, int cin, int h, int w, const void* wk, int64_t K,

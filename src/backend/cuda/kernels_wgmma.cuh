@@ -1,13 +1,18 @@
-// Hopper warpgroup matrix products (wgmma) for the implicit-GEMM convolution: the shared-memory matrix
-// descriptor of the 64-byte-swizzle K-major layout, the m64n160k16 product with fp32 accumulation (a block's
-// 160 output channels in one instruction), and the fences and waits around it. The instructions exist only
-// in sm_90a code: everything here compiles to nothing elsewhere (AMSKV_WGMMA is 0), and the host launches the
-// wgmma kernel only on a 9.0 device of a build that has sm_90a code (conv3x3_wgmma_available()).
+// Hopper warpgroup matrix products (wgmma) for the implicit-GEMM convolution and the flash attention: the
+// shared-memory matrix descriptors (64- and 128-byte swizzles), the m64n160k16 product with both operands in
+// shared memory (a convolution block's 160 output channels in one instruction), the m64n64k16 product with
+// A in registers (attention's queries and probabilities), and the fences and waits around them. The
+// instructions exist only in sm_90a code: everything here compiles to nothing elsewhere (AMSKV_WGMMA is 0),
+// and the host launches a wgmma kernel only on a 9.0 device of a build that has sm_90a code
+// (sm90a_kernels_available()).
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include <cstdint>
+#include <type_traits>
+
+#include "backend/cuda/kernels_common.cuh"
 
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define AMSKV_WGMMA 1
@@ -26,6 +31,18 @@ __device__ __forceinline__ uint64_t smem_descriptor_sw64(const void* smem) {
   const uint32_t a = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
   return (uint64_t{(a >> 4) & 0x3FFFu}) | (uint64_t{1} << 16) | (uint64_t{512 >> 4} << 32) | (uint64_t{2} << 62);
 }
+
+// An operand in the 128-byte swizzle: rows of 128 bytes (64 16-bit elements), 16-byte chunk c of row r stored
+// at chunk c ^ (r % 8) of a 1024-byte-aligned atom of 8 rows; sbo = 1024 between 8-row groups. K-major (the
+// rows run along K) it serves a k step of 16 from 32·step bytes into the rows; MN-major (the rows run along
+// M or N, transposed by the instruction) a k step of 16 rows is two atoms, and the leading offset between
+// 64-element spans along M or N is unused where the operand is 64 wide.
+__device__ __forceinline__ uint64_t smem_descriptor_sw128(const void* smem) {
+  const uint32_t a = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  return (uint64_t{(a >> 4) & 0x3FFFu}) | (uint64_t{1} << 16) | (uint64_t{1024 >> 4} << 32) | (uint64_t{1} << 62);
+}
+// Byte offset of chunk c (16 bytes) of row r in the 128-byte swizzle.
+__device__ __forceinline__ int swizzled128(int row, int c) { return row * 128 + ((c ^ (row & 7)) << 4); }
 
 // Shared memory written by ordinary stores or cp.async, then read by wgmma (the async proxy).
 __device__ __forceinline__ void fence_proxy_async() {
@@ -54,6 +71,22 @@ template <int N>
 __device__ __forceinline__ void wgmma_fence_registers(float (&d)[N]) {
 #pragma unroll
   for (int i = 0; i < N; ++i) asm volatile("" : "+f"(d[i])::"memory");
+}
+
+// Whether this build and the current device run the sm_90a kernels with `shared_bytes` of shared memory per
+// block: a build whose 9.0 code is sm_90a only (AMSKV_CUDA_SM90A, set by CMake), a compute capability 9.0
+// device. Asked of the device current at the call (callers keep the answer).
+inline bool sm90a_kernels_available(int shared_bytes) {
+#if defined(AMSKV_CUDA_SM90A)
+  int major = 0, minor = 0, optin = 0;
+  return current_device_attribute(cudaDevAttrComputeCapabilityMajor, major) &&
+         current_device_attribute(cudaDevAttrComputeCapabilityMinor, minor) &&
+         current_device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin, optin) && major == 9 && minor == 0 &&
+         optin >= shared_bytes;
+#else
+  (void)shared_bytes;
+  return false;
+#endif
 }
 
 // The instruction for the element type AB ("bf16" or "f16"): 80 fp32 accumulators, scale-d 1 (accumulate),
@@ -99,6 +132,46 @@ struct Wgmma160<__half> {
   static __device__ __forceinline__ void run(float (&d)[80], uint64_t desc_a, uint64_t desc_b) {
 #if AMSKV_WGMMA
     AMSKV_WGMMA_M64N160K16("f16", d, desc_a, desc_b);
+#endif
+  }
+};
+
+// d[64×64] (+)= A[64×16] · B[64×16]ᵀ with A in registers (the mma.sync m16n8k16 A layout per warp: warp w
+// of the warpgroup holds rows 16w..16w + 15) and B in shared memory, K-major (kTransB 0) or MN-major (1).
+// Thread layout of d as for Wgmma160: d[4j + e] is row 16w + g + 8·(e / 2), column 8j + 2t + e % 2.
+// OUT is "+f" (accumulate onto d) or "=f" (d = A·Bᵀ, scale-d false: d's old values are not read, so
+// nothing has to keep them, or copy them, while other products run).
+#define AMSKV_WGMMA_M64N64K16_RS(AB, OUT, SCALE_D, d, a, desc_b, trans_b)                           \
+    asm volatile(                                                                                   \
+        "{\n.reg .pred p;\nsetp.ne.b32 p, " SCALE_D ", 0;\n"                                      \
+        "wgmma.mma_async.sync.aligned.m64n64k16.f32." AB "." AB " {"                                \
+        "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "                    \
+        "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31"            \
+        "}, {%32, %33, %34, %35}, %36, p, 1, 1, %37;\n}\n"                                         \
+        : OUT(d[0]), OUT(d[1]), OUT(d[2]), OUT(d[3]), OUT(d[4]), OUT(d[5]), OUT(d[6]), OUT(d[7]),   \
+          OUT(d[8]), OUT(d[9]), OUT(d[10]), OUT(d[11]), OUT(d[12]), OUT(d[13]), OUT(d[14]), OUT(d[15]), \
+          OUT(d[16]), OUT(d[17]), OUT(d[18]), OUT(d[19]), OUT(d[20]), OUT(d[21]), OUT(d[22]), OUT(d[23]), \
+          OUT(d[24]), OUT(d[25]), OUT(d[26]), OUT(d[27]), OUT(d[28]), OUT(d[29]), OUT(d[30]), OUT(d[31]) \
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "n"(trans_b))
+
+template <class T, int kTransB>
+struct Wgmma64Rs {
+  // d += A·Bᵀ
+  static __device__ __forceinline__ void accumulate(float (&d)[32], const uint32_t (&a)[4], uint64_t desc_b) {
+#if AMSKV_WGMMA
+    if constexpr (std::is_same_v<T, __nv_bfloat16>)
+      AMSKV_WGMMA_M64N64K16_RS("bf16", "+f", "1", d, a, desc_b, kTransB);
+    else
+      AMSKV_WGMMA_M64N64K16_RS("f16", "+f", "1", d, a, desc_b, kTransB);
+#endif
+  }
+  // d = A·Bᵀ
+  static __device__ __forceinline__ void overwrite(float (&d)[32], const uint32_t (&a)[4], uint64_t desc_b) {
+#if AMSKV_WGMMA
+    if constexpr (std::is_same_v<T, __nv_bfloat16>)
+      AMSKV_WGMMA_M64N64K16_RS("bf16", "=f", "0", d, a, desc_b, kTransB);
+    else
+      AMSKV_WGMMA_M64N64K16_RS("f16", "=f", "0", d, a, desc_b, kTransB);
 #endif
   }
 };

@@ -1,0 +1,226 @@
+// The flash attention of kernels_attention.cu on Hopper's warpgroup products (sm_90a), for lists of 16-bit
+// segments. A warpgroup takes 64 queries of one (row, head); a block of one or two warpgroups walks every
+// 64-key tile of every segment, brought into shared memory by cp.async two tiles ahead, in the 128-byte
+// swizzle. The scores are one wgmma m64n64k16 per 16 dims with the queries as register operands (loaded
+// once); the online softmax runs on the score registers, whose layout is the A operand's, so P·V is one
+// wgmma per 16 keys with the probabilities in registers and the value tile read transposed (MN-major) by
+// the instruction. Against the mma.sync kernel: no ldmatrix, no fragment loads from shared memory, and the
+// products of a warpgroup issued as four instructions per matrix rather than 64 per warp.
+//
+// The softmax's arithmetic weighs as much as the products (two blocks of two warpgroups per multiprocessor
+// overlap one warpgroup's softmax with another's products): the exponent is one fused multiply-add and one
+// ex2.approx.ftz; with exp2f of a difference, d36's attention took a third longer (~400 against ~305 ms per
+// batch of 32). Keys past a segment's end are masked only in a segment's last, partial tile. Leaving a
+// tile's P·V running into the next tile's scores (a fourth stage) made ptxas serialise the products (C7515)
+// and measured slower (318 against 305 ms) than waiting for it.
+#include "backend/cuda/kernels_attention_tiles.cuh"
+#include "backend/cuda/kernels_common.cuh"
+#include "backend/cuda/kernels_mma.cuh"
+#include "backend/cuda/kernels_wgmma.cuh"
+
+namespace amskv::backend::cuda {
+
+namespace {
+
+constexpr int kStages = 3;  // the current tile and two ahead
+constexpr int kTileBytes = kTile * kDh * 2;         // 64 rows of 128 bytes
+constexpr int kStageBytes = 2 * kTileBytes;         // K, then V
+constexpr int kSmemBytes = kStages * kStageBytes + 1024;  // + alignment of the swizzle atoms
+
+// 2^x by the special-function unit alone, subnormal results flushed to zero (probabilities below 2^-126
+// of the row's largest are zero either way once rounded to 16 bits).
+#if AMSKV_WGMMA
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+#endif
+
+template <class T, int kGroups>
+__global__ void __launch_bounds__(kGroups * 128, kGroups == 1 ? 4 : 2)
+    attention_wgmma_kernel(const T* q, int64_t rows, int64_t heads, int64_t n, SegmentList segs, int total_tiles,
+                           T* out) {
+#if AMSKV_WGMMA
+  constexpr int kThreads = kGroups * 128, kQueries = kGroups * 64;
+  extern __shared__ __align__(1024) unsigned char smem_raw[];
+  unsigned char* smem =
+      smem_raw + (1024 - static_cast<uint32_t>(__cvta_generic_to_shared(smem_raw)) % 1024) % 1024;
+  const int64_t qtiles = (n + kQueries - 1) / kQueries;
+  const int64_t qt = blockIdx.x % qtiles, rh = blockIdx.x / qtiles;
+  const int64_t h = rh % heads, r = rh / heads;
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
+  const int64_t q0 = qt * kQueries + warp * 16;  // this warp's first query: rows 16·(warp % 4) of its warpgroup
+
+  TileCursor fetch;
+  auto prefetch = [&](int stage) {
+    const int s = fetch.segment;
+    const int64_t off = rh * segs.head_stride[s] + fetch.first * kDh, valid = segs.tokens[s] - fetch.first;
+    const T* k = static_cast<const T*>(segs.k[s]) + off;
+    const T* v = static_cast<const T*>(segs.v[s]) + off;
+    unsigned char* kb = smem + stage * kStageBytes;
+    for (int c = tid; c < kTile * 8; c += kThreads) {  // 8 chunks of 16 bytes per key; rows past the end zeros
+      const int row = c >> 3, chunk = c & 7;
+      const bool ok = row < valid;
+      const int64_t at = ok ? int64_t{row} * kDh + chunk * 8 : 0;
+      copy16(kb + swizzled128(row, chunk), k + at, ok);
+      copy16(kb + kTileBytes + swizzled128(row, chunk), v + at, ok);
+    }
+    fetch.advance(segs);
+  };
+  prefetch(0);
+  copy_commit();
+  if (total_tiles > 1) prefetch(1);
+  copy_commit();
+
+  // Q's A operands straight from global memory, once (queries past n are zeros and never written).
+  uint32_t qa[4][4];
+  for (int half = 0; half < 2; ++half) {
+    const int64_t qi = q0 + g + 8 * half;
+    const uint32_t* src = reinterpret_cast<const uint32_t*>(q + (rh * n + (qi < n ? qi : 0)) * kDh);
+    for (int kk = 0; kk < 4; ++kk) {
+      qa[kk][half] = qi < n ? src[kk * 8 + t] : 0u;          // dims kk·16 + 2t, +1
+      qa[kk][half + 2] = qi < n ? src[kk * 8 + 4 + t] : 0u;  // dims kk·16 + 8 + 2t, +1
+    }
+  }
+  float o[32], sc[32];
+  for (int i = 0; i < 32; ++i) o[i] = 0.0f;
+  float m_row[2] = {-INFINITY, -INFINITY}, l_row[2] = {0.0f, 0.0f};  // rows g and g + 8
+
+  TileCursor compute;
+  constexpr float kLog2e = 1.4426950408889634f;
+  for (int tile = 0; tile < total_tiles; ++tile) {
+    copy_wait<1>();       // this tile's group has landed (the newest may still be in flight)
+    fence_proxy_async();  // visible to the tensor cores
+    __syncthreads();      // every thread's copies; every warpgroup done with the stage refilled next
+    if (tile + 2 < total_tiles) prefetch((tile + 2) % kStages);
+    copy_commit();
+    const unsigned char* kb = smem + (tile % kStages) * kStageBytes;
+    const unsigned char* vb = kb + kTileBytes;
+
+    // Scores of the tile's 64 keys: four k steps of 16 dims, 32 bytes apart in the swizzled rows.
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk) {
+      const uint64_t desc = smem_descriptor_sw128(kb + 32 * kk);
+      if (kk == 0)
+        Wgmma64Rs<T, 0>::overwrite(sc, qa[kk], desc);
+      else
+        Wgmma64Rs<T, 0>::accumulate(sc, qa[kk], desc);
+    }
+    wgmma_commit();
+    wgmma_wait<0>();
+    wgmma_fence_registers(sc);
+
+    // Keys past a segment's end (column 8j + 2t + e % 2 of element 4j + e).
+    const int64_t valid = segs.tokens[compute.segment] - compute.first;
+    if (valid < kTile) {
+#pragma unroll
+      for (int i = 0; i < 32; ++i)
+        if ((i >> 2) * 8 + 2 * t + (i & 1) >= valid) sc[i] = -INFINITY;
+    }
+    compute.advance(segs);
+    // Online softmax: row g holds elements 4j, 4j + 1, row g + 8 elements 4j + 2, 4j + 3; a quad shares a row.
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      float mx = -INFINITY;
+#pragma unroll
+      for (int j = 0; j < 8; ++j) mx = fmaxf(mx, fmaxf(sc[4 * j + 2 * half], sc[4 * j + 2 * half + 1]));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      const float m_new = fmaxf(m_row[half], mx);
+      const float corr = fast_exp2((m_row[half] - m_new) * kLog2e);
+      float sum = 0.0f;
+#pragma unroll
+      for (int j = 0; j < 8; ++j)
+#pragma unroll
+        for (int e = 2 * half; e < 2 * half + 2; ++e) {
+          sc[4 * j + e] = fast_exp2(fmaf(sc[4 * j + e], kLog2e, -m_new * kLog2e));
+          sum += sc[4 * j + e];
+        }
+      l_row[half] = l_row[half] * corr + sum;  // this lane's keys only; the quad is summed at the end
+      m_row[half] = m_new;
+#pragma unroll
+      for (int j = 0; j < 8; ++j) o[4 * j + 2 * half] *= corr, o[4 * j + 2 * half + 1] *= corr;
+    }
+    // O += P·V: the scores of keys 16kc..16kc + 15 are the A operand of k step kc; V's k step is two atoms.
+    uint32_t pa[4][4];
+#pragma unroll
+    for (int kc = 0; kc < 4; ++kc) {
+      pa[kc][0] = Mma<T>::pack(sc[8 * kc], sc[8 * kc + 1]);
+      pa[kc][1] = Mma<T>::pack(sc[8 * kc + 2], sc[8 * kc + 3]);
+      pa[kc][2] = Mma<T>::pack(sc[8 * kc + 4], sc[8 * kc + 5]);
+      pa[kc][3] = Mma<T>::pack(sc[8 * kc + 6], sc[8 * kc + 7]);
+    }
+    wgmma_fence();
+    wgmma_fence_registers(o);
+#pragma unroll
+    for (int kc = 0; kc < 4; ++kc) Wgmma64Rs<T, 1>::accumulate(o, pa[kc], smem_descriptor_sw128(vb + 2048 * kc));
+    wgmma_commit();
+    wgmma_wait<0>();
+    wgmma_fence_registers(o);
+  }
+  // Normalise and write [row][query][head·64 + dim].
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    float l = l_row[half];
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    const int64_t qi = q0 + g + 8 * half;
+    if (qi >= n) continue;
+    const float inv = 1.0f / l;
+    T* dst = out + ((r * n + qi) * heads + h) * kDh;
+#pragma unroll
+    for (int j = 0; j < 8; ++j)
+      *reinterpret_cast<uint32_t*>(dst + j * 8 + 2 * t) = Mma<T>::pack(o[4 * j + 2 * half] * inv, o[4 * j + 2 * half + 1] * inv);
+  }
+#else
+  __trap();  // not launched: attention_wgmma_available() is false without sm_90a code
+#endif
+}
+
+template <class T, int kGroups>
+void launch(const void* q, int64_t rows, int64_t heads, int64_t n, const SegmentList& segs, int tiles, void* out,
+            cudaStream_t s) {
+  static const bool configured = [] {  // shared memory past 48 KB is opt-in, once per kernel
+    AMSKV_CUDA_CHECK(
+        cudaFuncSetAttribute(attention_wgmma_kernel<T, kGroups>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
+    return true;
+  }();
+  (void)configured;
+  const int64_t blocks = (n + 64 * kGroups - 1) / (64 * kGroups) * heads * rows;
+  AMSKV_CHECK(blocks < (int64_t{1} << 31), "cuda attention: too many blocks");
+  attention_wgmma_kernel<T, kGroups><<<static_cast<unsigned>(blocks), kGroups * 128, kSmemBytes, s>>>(
+      static_cast<const T*>(q), rows, heads, n, segs, tiles, static_cast<T*>(out));
+}
+
+}  // namespace
+
+bool attention_wgmma_available() {
+  static const bool available = sm90a_kernels_available(kSmemBytes);
+  return available;
+}
+
+// Two warpgroups per block (128 queries sharing each key tile) where that pads n no more than 64-query blocks
+// do and still gives every multiprocessor two blocks; one otherwise (small scales, batch 1).
+void launch_attention_wgmma(const void* q, DType t, int64_t rows, int64_t heads, int64_t n, const SegmentList& segs,
+                            int tiles, void* out, cudaStream_t s) {
+  AMSKV_CHECK(attention_wgmma_available(), "wgmma attention: not available on this device or build");
+  const int64_t tiles64 = (n + 63) / 64, tiles128 = (n + 127) / 128;
+  const bool two = 2 * tiles128 == tiles64 && tiles128 * heads * rows >= 2 * int64_t{multiprocessors()};
+  if (t == DType::BF16) {
+    if (two)
+      launch<__nv_bfloat16, 2>(q, rows, heads, n, segs, tiles, out, s);
+    else
+      launch<__nv_bfloat16, 1>(q, rows, heads, n, segs, tiles, out, s);
+  } else {
+    AMSKV_CHECK(t == DType::F16, "wgmma attention: ", dtype_name(t), " queries (bf16 or f16 only)");
+    if (two)
+      launch<__half, 2>(q, rows, heads, n, segs, tiles, out, s);
+    else
+      launch<__half, 1>(q, rows, heads, n, segs, tiles, out, s);
+  }
+  AMSKV_CUDA_LAUNCHED();
+}
+
+}  // namespace amskv::backend::cuda
