@@ -328,6 +328,46 @@ TEST_P(BackendOps, AttentionOverSegments) {
   }
 }
 
+// Every valid key scores -12 (queries 12·u, keys -u for one unit u per (row, head)) while a key tile's rows
+// past a segment's end hold zeros, which would score 0: a key let through the mask would take almost all
+// of the weight and pull the output towards zero. Segments end inside tiles, at a tile's end, and after one
+// token; the last case is a single one-token tile (the first scale).
+TEST_P(BackendOps, AttentionMasksKeysPastASegmentsEnd) {
+  const int64_t heads = 3, dh = 64;
+  for (auto [rows, n, lengths] : {std::tuple{2, 70, std::vector<int64_t>{1, 63, 64, 65, 70}},
+                                  std::tuple{128, 100, std::vector<int64_t>{1, 4, 9, 100}},
+                                  std::tuple{1, 1, std::vector<int64_t>{1}}}) {
+    int64_t keys = 0;
+    for (int64_t len : lengths) keys += len;
+    const auto dirs = random(rows * heads * dh);
+    std::vector<float> qh(rows * heads * n * dh), kh(rows * heads * keys * dh);
+    for (int64_t rh = 0; rh < rows * heads; ++rh) {
+      double norm = 0;
+      for (int64_t d = 0; d < dh; ++d) norm += dirs[rh * dh + d] * dirs[rh * dh + d];
+      for (int64_t d = 0; d < dh; ++d) {
+        const float u = static_cast<float>(dirs[rh * dh + d] / std::sqrt(norm));
+        for (int64_t i = 0; i < n; ++i) qh[(rh * n + i) * dh + d] = 12.0f * u;
+        for (int64_t j = 0; j < keys; ++j) kh[(rh * keys + j) * dh + d] = -u;
+      }
+    }
+    Pair q = put_compute(qh), k = put_compute(kh), v = put_compute(random(rows * heads * keys * dh, 0.5f, 1.5f));
+    auto segments = [&](const DeviceSpan& ks, const DeviceSpan& vs) {
+      std::vector<AttentionSegment> out;
+      int64_t off = 0;
+      for (int64_t len : lengths) {  // each segment in its own slab of `keys` tokens per (row, head)
+        out.push_back({ks.slice(off * dh).raw(), vs.slice(off * dh).raw(), len, keys * dh, ks.dtype()});
+        off += len;
+      }
+      return out;
+    };
+    Pair out = zeros(rows * heads * n * dh, T_);
+    cpu_.attention(q.cpu, rows, heads, n, dh, segments(k.cpu.span(), v.cpu.span()), out.cpu, nullptr, nullptr);
+    dev_->attention(q.dev, rows, heads, n, dh, segments(k.dev.span(), v.dev.span()), out.dev, nullptr, nullptr);
+    expect_close(out, std::max(out_tol(), T_ == DType::F32 ? 1e-5 : 2e-2),
+                 cat("masked attention rows ", rows, " n ", n, " segments ", lengths.size()));
+  }
+}
+
 TEST_P(BackendOps, ElementwiseOps) {
   const int64_t rows = 4, tokens = 9;
   // gated residual (branch in both dtypes; a width of 4-element accesses and one of single ones)

@@ -47,7 +47,7 @@ void launch_bias_planes(float* y, int64_t batch, int64_t channels, int64_t plane
 void launch_accumulate(float* y, float a, const float* x1, float b, const float* x2, int64_t n, cudaStream_t s);
 void launch_to_unit_range(float* x, int64_t n, cudaStream_t s);
 
-// --- attention (kernels_attention.cu) ------------------------------------------------------------------
+// --- attention (kernels_attention.cu, kernels_attention_wgmma.cu) --------------------------------------
 constexpr int kMaxSegments = 64;
 // Segments in the compute dtype, or 8-bit ones (k_scale and v_scale set: value = int8 · scale of its token,
 // scales [rows·heads][scale_stride]). The list travels as a kernel parameter (under 4 KiB).
@@ -61,9 +61,10 @@ struct SegmentList {
   int64_t scale_stride[kMaxSegments];
   int count = 0;
 };
-// out [rows][n][heads·dh] = softmax(q·kᵀ)·v over the concatenated segments (q pre-scaled). Tensor-core
-// flash kernel for BF16/F16 with dh = 64 (8-bit segments widened in shared memory); a warp-per-query kernel
-// otherwise.
+// out [rows][n][heads·dh] = softmax(q·kᵀ)·v over the concatenated segments (q pre-scaled). For BF16/F16
+// with dh = 64 a tensor-core flash kernel: on warpgroup products where the build and device have sm_90a and
+// no segment is 8-bit, on mma.sync otherwise (8-bit segments widened in shared memory); a warp-per-query
+// kernel for other types and head sizes.
 void launch_attention(const void* q, DType t, int64_t rows, int64_t heads, int64_t n, int64_t head_dim,
                       const SegmentList& segments, void* out, cudaStream_t s);
 // The same, also writing mass [rows][heads][segments] (probability summed over queries and each segment's keys)

@@ -1,4 +1,6 @@
-// Attention of one scale's queries over the KV cache's segment list.
+// Attention of one scale's queries over the KV cache's segment list. On sm_90a builds on a 9.0 device, lists
+// of 16-bit segments go to the warpgroup kernel of kernels_attention_wgmma.cu (launch_attention below); the
+// kernels here serve everything else.
 //
 // The flash kernel (bf16/f16, head_dim 64): a block of 4 warps takes 64 or 128 queries of one (row, head);
 // every 64-key tile of every segment is brought into shared memory with cp.async (double-buffered) and each warp

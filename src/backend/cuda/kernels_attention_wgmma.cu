@@ -4,8 +4,8 @@
 // swizzle. The scores are one wgmma m64n64k16 per 16 dims with the queries as register operands (loaded
 // once); the online softmax runs on the score registers, whose layout is the A operand's, so P·V is one
 // wgmma per 16 keys with the probabilities in registers and the value tile read transposed (MN-major) by
-// the instruction. Against the mma.sync kernel: no ldmatrix, no fragment loads from shared memory, and the
-// products of a warpgroup issued as four instructions per matrix rather than 64 per warp.
+// the instruction. Against the mma.sync kernel: no ldmatrix, no fragment loads from shared memory, and each
+// 64×64×64 product of a warpgroup issued as four instructions rather than 32 per warp (64 with two fragments).
 //
 // The softmax's arithmetic weighs as much as the products (two blocks of two warpgroups per multiprocessor
 // overlap one warpgroup's softmax with another's products): the exponent is one fused multiply-add and one
@@ -25,10 +25,12 @@ namespace {
 constexpr int kStages = 3;  // the current tile and two ahead
 constexpr int kTileBytes = kTile * kDh * 2;         // 64 rows of 128 bytes
 constexpr int kStageBytes = 2 * kTileBytes;         // K, then V
-constexpr int kSmemBytes = kStages * kStageBytes + 1024;  // + alignment of the swizzle atoms
+// The swizzle atoms need 1024-byte alignment: the kernel has no static shared memory, so the dynamic area
+// starts the block's shared memory, and its declaration says so (the compiler takes the alignment from it).
+constexpr int kSmemBytes = kStages * kStageBytes;
 
-// 2^x by the special-function unit alone, subnormal results flushed to zero (probabilities below 2^-126
-// of the row's largest are zero either way once rounded to 16 bits).
+// 2^x by the special-function unit alone, subnormal results flushed to zero: probabilities below 2^-126 of
+// the row's largest, negligible beside the row's sum (at least 1).
 #if AMSKV_WGMMA
 __device__ __forceinline__ float fast_exp2(float x) {
   float y;
@@ -43,9 +45,7 @@ __global__ void __launch_bounds__(kGroups * 128, kGroups == 1 ? 4 : 2)
                            T* out) {
 #if AMSKV_WGMMA
   constexpr int kThreads = kGroups * 128, kQueries = kGroups * 64;
-  extern __shared__ __align__(1024) unsigned char smem_raw[];
-  unsigned char* smem =
-      smem_raw + (1024 - static_cast<uint32_t>(__cvta_generic_to_shared(smem_raw)) % 1024) % 1024;
+  extern __shared__ __align__(1024) unsigned char smem[];
   const int64_t qtiles = (n + kQueries - 1) / kQueries;
   const int64_t qt = blockIdx.x % qtiles, rh = blockIdx.x / qtiles;
   const int64_t h = rh % heads, r = rh / heads;
@@ -99,6 +99,7 @@ __global__ void __launch_bounds__(kGroups * 128, kGroups == 1 ? 4 : 2)
     const unsigned char* vb = kb + kTileBytes;
 
     // Scores of the tile's 64 keys: four k steps of 16 dims, 32 bytes apart in the swizzled rows.
+    wgmma_fence_registers(qa);  // (register operands are written before the fence, as PTX asks)
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < 4; ++kk) {
@@ -152,8 +153,9 @@ __global__ void __launch_bounds__(kGroups * 128, kGroups == 1 ? 4 : 2)
       pa[kc][2] = Mma<T>::pack(sc[8 * kc + 4], sc[8 * kc + 5]);
       pa[kc][3] = Mma<T>::pack(sc[8 * kc + 6], sc[8 * kc + 7]);
     }
+    wgmma_fence_registers(o);  // the rescaled accumulators and the probabilities, then the fence
+    wgmma_fence_registers(pa);
     wgmma_fence();
-    wgmma_fence_registers(o);
 #pragma unroll
     for (int kc = 0; kc < 4; ++kc) Wgmma64Rs<T, 1>::accumulate(o, pa[kc], smem_descriptor_sw128(vb + 2048 * kc));
     wgmma_commit();
@@ -196,6 +198,8 @@ void launch(const void* q, int64_t rows, int64_t heads, int64_t n, const Segment
 
 }  // namespace
 
+// Asked of the device current at the first call, and the kernels' shared-memory opt-in made once: one device
+// per process (the engine's backends take one --gpu), as for the convolution's kernel.
 bool attention_wgmma_available() {
   static const bool available = sm90a_kernels_available(kSmemBytes);
   return available;

@@ -2,8 +2,8 @@
 // shared-memory matrix descriptors (64- and 128-byte swizzles), the m64n160k16 product with both operands in
 // shared memory (a convolution block's 160 output channels in one instruction), the m64n64k16 product with
 // A in registers (attention's queries and probabilities), and the fences and waits around them. The
-// instructions exist only in sm_90a code: everything here compiles to nothing elsewhere (AMSKV_WGMMA is 0),
-// and the host launches a wgmma kernel only on a 9.0 device of a build that has sm_90a code
+// instructions exist only in sm_90a code: the products and fences compile to nothing elsewhere (AMSKV_WGMMA
+// is 0), and the host launches a wgmma kernel only on a 9.0 device of a build that has sm_90a code
 // (sm90a_kernels_available()).
 #pragma once
 #include <cuda_bf16.h>
@@ -71,6 +71,14 @@ template <int N>
 __device__ __forceinline__ void wgmma_fence_registers(float (&d)[N]) {
 #pragma unroll
   for (int i = 0; i < N; ++i) asm volatile("" : "+f"(d[i])::"memory");
+}
+// The same for A operands in registers: written (by ordinary instructions) before the wgmma.fence after it.
+template <int M, int N>
+__device__ __forceinline__ void wgmma_fence_registers(uint32_t (&a)[M][N]) {
+#pragma unroll
+  for (int i = 0; i < M; ++i)
+#pragma unroll
+    for (int j = 0; j < N; ++j) asm volatile("" : "+r"(a[i][j])::"memory");
 }
 
 // Whether this build and the current device run the sm_90a kernels with `shared_bytes` of shared memory per
