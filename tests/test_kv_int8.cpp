@@ -14,9 +14,12 @@
 #include "engine/memory_planner.h"
 #include "golden_case.h"
 #include "kv/kv_store.h"
+#include "kv/memory_plan.h"
+#include "kv/memory_report.h"
 #include "kv/policies/recency_policy.h"
 #include "kv/policy_factory.h"
 #include "model/random_model.h"
+#include "model/var_model.h"
 
 namespace amskv {
 namespace {
@@ -207,6 +210,13 @@ TEST(KvInt8, PlannerCountsTheStoreAtItsWidth) {
   EXPECT_EQ(p8.kv_bytes, R * ((allocated - n_max) * row8 + n_max * row16));
   EXPECT_LT(p8.kv_bytes, p16.kv_bytes * 6 / 10);
   EXPECT_EQ(p8.workspace_bytes, p16.workspace_bytes);
+  // The memory report of the same footprint counts the same bytes.
+  const kv::ScheduleInfo schedule = model::kv_schedule(shapes.var);
+  auto policy = ams.make();
+  kv::KvStats st = kv::plan_footprint(*policy, schedule, shapes.var.schedule.patch_nums);
+  st.bytes_per_token = R * row8;
+  st.transient_bytes_per_token = R * row16;
+  EXPECT_EQ(kv::make_memory_report(st, schedule, R).policy.allocated_bytes, p8.kv_bytes);
 }
 
 // Forced tokens keep both runs on the same history: the 8-bit store moves the guided logits of the golden
@@ -231,6 +241,22 @@ TEST(KvInt8, ForcedGoldenRunStaysNearTheReference) {
   EXPECT_GT(worst, 0.0);
   EXPECT_EQ(int8.kv.footprint.allocated_tokens, exact.kv.footprint.allocated_tokens);
   EXPECT_LT(int8.kv.bytes_per_token, exact.kv.bytes_per_token / 3);  // float32 against 8 bits and a scale per head
+  // The report counts the transient buffer at the compute width, as the planner does: the largest scale's
+  // tokens; full's resident peak is at the last scale, every earlier one stored.
+  EXPECT_EQ(int8.kv.transient_bytes_per_token, exact.kv.bytes_per_token);
+  const kv::ScheduleInfo schedule = model::kv_schedule(g.var->config());
+  const int64_t n_last = schedule.tokens.back();
+  const auto& f = int8.kv.footprint;
+  EXPECT_EQ(f.allocated_transient_tokens, n_last);
+  EXPECT_EQ(f.resident_by_scale.back(), f.resident_tokens);
+  EXPECT_EQ(f.resident_by_scale, exact.kv.footprint.resident_by_scale);
+  const auto r8 = kv::make_memory_report(int8.kv, schedule, 2), r32 = kv::make_memory_report(exact.kv, schedule, 2);
+  const int64_t b = int8.kv.bytes_per_token, t = int8.kv.transient_bytes_per_token;
+  EXPECT_EQ(r8.policy.allocated_bytes, (f.allocated_tokens - n_last) * b + n_last * t);
+  EXPECT_EQ(r8.policy.resident_bytes, (f.resident_tokens - n_last) * b + n_last * t);
+  EXPECT_EQ(r32.policy.resident_bytes, f.resident_tokens * t);
+  EXPECT_EQ(r8.reference.allocated_bytes, r32.reference.allocated_bytes);  // the reference at the compute width
+  EXPECT_GT(r8.reduction(&kv::MemoryNumbers::allocated_bytes), r32.reduction(&kv::MemoryNumbers::allocated_bytes));
 }
 
 // A batch split into row chunks reads each chunk's rows of the 8-bit store with their own scales: the result

@@ -203,8 +203,8 @@ TEST(KvPolicies, TableRejectsBadJson) {
 
 TEST(KvPolicies, MemoryReportReferenceIsDepthTimesL) {
   KvStats st;
-  st.bytes_per_token = 8;
-  st.footprint = {10, 20, 30};
+  st.bytes_per_token = st.transient_bytes_per_token = 8;
+  st.footprint = {10, 20, 30, {2, 12, 20}, 9};
   ScheduleInfo info;
   info.tokens = {1, 4, 9};
   info.depth = 3;
@@ -213,6 +213,33 @@ TEST(KvPolicies, MemoryReportReferenceIsDepthTimesL) {
   EXPECT_EQ(r.engine_full.stored_tokens, 3 * 5);
   EXPECT_EQ(r.engine_full.resident_tokens, 3 * 5 + 9);
   EXPECT_EQ(r.policy.resident_bytes, 160);
+  EXPECT_DOUBLE_EQ(r.reduction(&MemoryNumbers::allocated_bytes), 1.0 - 30.0 / 42.0);
+}
+
+// A store narrower than the compute dtype (8-bit K/V): stored tokens at its width, the transient buffer's
+// tokens and the reference at the compute dtype's, so the byte reductions hold the store's saving too.
+TEST(KvPolicies, MemoryReportCountsTheTransientBufferAtItsOwnWidth) {
+  KvStats st;
+  st.bytes_per_token = 3;
+  st.transient_bytes_per_token = 8;
+  // The resident peak in tokens comes at the second scale (16 stored + 4), in bytes at the third (11 + 9).
+  st.footprint = {16, 20, 30, {2, 20, 20}, 9};
+  ScheduleInfo info;
+  info.tokens = {1, 4, 9};
+  info.depth = 3;
+  const auto r = make_memory_report(st, info, 2);
+  EXPECT_EQ(r.policy.stored_bytes, 16 * 3);
+  EXPECT_EQ(r.policy.resident_tokens, 20);
+  EXPECT_EQ(r.policy.resident_bytes, 11 * 3 + 9 * 8);
+  EXPECT_EQ(r.policy.allocated_bytes, 21 * 3 + 9 * 8);
+  EXPECT_EQ(r.reference.allocated_bytes, 3 * 14 * 8);
+  EXPECT_EQ(r.engine_full.allocated_bytes, 3 * 5 * 3 + 9 * 8);
+  EXPECT_DOUBLE_EQ(r.reduction(&MemoryNumbers::allocated_bytes), 1.0 - (21.0 * 3 + 9 * 8) / (3 * 14 * 8));
+  st.transient_bytes_per_token = 0;  // stats without their widths are refused, not reported as zero bytes
+  EXPECT_THROW(make_memory_report(st, info, 2), amskv::Error);
+  st.transient_bytes_per_token = 8;
+  st.footprint.resident_by_scale.pop_back();  // nor peaks of another schedule
+  EXPECT_THROW(make_memory_report(st, info, 2), amskv::Error);
 }
 
 }  // namespace

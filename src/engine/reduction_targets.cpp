@@ -17,7 +17,7 @@ double planned_resident_reduction(const kv::PolicyOptions& options, const model:
   const kv::ScheduleInfo schedule = model::kv_schedule(config);
   auto policy = kv::make_policy(options);
   kv::KvStats stats = kv::plan_footprint(*policy, schedule, config.schedule.patch_nums);
-  stats.bytes_per_token = 1;  // a ratio of token counts: rows and widths cancel
+  stats.bytes_per_token = stats.transient_bytes_per_token = 1;  // a ratio of token counts: rows and widths cancel
   return kv::make_memory_report(stats, schedule, 1).reduction(&kv::MemoryNumbers::resident_bytes);
 }
 

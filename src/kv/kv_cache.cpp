@@ -28,6 +28,7 @@ KvCache::KvCache(backend::Backend& backend, CachePolicy& policy, const ScheduleI
   similarity_.reset(schedule.depth, K);
   similarity_device_ = backend.alloc(DType::F64, static_cast<int64_t>(schedule.depth) * K);
   layer_peak_.assign(static_cast<size_t>(schedule.depth), 0);
+  peak_.resident_by_scale.assign(static_cast<size_t>(K), 0);
   policy_.begin(schedule_);
   if (policy_.token_level()) {
     AMSKV_CHECK(!analysis_.density, "the attention density analysis needs a scale-level policy, not ", policy_.name());
@@ -42,6 +43,7 @@ KvCache::KvCache(backend::Backend& backend, CachePolicy& policy, const ScheduleI
 void KvCache::reserve_plan() {
   for (int l = 0; l < schedule_.depth; ++l) store_.reserve(l, planned_layer_tokens(policy_, l));
   peak_.allocated_tokens = std::max(peak_.allocated_tokens, store_.reserved_tokens_total() + transient_tokens_);
+  peak_.allocated_transient_tokens = transient_tokens_;
 }
 
 void KvCache::read_similarity() {
@@ -77,7 +79,10 @@ std::vector<AttentionSegment> KvCache::attention_segments(int layer) {
   segs.push_back(transient_segment(n));
   segment_scales_.push_back(scale_);
   // The transient scale is alive now, beside everything every layer stores.
-  peak_.resident_tokens = std::max(peak_.resident_tokens, store_.stored_tokens_total() + n);
+  const int64_t resident = store_.stored_tokens_total() + n;
+  peak_.resident_tokens = std::max(peak_.resident_tokens, resident);
+  int64_t& at_scale = peak_.resident_by_scale.at(static_cast<size_t>(scale_));
+  at_scale = std::max(at_scale, resident);
   return segs;
 }
 
@@ -152,6 +157,7 @@ KvStats KvCache::stats() const {
   KvStats st;
   st.footprint = peak_;
   st.bytes_per_token = rows_ * store_.bytes_per_token_row();
+  st.transient_bytes_per_token = rows_ * KvStore::token_row_bytes(transient_k_.dtype(), heads_, head_dim_);
   st.layer_peak_tokens = layer_peak_;
   for (int l = 0; l < schedule_.depth; ++l) {
     st.layer_reserved_tokens.push_back(store_.reserved_tokens(l));

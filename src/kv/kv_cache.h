@@ -23,11 +23,17 @@ struct KvFootprint {
   int64_t stored_tokens = 0;     // largest total of past-scale tokens held, over the run
   int64_t resident_tokens = 0;   // largest total alive at any moment (stored + the transient scale)
   int64_t allocated_tokens = 0;  // largest total reserved (slabs + transient buffer)
+  // The resident peak while each scale is computed (its tokens included), and the transient buffer's size:
+  // the current scale's tokens are kept at the compute dtype's width whatever the store's, so the peak in
+  // bytes of an 8-bit store can come at another scale than the peak in tokens.
+  std::vector<int64_t> resident_by_scale;
+  int64_t allocated_transient_tokens = 0;
 };
 
 struct KvStats {
   KvFootprint footprint;
-  int64_t bytes_per_token = 0;  // K and V of one token in one layer for all rows
+  int64_t bytes_per_token = 0;            // K and V of one stored token in one layer for all rows
+  int64_t transient_bytes_per_token = 0;  // the same for a token of the transient buffer (the compute dtype)
   std::vector<int64_t> layer_peak_tokens;      // per layer, most tokens stored at once
   std::vector<int64_t> layer_reserved_tokens;  // per layer, slab size at the end
   std::vector<std::vector<int>> layer_final_scales;  // per layer, scales held after the last stored scale

@@ -1,6 +1,9 @@
 // The three memory numbers of spec/amskv.md (stored, resident, allocated) for a policy's run, beside this
 // engine's `full` policy and the reference VAR's vanilla cache (every scale of every layer stored, D*L
-// tokens), which is the baseline of every reduction.
+// tokens), which is the baseline of every reduction. Bytes are exact: stored tokens at the store's width, the
+// transient buffer's at the compute dtype's, and the reference at the compute dtype's (what the reference
+// implementation keeps). With a 16-bit store every reduction is a ratio of tokens; with an 8-bit one the
+// byte reductions also hold the store's saving.
 #pragma once
 #include <cstdint>
 
@@ -19,7 +22,8 @@ struct MemoryNumbers {
 struct MemoryReport {
   MemoryNumbers policy, engine_full, reference;
   int64_t rows = 0;             // CFG rows (2 per image)
-  int64_t bytes_per_token = 0;  // K+V of one token, one layer, all rows
+  int64_t bytes_per_token = 0;            // K+V of one stored token, one layer, all rows
+  int64_t transient_bytes_per_token = 0;  // the same at the compute dtype (transient buffer, reference)
   double reduction(int64_t MemoryNumbers::*field) const {
     return 1.0 - static_cast<double>(policy.*field) / static_cast<double>(reference.*field);
   }

@@ -15,7 +15,6 @@
 #include "core/parse.h"
 #include "engine/generation_job.h"
 #include "io/tensor_file.h"
-#include "kv/kv_store.h"
 #include "kv/memory_report.h"
 #include "model/random_model.h"
 #include "output_paths.h"
@@ -187,10 +186,7 @@ void run_bench(const BenchArgs& a) {
           row["kv_stored_bytes"] = mem.policy.stored_bytes;
           row["kv_resident_bytes"] = mem.policy.resident_bytes;
           row["kv_allocated_bytes"] = mem.policy.allocated_bytes;
-          // The reference cache at the compute dtype's width even when this run stores 8 bits (the memory
-          // report counts every row at the store's width, so that its reductions stay ratios of tokens).
-          row["kv_reference_bytes"] = mem.reference.allocated_tokens * 2 * B *
-                                      kv::KvStore::token_row_bytes(be.compute_dtype(), cfg.heads, cfg.head_dim);
+          row["kv_reference_bytes"] = mem.reference.allocated_bytes;  // at the compute dtype's width
           row["plan"] = plan.to_json();
           rows.push_back(row);
           table.push_back({shape, policy, dcol, std::to_string(B), fmt(B / med, "%.1f"),

@@ -81,12 +81,14 @@ void run_plan(const PlanArgs& a) {
   const int64_t depth = cfg.depth, width = cfg.width;
   const std::vector<int64_t>& sides = cfg.schedule.patch_nums;
   const DType stored = a.dtype == "fp32" ? DType::F32 : a.dtype == "int8" ? DType::I8 : DType::BF16;
+  const DType compute = stored == DType::I8 ? DType::BF16 : stored;  // an 8-bit store beside a bf16 computation
   const kv::ScheduleInfo info = kv::ScheduleInfo::from_sides(sides, depth);
   factory.check_depth(static_cast<int>(depth));
   auto policy = factory.make();
   kv::KvStats st = kv::plan_footprint(*policy, info, sides);
   const int64_t rows = 2 * a.batch;
   st.bytes_per_token = rows * kv::KvStore::token_row_bytes(stored, cfg.heads, cfg.head_dim);
+  st.transient_bytes_per_token = rows * kv::KvStore::token_row_bytes(compute, cfg.heads, cfg.head_dim);
   const auto mem = kv::make_memory_report(st, info, rows);
   auto gib = [](int64_t b) {
     char buf[32];
@@ -103,7 +105,7 @@ void run_plan(const PlanArgs& a) {
                                        "allocated GiB"},
                                       std::vector<std::vector<std::string>>{row(policy->name(), mem.policy), row("engine full", mem.engine_full),
                                        row("reference (vanilla VAR)", mem.reference)});
-  char buf[160];
+  char buf[256];
   std::snprintf(buf, sizeof buf, "reduction vs reference: stored %.2f%%, resident %.2f%%, allocated %.2f%%\n",
                 100 * mem.reduction(&kv::MemoryNumbers::stored_bytes),
                 100 * mem.reduction(&kv::MemoryNumbers::resident_bytes),
@@ -113,18 +115,15 @@ void run_plan(const PlanArgs& a) {
     const double ratio = static_cast<double>(kv::KvStore::token_row_bytes(DType::I8, cfg.heads, cfg.head_dim)) /
                          static_cast<double>(kv::KvStore::token_row_bytes(DType::BF16, cfg.heads, cfg.head_dim));
     std::snprintf(buf, sizeof buf,
-                  "int8 K/V: every row's bytes at 8 bits a value plus a float32 scale per token and head (%.3f of "
-                  "bf16); reductions in tokens\n",
+                  "int8 K/V: stored tokens at 8 bits a value plus a float32 scale per token and head (%.3f of "
+                  "bf16), the current scale and the reference at bf16; reductions in bytes\n",
                   ratio);
     std::cout << buf;
   }
   if (a.budget_gib > 0) {
     const double per_image = static_cast<double>(mem.policy.allocated_bytes) / static_cast<double>(a.batch);
     // The reference cache at its own 16-bit width, whatever this plan stores.
-    const DType ref_dtype = stored == DType::I8 ? DType::BF16 : stored;
-    const double ref_per_image = static_cast<double>(mem.reference.allocated_tokens * rows *
-                                                     kv::KvStore::token_row_bytes(ref_dtype, cfg.heads, cfg.head_dim)) /
-                                 static_cast<double>(a.batch);
+    const double ref_per_image = static_cast<double>(mem.reference.allocated_bytes) / static_cast<double>(a.batch);
     const double budget = a.budget_gib * 1024.0 * 1024.0 * 1024.0;
     std::cout << "largest batch whose KV cache fits " << a.budget_gib << " GiB: " << static_cast<int64_t>(budget / per_image)
               << " with " << policy->name() << ", " << static_cast<int64_t>(budget / ref_per_image)
