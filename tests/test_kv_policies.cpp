@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <random>
 #include <set>
+#include <utility>
 
 #include "core/error.h"
 #include "host_span.h"
@@ -201,13 +202,24 @@ TEST(KvPolicies, TableRejectsBadJson) {
   EXPECT_THROW(make_table_policy_from_json(nlohmann::json::parse(R"({"default": {"window": -1}})"), "t"), amskv::Error);
 }
 
-TEST(KvPolicies, MemoryReportReferenceIsDepthTimesL) {
-  KvStats st;
-  st.bytes_per_token = st.transient_bytes_per_token = 8;
-  st.footprint = {10, 20, 30, {2, 12, 20}, 9};
+// Three layers of three scales (1, 4 and 9 tokens), and stats of a run over them with the given widths.
+ScheduleInfo three_scales() {
   ScheduleInfo info;
   info.tokens = {1, 4, 9};
   info.depth = 3;
+  return info;
+}
+KvStats stats_with(KvFootprint footprint, int64_t bytes_per_token, int64_t transient_bytes_per_token) {
+  KvStats st;
+  st.footprint = std::move(footprint);
+  st.bytes_per_token = bytes_per_token;
+  st.transient_bytes_per_token = transient_bytes_per_token;
+  return st;
+}
+
+TEST(KvPolicies, MemoryReportReferenceIsDepthTimesL) {
+  const KvStats st = stats_with({10, 20, 30, {2, 12, 20}, 9}, 8, 8);
+  const ScheduleInfo info = three_scales();
   const auto r = make_memory_report(st, info, 2);
   EXPECT_EQ(r.reference.stored_tokens, 3 * 14);
   EXPECT_EQ(r.engine_full.stored_tokens, 3 * 5);
@@ -219,14 +231,9 @@ TEST(KvPolicies, MemoryReportReferenceIsDepthTimesL) {
 // A store narrower than the compute dtype (8-bit K/V): stored tokens at its width, the transient buffer's
 // tokens and the reference at the compute dtype's, so the byte reductions hold the store's saving too.
 TEST(KvPolicies, MemoryReportCountsTheTransientBufferAtItsOwnWidth) {
-  KvStats st;
-  st.bytes_per_token = 3;
-  st.transient_bytes_per_token = 8;
   // The resident peak in tokens comes at the second scale (16 stored + 4), in bytes at the third (11 + 9).
-  st.footprint = {16, 20, 30, {2, 20, 20}, 9};
-  ScheduleInfo info;
-  info.tokens = {1, 4, 9};
-  info.depth = 3;
+  KvStats st = stats_with({16, 20, 30, {2, 20, 20}, 9}, 3, 8);
+  const ScheduleInfo info = three_scales();
   const auto r = make_memory_report(st, info, 2);
   EXPECT_EQ(r.policy.stored_bytes, 16 * 3);
   EXPECT_EQ(r.policy.resident_tokens, 20);

@@ -162,25 +162,31 @@ struct Wgmma160<__half> {
           OUT(d[24]), OUT(d[25]), OUT(d[26]), OUT(d[27]), OUT(d[28]), OUT(d[29]), OUT(d[30]), OUT(d[31]) \
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "n"(trans_b))
 
+// The instruction for element type T, accumulating onto d or overwriting it.
+template <class T, int kTransB, bool kAccumulate>
+__device__ __forceinline__ void wgmma_m64n64k16_rs(float (&d)[32], const uint32_t (&a)[4], uint64_t desc_b) {
+#if AMSKV_WGMMA
+  constexpr bool bf16 = std::is_same_v<T, __nv_bfloat16>;
+  if constexpr (kAccumulate && bf16)
+    AMSKV_WGMMA_M64N64K16_RS("bf16", "+f", "1", d, a, desc_b, kTransB);
+  else if constexpr (kAccumulate)
+    AMSKV_WGMMA_M64N64K16_RS("f16", "+f", "1", d, a, desc_b, kTransB);
+  else if constexpr (bf16)
+    AMSKV_WGMMA_M64N64K16_RS("bf16", "=f", "0", d, a, desc_b, kTransB);
+  else
+    AMSKV_WGMMA_M64N64K16_RS("f16", "=f", "0", d, a, desc_b, kTransB);
+#endif
+}
+
 template <class T, int kTransB>
 struct Wgmma64Rs {
   // d += A·Bᵀ
   static __device__ __forceinline__ void accumulate(float (&d)[32], const uint32_t (&a)[4], uint64_t desc_b) {
-#if AMSKV_WGMMA
-    if constexpr (std::is_same_v<T, __nv_bfloat16>)
-      AMSKV_WGMMA_M64N64K16_RS("bf16", "+f", "1", d, a, desc_b, kTransB);
-    else
-      AMSKV_WGMMA_M64N64K16_RS("f16", "+f", "1", d, a, desc_b, kTransB);
-#endif
+    wgmma_m64n64k16_rs<T, kTransB, true>(d, a, desc_b);
   }
   // d = A·Bᵀ
   static __device__ __forceinline__ void overwrite(float (&d)[32], const uint32_t (&a)[4], uint64_t desc_b) {
-#if AMSKV_WGMMA
-    if constexpr (std::is_same_v<T, __nv_bfloat16>)
-      AMSKV_WGMMA_M64N64K16_RS("bf16", "=f", "0", d, a, desc_b, kTransB);
-    else
-      AMSKV_WGMMA_M64N64K16_RS("f16", "=f", "0", d, a, desc_b, kTransB);
-#endif
+    wgmma_m64n64k16_rs<T, kTransB, false>(d, a, desc_b);
   }
 };
 
