@@ -5,6 +5,7 @@
 
 #include "kv/kv_store.h"
 #include "kv/memory_plan.h"
+#include "kv/memory_report.h"
 #include "model/var_model.h"
 
 namespace amskv::engine {
@@ -53,7 +54,8 @@ MemoryPlan plan_batch(const PlanShapes& shapes, const kv::PolicyFactory& policy_
   // The slabs at the store's rate, the transient buffer of the largest scale at the compute dtype's.
   const int64_t stored = kv::KvStore::token_row_bytes(kv_dtype, c.heads, c.head_dim);
   const int64_t transient = kv::KvStore::token_row_bytes(compute, c.heads, c.head_dim);
-  p.kv_bytes = R * ((kv.footprint.allocated_tokens - n_max) * stored + n_max * transient);
+  p.kv_bytes = kv::kv_bytes(kv.footprint.allocated_tokens, kv.footprint.allocated_transient_tokens, R * stored,
+                            R * transient);
   p.conditioning_bytes = R * (D * 6 * C + 2 * C + C) * 4 + R * C * t + R * 8;
   p.workspace_bytes = model::Workspace::bytes(c, compute, R, chunk);
   p.logits_bytes = 3 * head * n_max * V * 4 + B * c.schedule.total_tokens * 8 + B * n_max * Cv * 4;

@@ -18,7 +18,7 @@ MemoryNumbers with_bytes(int64_t stored, int64_t resident, int64_t allocated, in
           allocated,
           stored * bytes_per_token,
           resident_bytes,
-          (allocated - allocated_transient) * bytes_per_token + allocated_transient * transient_bytes_per_token};
+          kv_bytes(allocated, allocated_transient, bytes_per_token, transient_bytes_per_token)};
 }
 }  // namespace
 
@@ -38,7 +38,7 @@ MemoryReport make_memory_report(const KvStats& stats, const ScheduleInfo& schedu
   int64_t resident_bytes = 0;
   for (size_t s = 0; s < schedule.tokens.size(); ++s) {
     const int64_t at = f.resident_by_scale[s], n = std::min(schedule.tokens[s], at);
-    resident_bytes = std::max(resident_bytes, (at - n) * b + n * t);
+    resident_bytes = std::max(resident_bytes, kv_bytes(at, n, b, t));
   }
   r.policy = with_bytes(f.stored_tokens, f.resident_tokens, f.allocated_tokens, resident_bytes,
                         f.allocated_transient_tokens, b, t);
@@ -55,8 +55,9 @@ MemoryReport make_memory_report(const KvStats& stats, const ScheduleInfo& schedu
   int64_t stored = 0;
   for (int l = 0; l < D; ++l) stored += planned_layer_tokens(*full, l);
   const int64_t transient = *std::max_element(schedule.tokens.begin(), schedule.tokens.end());
-  r.engine_full = with_bytes(stored, stored + schedule.tokens.back(), stored + transient,
-                             stored * b + schedule.tokens.back() * t, transient, b, t);
+  const int64_t last = schedule.tokens.back();
+  r.engine_full = with_bytes(stored, stored + last, stored + transient, kv_bytes(stored + last, last, b, t), transient,
+                             b, t);
   return r;
 }
 

@@ -32,4 +32,10 @@ struct MemoryReport {
 
 MemoryReport make_memory_report(const KvStats& stats, const ScheduleInfo& schedule, int64_t rows);
 
+// Bytes of `tokens` K/V tokens of which `transient` are the transient buffer's: the rest at the store's width,
+// those at the compute dtype's (the report's and the memory planner's one rule).
+inline int64_t kv_bytes(int64_t tokens, int64_t transient, int64_t bytes_per_token, int64_t transient_bytes_per_token) {
+  return (tokens - transient) * bytes_per_token + transient * transient_bytes_per_token;
+}
+
 }  // namespace amskv::kv

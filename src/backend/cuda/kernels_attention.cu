@@ -234,15 +234,7 @@ __global__ void __launch_bounds__(kWarps * 32, kFrags == 1 ? 1 : 2)
 
   // Q's A fragments straight from global memory, once (queries past n are zeros and never written).
   uint32_t qa[kFrags][4][4];
-  for (int f = 0; f < kFrags; ++f)
-    for (int half = 0; half < 2; ++half) {
-      const int64_t qi = q0 + f * 16 + g + 8 * half;
-      const uint32_t* src = reinterpret_cast<const uint32_t*>(q + (rh * n + (qi < n ? qi : 0)) * kDh);
-      for (int kk = 0; kk < 4; ++kk) {
-        qa[f][kk][half] = qi < n ? src[kk * 8 + t] : 0u;          // dims kk·16 + 2t, +1
-        qa[f][kk][half + 2] = qi < n ? src[kk * 8 + 4 + t] : 0u;  // dims kk·16 + 8 + 2t, +1
-      }
-    }
+  for (int f = 0; f < kFrags; ++f) load_query_operands(q, rh, n, q0 + f * 16, g, t, qa[f]);
   float o[kFrags][8][4];  // output accumulators: 8 tiles of 8 dims per fragment
   float m_row[kFrags][2], l_row[kFrags][2];  // rows g and g + 8 of each fragment
   for (int f = 0; f < kFrags; ++f) {
@@ -373,20 +365,7 @@ __global__ void __launch_bounds__(kWarps * 32, kFrags == 1 ? 1 : 2)
   }
   // Normalise and write [row][query][head·64 + dim].
   for (int f = 0; f < kFrags; ++f)
-    for (int half = 0; half < 2; ++half) {
-      float l = l_row[f][half];
-      l += __shfl_xor_sync(0xffffffffu, l, 1);
-      l += __shfl_xor_sync(0xffffffffu, l, 2);
-      const int64_t qi = q0 + f * 16 + g + 8 * half;
-      if (qi >= n) continue;
-      const float inv = 1.0f / (l * kPScale);
-      T* dst = out + ((r * n + qi) * heads + h) * kDh;
-      for (int dt = 0; dt < 8; ++dt) {
-        const int d = dt * 8 + 2 * t;
-        *reinterpret_cast<uint32_t*>(dst + d) =
-            Mma<T>::pack(o[f][dt][2 * half] * inv, o[f][dt][2 * half + 1] * inv);
-      }
-    }
+    store_outputs(reinterpret_cast<const float(&)[32]>(o[f]), l_row[f], kPScale, out, r, h, heads, n, q0 + f * 16, g, t);
 }
 
 template <class T, bool kMass>

@@ -75,14 +75,7 @@ __global__ void __launch_bounds__(kGroups * 128, kGroups == 1 ? 4 : 2)
 
   // Q's A operands straight from global memory, once (queries past n are zeros and never written).
   uint32_t qa[4][4];
-  for (int half = 0; half < 2; ++half) {
-    const int64_t qi = q0 + g + 8 * half;
-    const uint32_t* src = reinterpret_cast<const uint32_t*>(q + (rh * n + (qi < n ? qi : 0)) * kDh);
-    for (int kk = 0; kk < 4; ++kk) {
-      qa[kk][half] = qi < n ? src[kk * 8 + t] : 0u;          // dims kk·16 + 2t, +1
-      qa[kk][half + 2] = qi < n ? src[kk * 8 + 4 + t] : 0u;  // dims kk·16 + 8 + 2t, +1
-    }
-  }
+  load_query_operands(q, rh, n, q0, g, t, qa);
   float o[32], sc[32];
   for (int i = 0; i < 32; ++i) o[i] = 0.0f;
   float m_row[2] = {-INFINITY, -INFINITY}, l_row[2] = {0.0f, 0.0f};  // rows g and g + 8
@@ -163,19 +156,7 @@ __global__ void __launch_bounds__(kGroups * 128, kGroups == 1 ? 4 : 2)
     wgmma_fence_registers(o);
   }
   // Normalise and write [row][query][head·64 + dim].
-#pragma unroll
-  for (int half = 0; half < 2; ++half) {
-    float l = l_row[half];
-    l += __shfl_xor_sync(0xffffffffu, l, 1);
-    l += __shfl_xor_sync(0xffffffffu, l, 2);
-    const int64_t qi = q0 + g + 8 * half;
-    if (qi >= n) continue;
-    const float inv = 1.0f / l;
-    T* dst = out + ((r * n + qi) * heads + h) * kDh;
-#pragma unroll
-    for (int j = 0; j < 8; ++j)
-      *reinterpret_cast<uint32_t*>(dst + j * 8 + 2 * t) = Mma<T>::pack(o[4 * j + 2 * half] * inv, o[4 * j + 2 * half + 1] * inv);
-  }
+  store_outputs(o, l_row, 1.0f, out, r, h, heads, n, q0, g, t);
 #else
   __trap();  // not launched: attention_wgmma_available() is false without sm_90a code
 #endif
