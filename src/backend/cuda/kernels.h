@@ -62,9 +62,9 @@ struct SegmentList {
   int count = 0;
 };
 // out [rows][n][heads·dh] = softmax(q·kᵀ)·v over the concatenated segments (q pre-scaled). For BF16/F16
-// with dh = 64 a tensor-core flash kernel: on warpgroup products where the build and device have sm_90a and
-// no segment is 8-bit, on mma.sync otherwise (8-bit segments widened in shared memory); a warp-per-query
-// kernel for other types and head sizes.
+// with dh = 64 a tensor-core flash kernel: on warpgroup products where the build and device have sm_90a, on
+// mma.sync otherwise (8-bit segments widened in shared memory in both); a warp-per-query kernel for other
+// types and head sizes.
 void launch_attention(const void* q, DType t, int64_t rows, int64_t heads, int64_t n, int64_t head_dim,
                       const SegmentList& segments, void* out, cudaStream_t s);
 // The same, also writing mass [rows][heads][segments] (probability summed over queries and each segment's keys)

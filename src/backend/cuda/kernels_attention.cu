@@ -1,6 +1,6 @@
-// Attention of one scale's queries over the KV cache's segment list. On sm_90a builds on a 9.0 device, lists
-// of 16-bit segments go to the warpgroup kernel of kernels_attention_wgmma.cu (launch_attention below); the
-// kernels here serve everything else.
+// Attention of one scale's queries over the KV cache's segment list. On sm_90a builds on a 9.0 device, 16-bit
+// queries go to the warpgroup kernel of kernels_attention_wgmma.cu (launch_attention below); the kernels here
+// serve everything else.
 //
 // The flash kernel (bf16/f16, head_dim 64): a block of 4 warps takes 64 or 128 queries of one (row, head);
 // every 64-key tile of every segment is brought into shared memory with cp.async (double-buffered) and each warp
@@ -131,52 +131,14 @@ __device__ __forceinline__ void load_tile8(int8_t (*dst)[kDh], const int8_t* src
   }
 }
 
-// Four int8 values (one 32-bit word, lowest byte first) as two packed pairs of T, exactly, with full-rate
-// integer and float operations: the int-to-float conversion instructions run at a sixteenth of that rate,
-// and converting every value of a tile with them made 8-bit attention a third slower than 16-bit.
-// Each byte, offset by 128, becomes the low mantissa bits of a float (bf16) or a half (f16) whose
-// exponent makes it exactly 2^23 + 128 + x (resp. 1024 + 128 + x); subtracting the offset leaves x.
-template <class T>
-struct Widen;
-
-template <>
-struct Widen<__half> {
-  static __device__ __forceinline__ void run(uint32_t w, uint32_t& lo, uint32_t& hi) {
-    const uint32_t u = w ^ 0x80808080u;
-    const uint32_t a = __byte_perm(u, 0x64646464u, 0x4140), b = __byte_perm(u, 0x64646464u, 0x4342);
-    const __half2 offset = __halves2half2(__ushort_as_half(0x6480), __ushort_as_half(0x6480));  // 1152
-    const __half2 x = __hsub2(*reinterpret_cast<const __half2*>(&a), offset);
-    const __half2 y = __hsub2(*reinterpret_cast<const __half2*>(&b), offset);
-    lo = *reinterpret_cast<const uint32_t*>(&x);
-    hi = *reinterpret_cast<const uint32_t*>(&y);
-  }
-};
-
-template <>
-struct Widen<__nv_bfloat16> {
-  static __device__ __forceinline__ void run(uint32_t w, uint32_t& lo, uint32_t& hi) {
-    const uint32_t u = w ^ 0x80808080u;
-    uint32_t f[4];
-    for (int i = 0; i < 4; ++i)  // 0x4B0000bb = 2^23 + bb
-      f[i] = __float_as_uint(__uint_as_float(__byte_perm(u, 0x4B000000u, 0x7440 + i)) - 8388736.0f);
-    // A small integer's float has no bits below its upper half: that half is its bf16.
-    lo = __byte_perm(f[0], f[1], 0x7632);
-    hi = __byte_perm(f[2], f[3], 0x7632);
-  }
-};
-
 // The staged 8-bit tile's integers into a 16-bit tile buffer (the scales are applied to the scores and
 // the probabilities instead: per key, that is 16 products per thread and tile rather than 64).
 template <class T>
 __device__ __forceinline__ void widen_tile(T (*dst)[kStride], const int8_t (*src)[kDh]) {
   for (int c = threadIdx.x; c < kTile * 4; c += kWarps * 32) {
     const int row = c >> 2, col = (c & 3) * 16;
-    const uint4 raw = *reinterpret_cast<const uint4*>(&src[row][col]);
     uint32_t packed[8];
-    Widen<T>::run(raw.x, packed[0], packed[1]);
-    Widen<T>::run(raw.y, packed[2], packed[3]);
-    Widen<T>::run(raw.z, packed[4], packed[5]);
-    Widen<T>::run(raw.w, packed[6], packed[7]);
+    widen16<T>(*reinterpret_cast<const uint4*>(&src[row][col]), packed);
     *reinterpret_cast<uint4*>(&dst[row][col]) = make_uint4(packed[0], packed[1], packed[2], packed[3]);
     *reinterpret_cast<uint4*>(&dst[row][col + 8]) = make_uint4(packed[4], packed[5], packed[6], packed[7]);
   }
@@ -428,7 +390,7 @@ void launch_attention(const void* q, DType t, int64_t rows, int64_t heads, int64
   check_segments(segs, head_dim);
   if (head_dim == kDh && (t == DType::BF16 || t == DType::F16)) {
     const int tiles = segment_tiles(segs);
-    if (attention_wgmma_available() && !has_8bit_segments(segs))
+    if (attention_wgmma_available())
       launch_attention_wgmma(q, t, rows, heads, n, segs, tiles, out, s);
     else if (t == DType::BF16)
       launch_flash<__nv_bfloat16>(q, rows, heads, n, segs, tiles, out, s);

@@ -1,12 +1,15 @@
-// What the two flash-attention kernels (kernels_attention.cu: mma.sync, any 16-bit or 8-bit segments;
-// kernels_attention_wgmma.cu: Hopper's warpgroup products, 16-bit segments) share: the head size they are
-// built for, the key tile, and the walk over a segment list tile by tile.
+// What the two flash-attention kernels (kernels_attention.cu: mma.sync; kernels_attention_wgmma.cu: Hopper's
+// warpgroup products; both read 16-bit and 8-bit segments) share: the head size they are built for, the key
+// tile, the walk over a segment list tile by tile, and the exact widening of 8-bit values.
 #pragma once
 #include <cstdint>
 
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/kernels_common.cuh"
 #include "backend/cuda/kernels_mma.cuh"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 
 namespace amskv::backend::cuda {
 
@@ -64,6 +67,49 @@ __device__ __forceinline__ void store_outputs(const float (&o)[32], const float 
   }
 }
 
+// Four int8 values (one 32-bit word, lowest byte first) as two packed pairs of T, exactly, with full-rate
+// integer and float operations: the int-to-float conversion instructions run at a sixteenth of that rate,
+// and converting every value of a tile with them made 8-bit attention a third slower than 16-bit.
+// Each byte, offset by 128, becomes the low mantissa bits of a float (bf16) or a half (f16) whose
+// exponent makes it exactly 2^23 + 128 + x (resp. 1024 + 128 + x); subtracting the offset leaves x.
+template <class T>
+struct Widen;
+
+template <>
+struct Widen<__half> {
+  static __device__ __forceinline__ void run(uint32_t w, uint32_t& lo, uint32_t& hi) {
+    const uint32_t u = w ^ 0x80808080u;
+    const uint32_t a = __byte_perm(u, 0x64646464u, 0x4140), b = __byte_perm(u, 0x64646464u, 0x4342);
+    const __half2 offset = __halves2half2(__ushort_as_half(0x6480), __ushort_as_half(0x6480));  // 1152
+    const __half2 x = __hsub2(*reinterpret_cast<const __half2*>(&a), offset);
+    const __half2 y = __hsub2(*reinterpret_cast<const __half2*>(&b), offset);
+    lo = *reinterpret_cast<const uint32_t*>(&x);
+    hi = *reinterpret_cast<const uint32_t*>(&y);
+  }
+};
+
+template <>
+struct Widen<__nv_bfloat16> {
+  static __device__ __forceinline__ void run(uint32_t w, uint32_t& lo, uint32_t& hi) {
+    const uint32_t u = w ^ 0x80808080u;
+    uint32_t f[4];
+    for (int i = 0; i < 4; ++i)  // 0x4B0000bb = 2^23 + bb
+      f[i] = __float_as_uint(__uint_as_float(__byte_perm(u, 0x4B000000u, 0x7440 + i)) - 8388736.0f);
+    // A small integer's float has no bits below its upper half: that half is its bf16.
+    lo = __byte_perm(f[0], f[1], 0x7632);
+    hi = __byte_perm(f[2], f[3], 0x7632);
+  }
+};
+
+// Sixteen int8 values as eight packed pairs of T, in order.
+template <class T>
+__device__ __forceinline__ void widen16(const uint4& raw, uint32_t (&packed)[8]) {
+  Widen<T>::run(raw.x, packed[0], packed[1]);
+  Widen<T>::run(raw.y, packed[2], packed[3]);
+  Widen<T>::run(raw.z, packed[4], packed[5]);
+  Widen<T>::run(raw.w, packed[6], packed[7]);
+}
+
 // Tiles a list takes: each segment's keys in tiles of kTile.
 inline int segment_tiles(const SegmentList& s) {
   int tiles = 0;
@@ -83,15 +129,14 @@ inline int multiprocessors() {
   return count;
 }
 
-// Whether a list holds 8-bit segments (only the mma.sync kernel reads those).
+// Whether a list holds 8-bit segments (each kernel has an instantiation for such lists).
 inline bool has_8bit_segments(const SegmentList& s) {
   for (int i = 0; i < s.count; ++i)
     if (s.k_scale[i] != nullptr) return true;
   return false;
 }
 
-// The same flash attention on the warpgroup kernel; the caller checks attention_wgmma_available() and that
-// the list has no 8-bit segments.
+// The same flash attention on the warpgroup kernel; the caller checks attention_wgmma_available().
 bool attention_wgmma_available();
 void launch_attention_wgmma(const void* q, DType t, int64_t rows, int64_t heads, int64_t n, const SegmentList& segs,
                             int tiles, void* out, cudaStream_t s);

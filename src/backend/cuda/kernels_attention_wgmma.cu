@@ -1,5 +1,5 @@
 // The flash attention of kernels_attention.cu on Hopper's warpgroup products (sm_90a), for lists of 16-bit
-// segments. A warpgroup takes 64 queries of one (row, head); a block of one or two warpgroups walks every
+// and 8-bit segments. A warpgroup takes 64 queries of one (row, head); a block of one or two warpgroups walks every
 // 64-key tile of every segment, brought into shared memory by cp.async two tiles ahead, in the 128-byte
 // swizzle. The scores are one wgmma m64n64k16 per 16 dims with the queries as register operands (loaded
 // once); the online softmax runs on the score registers, whose layout is the A operand's, so P·V is one
@@ -13,6 +13,13 @@
 // batch of 32). Keys past a segment's end are masked only in a segment's last, partial tile. Leaving a
 // tile's P·V running into the next tile's scores (a fourth stage) made ptxas serialise the products (C7515)
 // and measured slower (318 against 305 ms) than waiting for it.
+//
+// 8-bit segments (an int8 KV store): a tile's integers and per-key scales come by cp.async into the stage's
+// staging area; when the tile's turn comes its integers are widened (exactly, kernels_attention_tiles.cuh)
+// into the stage's own 16-bit buffers, in the swizzle, and the scales multiply the scores (K) and the
+// probabilities (V), as in the mma.sync kernel. Lists without such segments run their own instantiation.
+#include <type_traits>
+
 #include "backend/cuda/kernels_attention_tiles.cuh"
 #include "backend/cuda/kernels_common.cuh"
 #include "backend/cuda/kernels_mma.cuh"
@@ -23,11 +30,17 @@ namespace amskv::backend::cuda {
 namespace {
 
 constexpr int kStages = 3;  // the current tile and two ahead
-constexpr int kTileBytes = kTile * kDh * 2;         // 64 rows of 128 bytes
-constexpr int kStageBytes = 2 * kTileBytes;         // K, then V
-// The swizzle atoms need 1024-byte alignment: the kernel has no static shared memory, so the dynamic area
-// starts the block's shared memory, and its declaration says so (the compiler takes the alignment from it).
-constexpr int kSmemBytes = kStages * kStageBytes;
+constexpr int kTileBytes = kTile * kDh * 2;  // 64 rows of 128 bytes
+constexpr int kTile8Bytes = kTile * kDh;     // 64 rows of 64 bytes
+// A stage: K, then V (16-bit, swizzled); with 8-bit lists then the staged K and V integers and their scales,
+// padded so that every stage's 16-bit buffers keep the swizzle atoms' 1024-byte alignment.
+template <bool kInt8>
+constexpr int kStageBytes = kInt8 ? 2 * kTileBytes + 2 * kTile8Bytes + 1024 : 2 * kTileBytes;
+// The kernel has no static shared memory, so the dynamic area starts the block's shared memory, and its
+// declaration says so (the compiler takes the alignment from it).
+template <bool kInt8>
+constexpr int kSmemBytes = kStages * kStageBytes<kInt8>;
+static_assert(kStageBytes<true> % 1024 == 0 && 2 * kTileBytes + 2 * kTile8Bytes + 2 * kTile * 4 <= kStageBytes<true>);
 
 // 2^x by the special-function unit alone, subnormal results flushed to zero: probabilities below 2^-126 of
 // the row's largest, negligible beside the row's sum (at least 1).
@@ -39,13 +52,21 @@ __device__ __forceinline__ float fast_exp2(float x) {
 }
 #endif
 
-template <class T, int kGroups>
+template <class T, int kGroups, bool kInt8>
 __global__ void __launch_bounds__(kGroups * 128, kGroups == 1 ? 4 : 2)
     attention_wgmma_kernel(const T* q, int64_t rows, int64_t heads, int64_t n, SegmentList segs, int total_tiles,
                            T* out) {
 #if AMSKV_WGMMA
   constexpr int kThreads = kGroups * 128, kQueries = kGroups * 64;
+  // f16 probabilities times a V scale (max|v| / 127) would reach f16's subnormal range 127 times sooner than
+  // the probabilities themselves: with 8-bit segments they are packed times 127 and the output divided by it
+  // (as in the mma.sync kernel). bf16 has float32's range.
+  constexpr float kPScale = kInt8 && std::is_same_v<T, __half> ? 127.0f : 1.0f;
   extern __shared__ __align__(1024) unsigned char smem[];
+  // A stage's areas.
+  auto k16 = [&](int stage) { return smem + stage * kStageBytes<kInt8>; };
+  auto k8 = [&](int stage) { return k16(stage) + 2 * kTileBytes; };  // then V's at + kTile8Bytes
+  auto scales = [&](int stage) { return reinterpret_cast<float*>(k8(stage) + 2 * kTile8Bytes); };  // [K, V][key]
   const int64_t qtiles = (n + kQueries - 1) / kQueries;
   const int64_t qt = blockIdx.x % qtiles, rh = blockIdx.x / qtiles;
   const int64_t h = rh % heads, r = rh / heads;
@@ -56,9 +77,28 @@ __global__ void __launch_bounds__(kGroups * 128, kGroups == 1 ? 4 : 2)
   auto prefetch = [&](int stage) {
     const int s = fetch.segment;
     const int64_t off = rh * segs.head_stride[s] + fetch.first * kDh, valid = segs.tokens[s] - fetch.first;
+    if (kInt8 && segs.k_scale[s]) {  // 4 chunks of 16 bytes per key and the keys' scales; rows past the end zeros
+      const int8_t* k = static_cast<const int8_t*>(segs.k[s]) + off;
+      const int8_t* v = static_cast<const int8_t*>(segs.v[s]) + off;
+      unsigned char* kb = k8(stage);
+      for (int c = tid; c < kTile * 4; c += kThreads) {
+        const int row = c >> 2, chunk = c & 3;
+        const bool ok = row < valid;
+        const int64_t at = ok ? int64_t{row} * kDh + chunk * 16 : 0;
+        copy16(kb + row * kDh + chunk * 16, k + at, ok);
+        copy16(kb + kTile8Bytes + row * kDh + chunk * 16, v + at, ok);
+      }
+      for (int i = tid; i < 2 * kTile; i += kThreads) {
+        const int which = i / kTile, row = i % kTile;
+        const float* src = (which ? segs.v_scale[s] : segs.k_scale[s]) + rh * segs.scale_stride[s] + fetch.first;
+        copy4(scales(stage) + i, row < valid ? src + row : src, row < valid);
+      }
+      fetch.advance(segs);
+      return;
+    }
     const T* k = static_cast<const T*>(segs.k[s]) + off;
     const T* v = static_cast<const T*>(segs.v[s]) + off;
-    unsigned char* kb = smem + stage * kStageBytes;
+    unsigned char* kb = k16(stage);
     for (int c = tid; c < kTile * 8; c += kThreads) {  // 8 chunks of 16 bytes per key; rows past the end zeros
       const int row = c >> 3, chunk = c & 7;
       const bool ok = row < valid;
@@ -88,8 +128,23 @@ __global__ void __launch_bounds__(kGroups * 128, kGroups == 1 ? 4 : 2)
     __syncthreads();      // every thread's copies; every warpgroup done with the stage refilled next
     if (tile + 2 < total_tiles) prefetch((tile + 2) % kStages);
     copy_commit();
-    const unsigned char* kb = smem + (tile % kStages) * kStageBytes;
-    const unsigned char* vb = kb + kTileBytes;
+    const int stage = tile % kStages;
+    unsigned char* kb = k16(stage);
+    unsigned char* vb = kb + kTileBytes;
+    const bool int8_tile = kInt8 && segs.k_scale[compute.segment] != nullptr;
+    if (int8_tile) {  // the staged integers into the stage's 16-bit buffers, 16 values (two chunks) at a time
+      const unsigned char* src = k8(stage);
+      for (int c = tid; c < 2 * kTile * 4; c += kThreads) {
+        const int which = c / (kTile * 4), row = c / 4 % kTile, part = c & 3;
+        uint32_t packed[8];
+        widen16<T>(*reinterpret_cast<const uint4*>(src + which * kTile8Bytes + row * kDh + part * 16), packed);
+        unsigned char* dst = kb + which * kTileBytes;
+        *reinterpret_cast<uint4*>(dst + swizzled128(row, 2 * part)) = make_uint4(packed[0], packed[1], packed[2], packed[3]);
+        *reinterpret_cast<uint4*>(dst + swizzled128(row, 2 * part + 1)) = make_uint4(packed[4], packed[5], packed[6], packed[7]);
+      }
+      fence_proxy_async();  // ordinary stores, read by the tensor cores
+      __syncthreads();
+    }
 
     // Scores of the tile's 64 keys: four k steps of 16 dims, 32 bytes apart in the swizzled rows.
     wgmma_fence_registers(qa);  // (register operands are written before the fence, as PTX asks)
@@ -105,6 +160,14 @@ __global__ void __launch_bounds__(kGroups * 128, kGroups == 1 ? 4 : 2)
     wgmma_commit();
     wgmma_wait<0>();
     wgmma_fence_registers(sc);
+    if (int8_tile) {  // the keys' scales (column 8j + 2t + e % 2 of element 4j + e)
+      const float* ks = scales(stage);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        const float2 k2 = *reinterpret_cast<const float2*>(ks + 8 * j + 2 * t);
+        sc[4 * j] *= k2.x, sc[4 * j + 1] *= k2.y, sc[4 * j + 2] *= k2.x, sc[4 * j + 3] *= k2.y;
+      }
+    }
 
     // Keys past a segment's end (column 8j + 2t + e % 2 of element 4j + e).
     const int64_t valid = segs.tokens[compute.segment] - compute.first;
@@ -137,6 +200,18 @@ __global__ void __launch_bounds__(kGroups * 128, kGroups == 1 ? 4 : 2)
 #pragma unroll
       for (int j = 0; j < 8; ++j) o[4 * j + 2 * half] *= corr, o[4 * j + 2 * half + 1] *= corr;
     }
+    if (int8_tile) {  // the values' scales, once the row sums have the probabilities themselves
+      const float* vs = scales(stage) + kTile;
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        const float2 v2 = *reinterpret_cast<const float2*>(vs + 8 * j + 2 * t);
+        const float vx = v2.x * kPScale, vy = v2.y * kPScale;
+        sc[4 * j] *= vx, sc[4 * j + 1] *= vy, sc[4 * j + 2] *= vx, sc[4 * j + 3] *= vy;
+      }
+    } else if constexpr (kPScale != 1.0f) {
+#pragma unroll
+      for (int i = 0; i < 32; ++i) sc[i] *= kPScale;
+    }
     // O += P·V: the scores of keys 16kc..16kc + 15 are the A operand of k step kc; V's k step is two atoms.
     uint32_t pa[4][4];
 #pragma unroll
@@ -156,25 +231,43 @@ __global__ void __launch_bounds__(kGroups * 128, kGroups == 1 ? 4 : 2)
     wgmma_fence_registers(o);
   }
   // Normalise and write [row][query][head·64 + dim].
-  store_outputs(o, l_row, 1.0f, out, r, h, heads, n, q0, g, t);
+  store_outputs(o, l_row, kPScale, out, r, h, heads, n, q0, g, t);
 #else
   __trap();  // not launched: attention_wgmma_available() is false without sm_90a code
 #endif
 }
 
-template <class T, int kGroups>
+template <class T, int kGroups, bool kInt8>
 void launch(const void* q, int64_t rows, int64_t heads, int64_t n, const SegmentList& segs, int tiles, void* out,
             cudaStream_t s) {
   static const bool configured = [] {  // shared memory past 48 KB is opt-in, once per kernel
-    AMSKV_CUDA_CHECK(
-        cudaFuncSetAttribute(attention_wgmma_kernel<T, kGroups>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
+    AMSKV_CUDA_CHECK(cudaFuncSetAttribute(attention_wgmma_kernel<T, kGroups, kInt8>,
+                                          cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes<kInt8>));
     return true;
   }();
   (void)configured;
   const int64_t blocks = (n + 64 * kGroups - 1) / (64 * kGroups) * heads * rows;
   AMSKV_CHECK(blocks < (int64_t{1} << 31), "cuda attention: too many blocks");
-  attention_wgmma_kernel<T, kGroups><<<static_cast<unsigned>(blocks), kGroups * 128, kSmemBytes, s>>>(
+  attention_wgmma_kernel<T, kGroups, kInt8><<<static_cast<unsigned>(blocks), kGroups * 128, kSmemBytes<kInt8>, s>>>(
       static_cast<const T*>(q), rows, heads, n, segs, tiles, static_cast<T*>(out));
+}
+
+template <class T, bool kInt8>
+void launch(const void* q, int64_t rows, int64_t heads, int64_t n, const SegmentList& segs, int tiles, void* out,
+            bool two, cudaStream_t s) {
+  if (two)
+    launch<T, 2, kInt8>(q, rows, heads, n, segs, tiles, out, s);
+  else
+    launch<T, 1, kInt8>(q, rows, heads, n, segs, tiles, out, s);
+}
+
+template <class T>
+void launch(const void* q, int64_t rows, int64_t heads, int64_t n, const SegmentList& segs, int tiles, void* out,
+            bool two, cudaStream_t s) {
+  if (has_8bit_segments(segs))
+    launch<T, true>(q, rows, heads, n, segs, tiles, out, two, s);
+  else
+    launch<T, false>(q, rows, heads, n, segs, tiles, out, two, s);
 }
 
 }  // namespace
@@ -182,7 +275,7 @@ void launch(const void* q, int64_t rows, int64_t heads, int64_t n, const Segment
 // Asked of the device current at the first call, and the kernels' shared-memory opt-in made once: one device
 // per process (the engine's backends take one --gpu), as for the convolution's kernel.
 bool attention_wgmma_available() {
-  static const bool available = sm90a_kernels_available(kSmemBytes);
+  static const bool available = sm90a_kernels_available(kSmemBytes<true>);
   return available;
 }
 
@@ -194,16 +287,10 @@ void launch_attention_wgmma(const void* q, DType t, int64_t rows, int64_t heads,
   const int64_t tiles64 = (n + 63) / 64, tiles128 = (n + 127) / 128;
   const bool two = 2 * tiles128 == tiles64 && tiles128 * heads * rows >= 2 * int64_t{multiprocessors()};
   if (t == DType::BF16) {
-    if (two)
-      launch<__nv_bfloat16, 2>(q, rows, heads, n, segs, tiles, out, s);
-    else
-      launch<__nv_bfloat16, 1>(q, rows, heads, n, segs, tiles, out, s);
+    launch<__nv_bfloat16>(q, rows, heads, n, segs, tiles, out, two, s);
   } else {
     AMSKV_CHECK(t == DType::F16, "wgmma attention: ", dtype_name(t), " queries (bf16 or f16 only)");
-    if (two)
-      launch<__half, 2>(q, rows, heads, n, segs, tiles, out, s);
-    else
-      launch<__half, 1>(q, rows, heads, n, segs, tiles, out, s);
+    launch<__half>(q, rows, heads, n, segs, tiles, out, two, s);
   }
   AMSKV_CUDA_LAUNCHED();
 }
