@@ -193,7 +193,8 @@ void launch_conv3x3(const X* x, int64_t batch, int64_t cin, int64_t h, int64_t w
                                                    static_cast<int>(in_pad), xs, f);
   const int ci = static_cast<int>(cin), hi = static_cast<int>(h), wi = static_cast<int>(w), co = static_cast<int>(cout);
   const T* wk = static_cast<const T*>(packed);
-  // The wgmma kernel writes float4s: y's planes (w a multiple of 128) are 16-byte aligned when y is.
+  // The wgmma kernel copies rows of 128 float32s with the copy engine: y's rows (w a multiple of 128) are
+  // 16-byte aligned when y is.
   if (conv3x3_wgmma_available() && reinterpret_cast<uintptr_t>(y) % 16 == 0) {
     launch_conv3x3_wgmma(xs, std::is_same_v<T, __half> ? DType::F16 : DType::BF16, batch, ci, hi, wi, wk, K, co, bias,
                          y, accumulate, s);

@@ -32,11 +32,6 @@ constexpr int kWgTileStride = kRows * kPositions + 4;             // epilogue ro
 static_assert(kWgWindowBytes % 512 == 0 && kWgStageBytes % 512 == 0 && kChannels == 32);
 static_assert(kCouts * kWgTileStride * 4 <= kWgStages * kWgStageBytes);
 
-#if AMSKV_WGMMA
-// Chunk c (16 bytes) of a 64-byte row in the 64-byte swizzle.
-__device__ __forceinline__ int swizzled64(int row, int c) { return row * 64 + ((c ^ ((row >> 1) & 3)) << 4); }
-#endif
-
 template <class T>
 __global__ void __launch_bounds__(kWgThreads, 1)
     conv3x3_wgmma_kernel(const T* __restrict__ xs, int cin, int h, int w, const T* __restrict__ wk, int64_t K, int cout,
@@ -52,21 +47,32 @@ __global__ void __launch_bounds__(kWgThreads, 1)
   const int chunks = cin / kChannels, steps = 3 * chunks;
 
   // One k step into a stage: the windows (130 positions × four chunks) of padded rows oy0 + ky and
-  // oy0 + 1 + ky from padded column ox0, and the three taps' weights (3 × 160 rows × four chunks).
+  // oy0 + 1 + ky from padded column ox0, and the three taps' weights (3 × 160 rows × four chunks). A thread
+  // copies chunk tid % 4 of rows tid / 4 + 64k: every row it copies is then the same in the swizzle (rows of
+  // both operands start at multiples of 8), so only the step's base moves its addresses. Dividing each copy's
+  // index into row and chunk cost as much issue time as the products, and the block's barrier waited on it.
+  static_assert(kWgThreads == 256 && kWgRowStride % 8 == 0 && kWindow > 128 && kWindow <= 192 && kCouts > 128 &&
+                kCouts <= 192);
+  const int c = tid & 3, r0 = tid >> 2;
+  const int chunk = r0 * 64 + ((c ^ ((r0 >> 1) & 3)) << 4);  // chunk c of row r0 in the 64-byte swizzle
+  const T* wk_thread = wk + (co0 + r0) * K + c * 8;
   auto load = [&](int stage, int step) {
-    unsigned char* base = smem + stage * kWgStageBytes;
+    unsigned char* base = smem + stage * kWgStageBytes + chunk;
     const int ky = step / chunks, c0 = (step % chunks) * kChannels;
-    const T* window = xs + ((image * (h + 2) + oy0 + ky) * (w + 2) + ox0) * cin + c0;
-    for (int i = tid; i < kRows * kWindow * 4; i += kWgThreads) {
-      const int c = i & 3, r = (i >> 2) / kWindow, j = (i >> 2) % kWindow;
-      copy16(base + swizzled64(r * kWgRowStride + j, c), window + (int64_t{r} * (w + 2) + j) * cin + c * 8, true);
-    }
-    unsigned char* wts = base + kWgWindowBytes;
-    for (int i = tid; i < 3 * kCouts * 4; i += kWgThreads) {
-      const int c = i & 3, row = (i >> 2) % kCouts, kx = (i >> 2) / kCouts;
-      copy16(wts + kx * kWgWeightTap + swizzled64(row, c),
-             wk + (co0 + row) * K + (ky * 3 + kx) * int64_t{cin} + c0 + c * 8, true);
-    }
+    const T* window = xs + ((image * (h + 2) + oy0 + ky) * (w + 2) + ox0 + r0) * cin + c0 + c * 8;
+#pragma unroll
+    for (int r = 0; r < kRows; ++r)
+#pragma unroll
+      for (int k = 0; k < 3; ++k)
+        if (k < 2 || r0 + 128 < kWindow)
+          copy16(base + (r * kWgRowStride + 64 * k) * 64, window + (int64_t{r} * (w + 2) + 64 * k) * cin, true);
+    const T* weights = wk_thread + ky * 3 * int64_t{cin} + c0;
+#pragma unroll
+    for (int kx = 0; kx < 3; ++kx)
+#pragma unroll
+      for (int k = 0; k < 3; ++k)
+        if (k < 2 || r0 + 128 < kCouts)
+          copy16(base + kWgWindowBytes + kx * kWgWeightTap + 64 * k * 64, weights + 64 * k * K + kx * int64_t{cin}, true);
   };
 
   float acc[kWgTiles][80];
@@ -75,8 +81,8 @@ __global__ void __launch_bounds__(kWgThreads, 1)
 #pragma unroll
     for (int i = 0; i < 80; ++i) acc[m][i] = 0.0f;
 
-  // An accumulating convolution reads its residual in the epilogue, where nothing overlaps the reads: ask L2
-  // for the block's 160 channels × 2 rows × 128 positions (1280 lines of 128 bytes) while the products run.
+  // An accumulating convolution adds onto its residual in L2 at the end: ask for the block's 160 channels ×
+  // 2 rows × 128 positions (1280 lines of 128 bytes) while the products run.
   const int64_t plane = int64_t{h} * w;
   if (accumulate)
     for (int i = tid; i < kCouts * kRows * kPositions / 32; i += kWgThreads) {
@@ -119,44 +125,35 @@ __global__ void __launch_bounds__(kWgThreads, 1)
   for (int m = 0; m < kWgTiles; ++m) wgmma_fence_registers(acc[m]);
 
   // Accumulator d[4j + e] of tile m: position 64m + 16·(warp in the warpgroup) + g + 8·(e / 2), output
-  // channel 8j + 2t + e % 2. Into [channel][row · 128 + position], then out by rows of 128 positions.
+  // channel 8j + 2t + e % 2. Into [channel][row · 128 + position] with the bias, then out by the copy engine,
+  // a channel's row of 128 positions per copy (added onto y in L2 when accumulating): the block ends once the
+  // copies have read its shared memory, and the next block starts while they drain. Written by the threads
+  // (float4s, the residual read first), the block waited for memory with nothing else running on its SM.
   __syncthreads();  // every warpgroup is done with the stages
   float* tile = reinterpret_cast<float*>(smem);
   const int p0 = wr * kPositions + ((tid >> 5) & 3) * 16 + g;
 #pragma unroll
-  for (int m = 0; m < kWgTiles; ++m)
+  for (int j = 0; j < 20; ++j)
 #pragma unroll
-    for (int j = 0; j < 20; ++j)
-#pragma unroll
-      for (int e = 0; e < 4; ++e)
-        tile[(8 * j + 2 * t + (e & 1)) * kWgTileStride + p0 + m * 64 + 8 * (e >> 1)] = acc[m][4 * j + e];
-  __syncthreads();
-  // Eight float4s per thread at a time, the residual's eight reads issued together.
-  constexpr int kQuads = kRows * kPositions / 4;  // float4s per output channel
-  constexpr int kPerThread = kCouts * kQuads / kWgThreads, kBatch = 8;
-  static_assert(kCouts * kQuads % kWgThreads == 0 && kPerThread % kBatch == 0);
-  for (int b0 = 0; b0 < kPerThread; b0 += kBatch) {
-    float4 v[kBatch];
-    float4* dst[kBatch];
-#pragma unroll
-    for (int u = 0; u < kBatch; ++u) {
-      const int i = tid + (b0 + u) * kWgThreads;
-      const int n = i / kQuads, r = i % kQuads / (kPositions / 4), q = i % (kPositions / 4);
-      v[u] = *reinterpret_cast<const float4*>(&tile[n * kWgTileStride + r * kPositions + 4 * q]);
+    for (int e = 0; e < 4; ++e) {
+      const int n = 8 * j + 2 * t + (e & 1);
       const float add = bias ? bias[co0 + n] : 0.0f;
-      v[u].x += add, v[u].y += add, v[u].z += add, v[u].w += add;
-      dst[u] = reinterpret_cast<float4*>(y + (image * cout + co0 + n) * plane + int64_t{oy0 + r} * w + ox0 + 4 * q);
+#pragma unroll
+      for (int m = 0; m < kWgTiles; ++m) tile[n * kWgTileStride + p0 + m * 64 + 8 * (e >> 1)] = acc[m][4 * j + e] + add;
     }
-    if (accumulate) {
-      float4 old[kBatch];
-#pragma unroll
-      for (int u = 0; u < kBatch; ++u) old[u] = *dst[u];
-#pragma unroll
-      for (int u = 0; u < kBatch; ++u) v[u].x += old[u].x, v[u].y += old[u].y, v[u].z += old[u].z, v[u].w += old[u].w;
-    }
-#pragma unroll
-    for (int u = 0; u < kBatch; ++u) *dst[u] = v[u];
+  fence_proxy_async();  // the tile's stores are visible to the copy engine
+  __syncthreads();
+  static_assert(kWgTileStride * 4 % 16 == 0 && kPositions * 4 % 16 == 0);
+  for (int i = tid; i < kCouts * kRows; i += kWgThreads) {
+    const int n = i / kRows, r = i % kRows;
+    const float* src = tile + n * kWgTileStride + r * kPositions;
+    float* dst = y + (image * cout + co0 + n) * plane + int64_t{oy0 + r} * w + ox0;
+    if (accumulate)
+      bulk_add_f32(dst, src, kPositions * 4);
+    else
+      bulk_store(dst, src, kPositions * 4);
   }
+  bulk_commit_and_wait_read();
 #else
   __trap();  // not launched: conv3x3_wgmma_available() is false without sm_90a code
 #endif
