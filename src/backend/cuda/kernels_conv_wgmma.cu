@@ -148,10 +148,7 @@ __global__ void __launch_bounds__(kWgThreads, 1)
     const int n = i / kRows, r = i % kRows;
     const float* src = tile + n * kWgTileStride + r * kPositions;
     float* dst = y + (image * cout + co0 + n) * plane + int64_t{oy0 + r} * w + ox0;
-    if (accumulate)
-      bulk_add_f32(dst, src, kPositions * 4);
-    else
-      bulk_store(dst, src, kPositions * 4);
+    bulk_copy_f32(dst, src, kPositions * 4, accumulate);
   }
   bulk_commit_and_wait_read();
 #else

@@ -51,21 +51,19 @@ __device__ __forceinline__ void fence_proxy_async() {
 #endif
 }
 // Bulk copies from shared to global memory by the copy engine (the async proxy): `bytes` (a multiple of 16,
-// both addresses 16-byte aligned) stored, or added onto float32s in global memory (the add happens in L2). The
-// issuing thread commits its copies as one group and waits only until they have read shared memory: the
+// both addresses 16-byte aligned) stored, or with `add` added onto the float32s there (the add happens in L2).
+// The issuing thread commits its copies as one group and waits only until they have read shared memory: the
 // writes drain while the SM goes on, and the kernel's end makes them visible to later kernels.
-__device__ __forceinline__ void bulk_store(void* dst, const void* src, uint32_t bytes) {
+__device__ __forceinline__ void bulk_copy_f32(float* dst, const float* src, uint32_t bytes, bool add) {
 #if AMSKV_WGMMA
-  asm volatile("cp.async.bulk.global.shared::cta.bulk_group [%0], [%1], %2;\n" ::"l"(dst),
-               "r"(static_cast<uint32_t>(__cvta_generic_to_shared(src))), "r"(bytes)
-               : "memory");
-#endif
-}
-__device__ __forceinline__ void bulk_add_f32(float* dst, const float* src, uint32_t bytes) {
-#if AMSKV_WGMMA
-  asm volatile("cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], %2;\n" ::"l"(dst),
-               "r"(static_cast<uint32_t>(__cvta_generic_to_shared(src))), "r"(bytes)
-               : "memory");
+  const uint32_t from = static_cast<uint32_t>(__cvta_generic_to_shared(src));
+  if (add)
+    asm volatile("cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], %2;\n" ::"l"(dst), "r"(from),
+                 "r"(bytes)
+                 : "memory");
+  else
+    asm volatile("cp.async.bulk.global.shared::cta.bulk_group [%0], [%1], %2;\n" ::"l"(dst), "r"(from), "r"(bytes)
+                 : "memory");
 #endif
 }
 __device__ __forceinline__ void bulk_commit_and_wait_read() {
