@@ -642,7 +642,8 @@ class CudaBackend final : public Backend {
   bool direct_conv(DeviceSpan x, int64_t batch, int64_t h, int64_t w, int64_t in_pad, const ConvWeight& c,
                    const float* scale, const float* shift, bool silu, DeviceSpan y, bool accumulate) {
     const int64_t K = c.packed.size() / c.cout;
-    // The implicit-GEMM kernels store float2 pairs (the wgmma kernel float4s, which its launcher checks).
+    // The mma.sync implicit-GEMM kernel stores float2 pairs; the wgmma kernel's bulk copies need y 16-byte
+    // aligned, which its launcher checks before taking it.
     const bool pairs_aligned = reinterpret_cast<uintptr_t>(y.raw()) % 8 == 0;
     if ((x.dtype() == DType::F32 || x.dtype() == compute_) && pairs_aligned &&
         cuda::conv3x3_implicit_fits(c.cin, c.cout, h, w, c.kh, c.kw, c.pad, K, compute_)) {

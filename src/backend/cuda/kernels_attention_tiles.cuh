@@ -2,14 +2,14 @@
 // warpgroup products; both read 16-bit and 8-bit segments) share: the head size they are built for, the key
 // tile, the walk over a segment list tile by tile, and the exact widening of 8-bit values.
 #pragma once
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
 #include <cstdint>
 
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/kernels_common.cuh"
 #include "backend/cuda/kernels_mma.cuh"
-
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
 
 namespace amskv::backend::cuda {
 

@@ -139,8 +139,10 @@ __global__ void __launch_bounds__(kGroups * 128, kGroups == 1 ? 4 : 2)
         uint32_t packed[8];
         widen16<T>(*reinterpret_cast<const uint4*>(src + which * kTile8Bytes + row * kDh + part * 16), packed);
         unsigned char* dst = kb + which * kTileBytes;
-        *reinterpret_cast<uint4*>(dst + swizzled128(row, 2 * part)) = make_uint4(packed[0], packed[1], packed[2], packed[3]);
-        *reinterpret_cast<uint4*>(dst + swizzled128(row, 2 * part + 1)) = make_uint4(packed[4], packed[5], packed[6], packed[7]);
+        *reinterpret_cast<uint4*>(dst + swizzled128(row, 2 * part)) =
+            make_uint4(packed[0], packed[1], packed[2], packed[3]);
+        *reinterpret_cast<uint4*>(dst + swizzled128(row, 2 * part + 1)) =
+            make_uint4(packed[4], packed[5], packed[6], packed[7]);
       }
       fence_proxy_async();  // ordinary stores, read by the tensor cores
       __syncthreads();

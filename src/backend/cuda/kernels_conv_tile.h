@@ -26,7 +26,8 @@ inline dim3 conv3x3_grid(int64_t batch, int64_t h, int64_t w, int64_t cout) {
 // Whether the wgmma kernel runs on the current device (a build with sm_90a code, a 9.0 device).
 bool conv3x3_wgmma_available();
 // y [batch][cout][h][w] (float32) = (or +=) conv(xs) + bias, with the wgmma kernel; `xs` and `wk` (packed
-// [cout][K] weights, taps then channels) of type `t` (BF16 or F16); shapes as conv3x3_implicit_fits takes.
+// [cout][K] weights, taps then channels) of type `t` (BF16 or F16); shapes as conv3x3_implicit_fits takes, y
+// 16-byte aligned (its rows leave shared memory by bulk copies).
 void launch_conv3x3_wgmma(const void* xs, DType t, int64_t batch, int cin, int h, int w, const void* wk, int64_t K,
                           int cout, const float* bias, float* y, bool accumulate, cudaStream_t s);
 

@@ -72,7 +72,8 @@ __global__ void __launch_bounds__(kWgThreads, 1)
 #pragma unroll
       for (int k = 0; k < 3; ++k)
         if (k < 2 || r0 + 128 < kCouts)
-          copy16(base + kWgWindowBytes + kx * kWgWeightTap + 64 * k * 64, weights + 64 * k * K + kx * int64_t{cin}, true);
+          copy16(base + kWgWindowBytes + kx * kWgWeightTap + 64 * k * 64, weights + 64 * k * K + kx * int64_t{cin},
+                 true);
   };
 
   float acc[kWgTiles][80];
@@ -127,8 +128,8 @@ __global__ void __launch_bounds__(kWgThreads, 1)
   // Accumulator d[4j + e] of tile m: position 64m + 16·(warp in the warpgroup) + g + 8·(e / 2), output
   // channel 8j + 2t + e % 2. Into [channel][row · 128 + position] with the bias, then out by the copy engine,
   // a channel's row of 128 positions per copy (added onto y in L2 when accumulating): the block ends once the
-  // copies have read its shared memory, and the next block starts while they drain. Written by the threads
-  // (float4s, the residual read first), the block waited for memory with nothing else running on its SM.
+  // copies have read its shared memory, and the next block starts while they drain. Before, when the threads
+  // read the residual and wrote float4s, the block waited for memory with nothing else running on its SM.
   __syncthreads();  // every warpgroup is done with the stages
   float* tile = reinterpret_cast<float*>(smem);
   const int p0 = wr * kPositions + ((tid >> 5) & 3) * 16 + g;
@@ -167,6 +168,8 @@ bool conv3x3_wgmma_available() {
 void launch_conv3x3_wgmma(const void* xs, DType t, int64_t batch, int cin, int h, int w, const void* wk, int64_t K,
                           int cout, const float* bias, float* y, bool accumulate, cudaStream_t s) {
   AMSKV_CHECK(conv3x3_wgmma_available(), "wgmma conv: not available on this device or build");
+  AMSKV_CHECK(reinterpret_cast<uintptr_t>(y) % 16 == 0 && w % kPositions == 0,
+              "wgmma conv: the output's rows must be 16-byte aligned for the bulk copies");
   const dim3 grid = conv3x3_grid(batch, h, w, cout);
   auto run = [&](auto tag) {
     using T = decltype(tag);

@@ -1,7 +1,8 @@
 // Hopper warpgroup matrix products (wgmma) for the implicit-GEMM convolution and the flash attention: the
 // shared-memory matrix descriptors (64- and 128-byte swizzles), the m64n160k16 product with both operands in
 // shared memory (a convolution block's 160 output channels in one instruction), the m64n64k16 product with
-// A in registers (attention's queries and probabilities), and the fences and waits around them. The
+// A in registers (attention's queries and probabilities), the fences and waits around them, and the bulk
+// copies that take a block's output from shared memory to global memory. The
 // instructions exist only in sm_90a code: the products and fences compile to nothing elsewhere (AMSKV_WGMMA
 // is 0), and the host launches a wgmma kernel only on a 9.0 device of a build that has sm_90a code
 // (sm90a_kernels_available()).
@@ -44,22 +45,25 @@ __device__ __forceinline__ uint64_t smem_descriptor_sw128(const void* smem) {
 // Byte offset of chunk c (16 bytes) of row r in the 128-byte swizzle.
 __device__ __forceinline__ int swizzled128(int row, int c) { return row * 128 + ((c ^ (row & 7)) << 4); }
 
-// Shared memory written by ordinary stores or cp.async, then read by wgmma (the async proxy).
+// Shared memory written by ordinary stores or cp.async, then read by wgmma or the bulk copies (the async
+// proxy).
 __device__ __forceinline__ void fence_proxy_async() {
 #if AMSKV_WGMMA
   asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
 #endif
 }
 // Bulk copies from shared to global memory by the copy engine (the async proxy): `bytes` (a multiple of 16,
-// both addresses 16-byte aligned) stored, or with `add` added onto the float32s there (the add happens in L2).
-// The issuing thread commits its copies as one group and waits only until they have read shared memory: the
-// writes drain while the SM goes on, and the kernel's end makes them visible to later kernels.
+// both addresses 16-byte aligned) stored, or with `add` added onto the float32s there (the add happens in L2,
+// and, as the PTX manual says of it, flushes subnormal inputs and results to zero: the CPU and the mma.sync
+// kernel keep them). The issuing thread commits its copies as one group and waits only until they have read
+// shared memory: the writes drain while the SM goes on, and the kernel's end makes them visible to later
+// kernels. That is enough only because nothing in the kernel reads the destination afterwards.
 __device__ __forceinline__ void bulk_copy_f32(float* dst, const float* src, uint32_t bytes, bool add) {
 #if AMSKV_WGMMA
   const uint32_t from = static_cast<uint32_t>(__cvta_generic_to_shared(src));
   if (add)
-    asm volatile("cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], %2;\n" ::"l"(dst), "r"(from),
-                 "r"(bytes)
+    asm volatile("cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], %2;\n" ::"l"(dst),
+                 "r"(from), "r"(bytes)
                  : "memory");
   else
     asm volatile("cp.async.bulk.global.shared::cta.bulk_group [%0], [%1], %2;\n" ::"l"(dst), "r"(from), "r"(bytes)
