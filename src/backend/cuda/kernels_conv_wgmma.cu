@@ -1,9 +1,12 @@
 // The implicit-GEMM convolution's wgmma kernel: the tile and the position-major input of kernels_conv.cu,
 // the products on Hopper's warpgroup tensor-core instructions.
+#include <cudaTypedefs.h>
+
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/kernels_common.cuh"
 #include "backend/cuda/kernels_conv_tile.h"
 #include "backend/cuda/kernels_mma.cuh"
+#include "backend/cuda/kernels_tma.cuh"
 #include "backend/cuda/kernels_wgmma.cuh"
 
 namespace amskv::backend::cuda {
@@ -16,26 +19,31 @@ namespace {
 // warpgroup one output row as two 64-position tiles (160 accumulators per thread; four one-tile warpgroups
 // have 128 registers per thread, and ptxas then serialises the products). Shared memory holds the operands
 // K-major in the 64-byte swizzle, 32 channels per row: the window's rows (positions) are contiguous per
-// image row, so the tap kx is the window's descriptor started kx rows later. Four stages, two steps of
-// copies in flight: a stage is refilled two steps after its products were issued, when every warpgroup has
-// waited for them. The epilogue goes through shared memory: from the registers, 160 scattered reads per
-// thread (accumulating onto y) doubled the kernel's time.
+// image row, so the tap kx is the window's descriptor started kx rows later. The operands come by tensor-map
+// copies (TMA, kernels_tma.cuh) that one thread issues, four stages deep: a stage's copies complete its
+// "full" mbarrier, each warpgroup waits on that alone, and a stage is refilled once both warpgroups have
+// arrived on its "empty" mbarrier after their products from it. With cp.async copies issued by every thread
+// and a block barrier per step, the kernel spent more time waiting at the barrier and issuing copies than
+// multiplying. The epilogue goes through shared memory: from the registers, 160 scattered reads per thread
+// (accumulating onto y) doubled the kernel's time.
 constexpr int kWgTiles = 2;                                       // 64-position tiles per warpgroup
 constexpr int kWgThreads = kRows * kPositions / (64 * kWgTiles) * 128;  // two warpgroups
-constexpr int kWgRowStride = 136;                                 // window rows per image row (130, to 8)
-constexpr int kWgWindowBytes = kRows * kWgRowStride * 64;         // 34 atoms of 512 bytes
+constexpr int kWgRowStride = kWindow;                             // window rows per image row: as TMA lands them
+constexpr int kWgWindowBytes = (kRows * kWgRowStride * 64 + 511) / 512 * 512;  // 34 atoms of 512 bytes
 constexpr int kWgWeightTap = kCouts * 64;                         // 20 atoms
 constexpr int kWgStageBytes = kWgWindowBytes + 3 * kWgWeightTap;  // 48 128 bytes
 constexpr int kWgStages = 4;
-constexpr int kWgSmemBytes = kWgStages * kWgStageBytes + 512;     // + alignment of the atoms
+constexpr int kWgStageLoadBytes = kRows * kWindow * 64 + 3 * kWgWeightTap;  // what a stage's copies bring
+constexpr int kWgSmemBytes = kWgStages * kWgStageBytes + 2 * kWgStages * 8 + 512;  // + mbarriers, alignment
 constexpr int kWgTileStride = kRows * kPositions + 4;             // epilogue rows: channel pairs 8 banks apart
 static_assert(kWgWindowBytes % 512 == 0 && kWgStageBytes % 512 == 0 && kChannels == 32);
-static_assert(kCouts * kWgTileStride * 4 <= kWgStages * kWgStageBytes);
+static_assert(kCouts * kWgTileStride * 4 <= kWgStages * kWgStageBytes && kWgStageLoadBytes <= kWgStageBytes);
 
 template <class T>
 __global__ void __launch_bounds__(kWgThreads, 1)
-    conv3x3_wgmma_kernel(const T* __restrict__ xs, int cin, int h, int w, const T* __restrict__ wk, int64_t K, int cout,
-                         const float* __restrict__ bias, float* __restrict__ y, bool accumulate) {
+    conv3x3_wgmma_kernel(const __grid_constant__ CUtensorMap xs_map, const __grid_constant__ CUtensorMap wk_map,
+                         int cin, int h, int w, int cout, const float* __restrict__ bias, float* __restrict__ y,
+                         bool accumulate) {
 #if AMSKV_WGMMA
   extern __shared__ __align__(1024) unsigned char smem_raw[];
   unsigned char* smem = smem_raw + (512 - static_cast<uint32_t>(__cvta_generic_to_shared(smem_raw)) % 512) % 512;
@@ -45,36 +53,31 @@ __global__ void __launch_bounds__(kWgThreads, 1)
   const int64_t image = blockIdx.z;
   const int tid = threadIdx.x, wr = tid >> 7, lane = tid & 31, g = lane >> 2, t = lane & 3;  // wr: output row
   const int chunks = cin / kChannels, steps = 3 * chunks;
+  uint64_t* full = reinterpret_cast<uint64_t*>(smem + kWgStages * kWgStageBytes);
+  uint64_t* empty = full + kWgStages;
+  if (tid == 0) {
+    for (int st = 0; st < kWgStages; ++st) {
+      mbarrier_init(&full[st], 1);                  // thread 0's arrival with the copies' byte count
+      mbarrier_init(&empty[st], kWgThreads / 128);  // one arrival per warpgroup
+    }
+    mbarrier_init_fence();
+  }
+  __syncthreads();
 
-  // One k step into a stage: the windows (130 positions × four chunks) of padded rows oy0 + ky and
-  // oy0 + 1 + ky from padded column ox0, and the three taps' weights (3 × 160 rows × four chunks). A thread
-  // copies chunk tid % 4 of rows tid / 4 + 64k: every row it copies is then the same in the swizzle (rows of
-  // both operands start at multiples of 8), so only the step's base moves its addresses. Dividing each copy's
-  // index into row and chunk cost as much issue time as the products, and the block's barrier waited on it.
-  static_assert(kWgThreads == 256 && kWgRowStride % 8 == 0 && kWindow > 128 && kWindow <= 192 && kCouts > 128 &&
-                kCouts <= 192);
-  const int c = tid & 3, r0 = tid >> 2;
-  const int chunk = r0 * 64 + ((c ^ ((r0 >> 1) & 3)) << 4);  // chunk c of row r0 in the 64-byte swizzle
-  const T* wk_thread = wk + (co0 + r0) * K + c * 8;
-  auto load = [&](int stage, int step) {
-    unsigned char* base = smem + stage * kWgStageBytes + chunk;
-    const int ky = step / chunks, c0 = (step % chunks) * kChannels;
-    const T* window = xs + ((image * (h + 2) + oy0 + ky) * (w + 2) + ox0 + r0) * cin + c0 + c * 8;
-#pragma unroll
-    for (int r = 0; r < kRows; ++r)
-#pragma unroll
-      for (int k = 0; k < 3; ++k)
-        if (k < 2 || r0 + 128 < kWindow)
-          copy16(base + (r * kWgRowStride + 64 * k) * 64, window + (int64_t{r} * (w + 2) + 64 * k) * cin, true);
-    const T* weights = wk_thread + ky * 3 * int64_t{cin} + c0;
+  // One k step into its stage, by thread 0: the window of padded rows oy0 + ky and oy0 + 1 + ky from padded
+  // column ox0 (2 × 130 positions × 32 channels, one box), and the three taps' weights (160 rows × 32 channels
+  // each).
+  auto load = [&](int step) {
+    const int st = step % kWgStages, ky = step / chunks, c0 = (step % chunks) * kChannels;
+    unsigned char* base = smem + st * kWgStageBytes;
+    mbarrier_arrive_expect_bytes(&full[st], kWgStageLoadBytes);
+    tma_load_4d(base, &xs_map, &full[st], c0, ox0, oy0 + ky, static_cast<int>(image));
 #pragma unroll
     for (int kx = 0; kx < 3; ++kx)
-#pragma unroll
-      for (int k = 0; k < 3; ++k)
-        if (k < 2 || r0 + 128 < kCouts)
-          copy16(base + kWgWindowBytes + kx * kWgWeightTap + 64 * k * 64, weights + 64 * k * K + kx * int64_t{cin},
-                 true);
+      tma_load_2d(base + kWgWindowBytes + kx * kWgWeightTap, &wk_map, &full[st], (ky * 3 + kx) * cin + c0, co0);
   };
+  if (tid == 0)
+    for (int step = 0; step < kWgStages - 1 && step < steps; ++step) load(step);
 
   float acc[kWgTiles][80];
 #pragma unroll
@@ -91,18 +94,10 @@ __global__ void __launch_bounds__(kWgThreads, 1)
       prefetch_l2(y + (image * cout + co0 + n) * plane + int64_t{oy0 + r} * w + ox0 + 32 * l);
     }
 
-  // One commit group per step (empty past the last): "all but the newest group landed" is this step's stage.
-  load(0, 0);
-  copy_commit();
-  if (steps > 1) load(1, 1);
-  copy_commit();
   for (int step = 0; step < steps; ++step) {
-    copy_wait<1>();
-    fence_proxy_async();  // the copies are visible to the tensor cores (the async proxy)
-    __syncthreads();      // every thread's copies landed; every warpgroup has waited for step - 2's products
-    if (step + 2 < steps) load((step + 2) % kWgStages, step + 2);
-    copy_commit();
-    const unsigned char* base = smem + (step % kWgStages) * kWgStageBytes;
+    const int st = step % kWgStages;
+    mbarrier_wait(&full[st], (step / kWgStages) & 1);  // the step's copies have landed
+    const unsigned char* base = smem + st * kWgStageBytes;
     const unsigned char* wts = base + kWgWindowBytes;
     wgmma_fence();
 #pragma unroll
@@ -119,7 +114,13 @@ __global__ void __launch_bounds__(kWgThreads, 1)
     wgmma_commit();
 #pragma unroll
     for (int m = 0; m < kWgTiles; ++m) wgmma_fence_registers(acc[m]);
-    wgmma_wait<1>();  // the previous step's products are done
+    wgmma_wait<1>();  // this warpgroup's products of step - 1 are done: their stage is free as far as it goes
+    if (step > 0 && (tid & 127) == 0) mbarrier_arrive(&empty[(step - 1) % kWgStages]);
+    // Thread 0 refills that stage with step + 3 once both warpgroups are done with it.
+    if (tid == 0 && step + kWgStages - 1 < steps) {
+      if (step > 0) mbarrier_wait(&empty[(step - 1) % kWgStages], ((step - 1) / kWgStages) & 1);
+      load(step + kWgStages - 1);
+    }
   }
   wgmma_wait<0>();
 #pragma unroll
@@ -130,7 +131,8 @@ __global__ void __launch_bounds__(kWgThreads, 1)
   // a channel's row of 128 positions per copy (added onto y in L2 when accumulating): the block ends once the
   // copies have read its shared memory, and the next block starts while they drain. Before, when the threads
   // read the residual and wrote float4s, the block waited for memory with nothing else running on its SM.
-  __syncthreads();  // every warpgroup is done with the stages
+  __syncthreads();      // every warpgroup is done with the stages
+  fence_proxy_async();  // the stages' last readers were the tensor cores: order the stores below after them
   float* tile = reinterpret_cast<float*>(smem);
   const int p0 = wr * kPositions + ((tid >> 5) & 3) * 16 + g;
 #pragma unroll
@@ -159,9 +161,40 @@ __global__ void __launch_bounds__(kWgThreads, 1)
 
 }  // namespace
 
+// The driver's tensor-map encoder, reached through the runtime (no link to the driver library); null when
+// the driver has none.
+static PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
+  static const auto encode = [] {
+    void* f = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault, &found) !=
+            cudaSuccess ||
+        found != cudaDriverEntryPointSuccess) {
+      (void)cudaGetLastError();
+      f = nullptr;
+    }
+    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(f);
+  }();
+  return encode;
+}
+
+// A K-major operand for the kernel: `rank` dimensions of 16-bit elements (innermost first, its box 32
+// elements = one 64-byte swizzled row), strides in bytes of dimensions 1.., the box the kernel copies.
+static CUtensorMap operand_map(const void* base, DType t, int rank, const cuuint64_t* dims, const cuuint64_t* strides,
+                               const cuuint32_t* box) {
+  CUtensorMap map{};
+  const cuuint32_t unit[4] = {1, 1, 1, 1};
+  const CUresult r = tensor_map_encoder()(
+      &map, t == DType::BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16,
+      static_cast<cuuint32_t>(rank), const_cast<void*>(base), dims, strides, box, unit, CU_TENSOR_MAP_INTERLEAVE_NONE,
+      CU_TENSOR_MAP_SWIZZLE_64B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  AMSKV_CHECK(r == CUDA_SUCCESS, "wgmma conv: the driver refused a tensor map (CUresult ", static_cast<int>(r), ")");
+  return map;
+}
+
 // Whether the warpgroup kernel runs here; elsewhere the mma.sync kernel of kernels_conv.cu does the same work.
 bool conv3x3_wgmma_available() {
-  static const bool available = sm90a_kernels_available(kWgSmemBytes);
+  static const bool available = sm90a_kernels_available(kWgSmemBytes) && tensor_map_encoder() != nullptr;
   return available;
 }
 
@@ -171,6 +204,18 @@ void launch_conv3x3_wgmma(const void* xs, DType t, int64_t batch, int cin, int h
   AMSKV_CHECK(reinterpret_cast<uintptr_t>(y) % 16 == 0 && w % kPositions == 0,
               "wgmma conv: the output's rows must be 16-byte aligned for the bulk copies");
   const dim3 grid = conv3x3_grid(batch, h, w, cout);
+  // xs [image][h + 2][w + 2][cin], boxes of 32 channels × 130 positions × 2 rows; the packed weights
+  // [cout][K], boxes of 32 of K × 160 output channels.
+  const cuuint64_t es = 2;
+  const cuuint64_t xs_dims[4] = {static_cast<cuuint64_t>(cin), static_cast<cuuint64_t>(w + 2),
+                                 static_cast<cuuint64_t>(h + 2), static_cast<cuuint64_t>(batch)};
+  const cuuint64_t xs_strides[3] = {xs_dims[0] * es, xs_dims[0] * xs_dims[1] * es, xs_dims[0] * xs_dims[1] * xs_dims[2] * es};
+  const cuuint32_t xs_box[4] = {kChannels, kWindow, kRows, 1};
+  const cuuint64_t wk_dims[2] = {static_cast<cuuint64_t>(K), static_cast<cuuint64_t>(cout)};
+  const cuuint64_t wk_strides[1] = {wk_dims[0] * es};
+  const cuuint32_t wk_box[2] = {kChannels, kCouts};
+  const CUtensorMap xs_map = operand_map(xs, t, 4, xs_dims, xs_strides, xs_box);
+  const CUtensorMap wk_map = operand_map(wk, t, 2, wk_dims, wk_strides, wk_box);
   auto run = [&](auto tag) {
     using T = decltype(tag);
     static const bool configured = [] {  // shared memory past 48 KB is opt-in, once per kernel
@@ -179,9 +224,7 @@ void launch_conv3x3_wgmma(const void* xs, DType t, int64_t batch, int cin, int h
       return true;
     }();
     (void)configured;
-    conv3x3_wgmma_kernel<T><<<grid, kWgThreads, kWgSmemBytes, s>>>(static_cast<const T*>(xs), cin, h, w,
-                                                                   static_cast<const T*>(wk), K, cout, bias, y,
-                                                                   accumulate);
+    conv3x3_wgmma_kernel<T><<<grid, kWgThreads, kWgSmemBytes, s>>>(xs_map, wk_map, cin, h, w, cout, bias, y, accumulate);
   };
   if (t == DType::BF16)
     run(__nv_bfloat16{});

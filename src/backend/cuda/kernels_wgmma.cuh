@@ -27,7 +27,8 @@ namespace amskv::backend::cuda {
 // at chunk c ^ ((r / 2) % 4) of a 512-byte-aligned atom of 8 rows; sbo = 512 between 8-row groups, lbo unused,
 // base offset 0. The hardware swizzles the addresses it computes, so an operand may start at any row of the
 // atoms (the convolution's taps) and 32 bytes into a row (the second 16-channel k step): not spelled out by
-// the PTX manual for row starts, checked on the H200 by the conformance tests (taps 1 and 2, both k steps).
+// the PTX manual for row starts, checked on the H200 by the conformance tests (taps 1 and 2, both k steps, and
+// the second output row's operand at row 130).
 __device__ __forceinline__ uint64_t smem_descriptor_sw64(const void* smem) {
   const uint32_t a = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
   return (uint64_t{(a >> 4) & 0x3FFFu}) | (uint64_t{1} << 16) | (uint64_t{512 >> 4} << 32) | (uint64_t{2} << 62);
