@@ -23,7 +23,8 @@ inline dim3 conv3x3_grid(int64_t batch, int64_t h, int64_t w, int64_t cout) {
               static_cast<unsigned>(batch));
 }
 
-// Whether the wgmma kernel runs on the current device (a build with sm_90a code, a 9.0 device).
+// Whether the wgmma kernel runs on the current device (a build with sm_90a code, a 9.0 device, a driver with
+// the tensor-map encoder).
 bool conv3x3_wgmma_available();
 // y [batch][cout][h][w] (float32) = (or +=) conv(xs) + bias, with the wgmma kernel; `xs` and `wk` (packed
 // [cout][K] weights, taps then channels) of type `t` (BF16 or F16); shapes as conv3x3_implicit_fits takes, y

@@ -29,14 +29,15 @@ namespace {
 constexpr int kWgTiles = 2;                                       // 64-position tiles per warpgroup
 constexpr int kWgThreads = kRows * kPositions / (64 * kWgTiles) * 128;  // two warpgroups
 constexpr int kWgRowStride = kWindow;                             // window rows per image row: as TMA lands them
-constexpr int kWgWindowBytes = (kRows * kWgRowStride * 64 + 511) / 512 * 512;  // 34 atoms of 512 bytes
+constexpr int kWgWindowBytes = (kRows * kWgRowStride * 64 + 511) / 512 * 512;  // 33 atoms of 512 bytes
 constexpr int kWgWeightTap = kCouts * 64;                         // 20 atoms
-constexpr int kWgStageBytes = kWgWindowBytes + 3 * kWgWeightTap;  // 48 128 bytes
+constexpr int kWgStageBytes = kWgWindowBytes + 3 * kWgWeightTap;  // 47 616 bytes
 constexpr int kWgStages = 4;
 constexpr int kWgStageLoadBytes = kRows * kWindow * 64 + 3 * kWgWeightTap;  // what a stage's copies bring
 constexpr int kWgSmemBytes = kWgStages * kWgStageBytes + 2 * kWgStages * 8 + 512;  // + mbarriers, alignment
 constexpr int kWgTileStride = kRows * kPositions + 4;             // epilogue rows: channel pairs 8 banks apart
 static_assert(kWgWindowBytes % 512 == 0 && kWgStageBytes % 512 == 0 && kChannels == 32);
+static_assert(kWindow <= 256 && kCouts <= 256 && kRows <= 256 && kChannels * 2 == 64);  // TMA boxes, 64-byte rows
 static_assert(kCouts * kWgTileStride * 4 <= kWgStages * kWgStageBytes && kWgStageLoadBytes <= kWgStageBytes);
 
 template <class T>
@@ -162,10 +163,11 @@ __global__ void __launch_bounds__(kWgThreads, 1)
 }  // namespace
 
 // The driver's tensor-map encoder, reached through the runtime (no link to the driver library); null when
-// the driver has none.
+// the driver has none, or the toolkit is older than 12.5 (no versioned entry-point query).
 static PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
   static const auto encode = [] {
     void* f = nullptr;
+#if CUDART_VERSION >= 12050
     cudaDriverEntryPointQueryResult found{};
     if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault, &found) !=
             cudaSuccess ||
@@ -173,6 +175,7 @@ static PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
       (void)cudaGetLastError();
       f = nullptr;
     }
+#endif
     return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(f);
   }();
   return encode;
@@ -180,15 +183,17 @@ static PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
 
 // A K-major operand for the kernel: `rank` dimensions of 16-bit elements (innermost first, its box 32
 // elements = one 64-byte swizzled row), strides in bytes of dimensions 1.., the box the kernel copies.
-static CUtensorMap operand_map(const void* base, DType t, int rank, const cuuint64_t* dims, const cuuint64_t* strides,
-                               const cuuint32_t* box) {
+static CUtensorMap operand_map(const void* base, DType t, int rank, const cuuint64_t* dims,
+                               const cuuint64_t* strides, const cuuint32_t* box) {
   CUtensorMap map{};
   const cuuint32_t unit[4] = {1, 1, 1, 1};
   const CUresult r = tensor_map_encoder()(
       &map, t == DType::BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16,
-      static_cast<cuuint32_t>(rank), const_cast<void*>(base), dims, strides, box, unit, CU_TENSOR_MAP_INTERLEAVE_NONE,
-      CU_TENSOR_MAP_SWIZZLE_64B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-  AMSKV_CHECK(r == CUDA_SUCCESS, "wgmma conv: the driver refused a tensor map (CUresult ", static_cast<int>(r), ")");
+      static_cast<cuuint32_t>(rank), const_cast<void*>(base), dims, strides, box, unit,
+      CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_64B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+      CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  AMSKV_CHECK(r == CUDA_SUCCESS, "wgmma conv: the driver refused a ", rank, "-d tensor map of ", dims[0], " x ",
+              dims[1], rank > 2 ? " x ..." : "", " elements at ", base, " (CUresult ", static_cast<int>(r), ")");
   return map;
 }
 
@@ -209,7 +214,8 @@ void launch_conv3x3_wgmma(const void* xs, DType t, int64_t batch, int cin, int h
   const cuuint64_t es = 2;
   const cuuint64_t xs_dims[4] = {static_cast<cuuint64_t>(cin), static_cast<cuuint64_t>(w + 2),
                                  static_cast<cuuint64_t>(h + 2), static_cast<cuuint64_t>(batch)};
-  const cuuint64_t xs_strides[3] = {xs_dims[0] * es, xs_dims[0] * xs_dims[1] * es, xs_dims[0] * xs_dims[1] * xs_dims[2] * es};
+  const cuuint64_t xs_strides[3] = {xs_dims[0] * es, xs_dims[0] * xs_dims[1] * es,
+                                    xs_dims[0] * xs_dims[1] * xs_dims[2] * es};
   const cuuint32_t xs_box[4] = {kChannels, kWindow, kRows, 1};
   const cuuint64_t wk_dims[2] = {static_cast<cuuint64_t>(K), static_cast<cuuint64_t>(cout)};
   const cuuint64_t wk_strides[1] = {wk_dims[0] * es};
@@ -224,7 +230,8 @@ void launch_conv3x3_wgmma(const void* xs, DType t, int64_t batch, int cin, int h
       return true;
     }();
     (void)configured;
-    conv3x3_wgmma_kernel<T><<<grid, kWgThreads, kWgSmemBytes, s>>>(xs_map, wk_map, cin, h, w, cout, bias, y, accumulate);
+    conv3x3_wgmma_kernel<T><<<grid, kWgThreads, kWgSmemBytes, s>>>(xs_map, wk_map, cin, h, w, cout, bias, y,
+                                                                   accumulate);
   };
   if (t == DType::BF16)
     run(__nv_bfloat16{});

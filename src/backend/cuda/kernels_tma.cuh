@@ -15,12 +15,13 @@ __device__ __forceinline__ uint32_t shared_address(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }
 
-// An mbarrier expecting `arrivals` arrivals per phase; the init made visible to the copy engine.
+// An mbarrier expecting `arrivals` arrivals per phase.
 __device__ __forceinline__ void mbarrier_init(uint64_t* bar, uint32_t arrivals) {
 #if AMSKV_WGMMA
   asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(shared_address(bar)), "r"(arrivals) : "memory");
 #endif
 }
+// Makes the inits visible to the copy engine (then a block barrier, before anyone uses them).
 __device__ __forceinline__ void mbarrier_init_fence() {
 #if AMSKV_WGMMA
   asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
@@ -56,7 +57,8 @@ __device__ __forceinline__ void mbarrier_wait(uint64_t* bar, uint32_t parity) {
 __device__ __forceinline__ void tma_load_2d(void* dst, const CUtensorMap* map, uint64_t* bar, int c0, int c1) {
 #if AMSKV_WGMMA
   asm volatile(
-      "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::
+      "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], "
+      "[%4];\n" ::
           "r"(shared_address(dst)),
       "l"(map), "r"(c0), "r"(c1), "r"(shared_address(bar))
       : "memory");
