@@ -20,6 +20,12 @@ inline bool current_device_attribute(cudaDeviceAttr attr, int& value) {
   return false;
 }
 
+// The 32-bit shared-memory address of a generic pointer into shared memory, as PTX's shared-state operands
+// take it.
+__device__ __forceinline__ uint32_t shared_address(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
 template <class T>
 __device__ __forceinline__ float to_float(T v);
 template <>

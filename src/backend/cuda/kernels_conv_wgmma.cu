@@ -28,8 +28,7 @@ namespace {
 // (accumulating onto y) doubled the kernel's time.
 constexpr int kWgTiles = 2;                                       // 64-position tiles per warpgroup
 constexpr int kWgThreads = kRows * kPositions / (64 * kWgTiles) * 128;  // two warpgroups
-constexpr int kWgRowStride = kWindow;                             // window rows per image row: as TMA lands them
-constexpr int kWgWindowBytes = (kRows * kWgRowStride * 64 + 511) / 512 * 512;  // 33 atoms of 512 bytes
+constexpr int kWgWindowBytes = (kRows * kWindow * 64 + 511) / 512 * 512;  // 33 atoms of 512 bytes (rows back to back)
 constexpr int kWgWeightTap = kCouts * 64;                         // 20 atoms
 constexpr int kWgStageBytes = kWgWindowBytes + 3 * kWgWeightTap;  // 47 616 bytes
 constexpr int kWgStages = 4;
@@ -47,7 +46,7 @@ __global__ void __launch_bounds__(kWgThreads, 1)
                          bool accumulate) {
 #if AMSKV_WGMMA
   extern __shared__ __align__(1024) unsigned char smem_raw[];
-  unsigned char* smem = smem_raw + (512 - static_cast<uint32_t>(__cvta_generic_to_shared(smem_raw)) % 512) % 512;
+  unsigned char* smem = smem_raw + (512 - shared_address(smem_raw) % 512) % 512;
   const int stretches = w / kPositions;
   const int oy0 = blockIdx.x / stretches * kRows, ox0 = (blockIdx.x % stretches) * kPositions;
   const int co0 = blockIdx.y * kCouts;
@@ -110,7 +109,7 @@ __global__ void __launch_bounds__(kWgThreads, 1)
         const uint64_t b = smem_descriptor_sw64(wts + kx * kWgWeightTap + kk * 32);
 #pragma unroll
         for (int m = 0; m < kWgTiles; ++m)
-          Wgmma160<T>::run(acc[m], smem_descriptor_sw64(base + (wr * kWgRowStride + m * 64 + kx) * 64 + kk * 32), b);
+          Wgmma160<T>::run(acc[m], smem_descriptor_sw64(base + (wr * kWindow + m * 64 + kx) * 64 + kk * 32), b);
       }
     wgmma_commit();
 #pragma unroll

@@ -46,7 +46,7 @@ struct Mma<__half> {
 // i), optionally transposed: the mma fragments without one shared-memory load per element pair.
 template <bool kTrans>
 __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* smem_row) {
-  const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(smem_row));
+  const uint32_t a = shared_address(smem_row);
   if constexpr (kTrans)
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
@@ -59,13 +59,13 @@ __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* smem_r
 
 // 16 bytes global -> shared, zero-filled when `valid` is false (rows past the end).
 __device__ __forceinline__ void copy16(void* smem, const void* gmem, bool valid) {
-  const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  const uint32_t dst = shared_address(smem);
   const int bytes = valid ? 16 : 0;
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem), "r"(bytes));
 }
 // 4 bytes global -> shared (cp.async.ca: 4-byte copies may not bypass L1), zero-filled when `valid` is false.
 __device__ __forceinline__ void copy4(void* smem, const void* gmem, bool valid) {
-  const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  const uint32_t dst = shared_address(smem);
   const int bytes = valid ? 4 : 0;
   asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(dst), "l"(gmem), "r"(bytes));
 }

@@ -11,10 +11,6 @@
 
 namespace amskv::backend::cuda {
 
-__device__ __forceinline__ uint32_t shared_address(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
 // An mbarrier expecting `arrivals` arrivals per phase.
 __device__ __forceinline__ void mbarrier_init(uint64_t* bar, uint32_t arrivals) {
 #if AMSKV_WGMMA

@@ -23,6 +23,13 @@
 
 namespace amskv::backend::cuda {
 
+// A wgmma shared-memory matrix descriptor: the start address, leading offset 1 (unused by the layouts here),
+// `stride_bytes` between 8-row groups, base offset 0, the swizzle `layout` (1: 128 bytes, 2: 64 bytes).
+__device__ __forceinline__ uint64_t smem_descriptor(const void* smem, uint32_t stride_bytes, uint64_t layout) {
+  const uint32_t a = shared_address(smem);
+  return (uint64_t{(a >> 4) & 0x3FFFu}) | (uint64_t{1} << 16) | (uint64_t{stride_bytes >> 4} << 32) | (layout << 62);
+}
+
 // A K-major operand in the 64-byte swizzle: rows of 64 bytes (32 elements), 16-byte chunk c of row r stored
 // at chunk c ^ ((r / 2) % 4) of a 512-byte-aligned atom of 8 rows; sbo = 512 between 8-row groups, lbo unused,
 // base offset 0. The hardware swizzles the addresses it computes, so an operand may start at any row of the
@@ -30,20 +37,16 @@ namespace amskv::backend::cuda {
 // the PTX manual for row starts, checked on the H200 by the conformance tests (taps 1 and 2, both k steps, and
 // the second output row's operand at row 130).
 __device__ __forceinline__ uint64_t smem_descriptor_sw64(const void* smem) {
-  const uint32_t a = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
-  return (uint64_t{(a >> 4) & 0x3FFFu}) | (uint64_t{1} << 16) | (uint64_t{512 >> 4} << 32) | (uint64_t{2} << 62);
+  return smem_descriptor(smem, 512, 2);
 }
-
 // An operand in the 128-byte swizzle: rows of 128 bytes (64 16-bit elements), 16-byte chunk c of row r stored
 // at chunk c ^ (r % 8) of a 1024-byte-aligned atom of 8 rows; sbo = 1024 between 8-row groups. K-major (the
 // rows run along K) it serves a k step of 16 from 32·step bytes into the rows; MN-major (the rows run along
 // M or N, transposed by the instruction) a k step of 16 rows is two atoms, and the leading offset between
 // 64-element spans along M or N is unused where the operand is 64 wide.
 __device__ __forceinline__ uint64_t smem_descriptor_sw128(const void* smem) {
-  const uint32_t a = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
-  return (uint64_t{(a >> 4) & 0x3FFFu}) | (uint64_t{1} << 16) | (uint64_t{1024 >> 4} << 32) | (uint64_t{1} << 62);
-}
-// Byte offset of chunk c (16 bytes) of row r in the 128-byte swizzle.
+  return smem_descriptor(smem, 1024, 1);
+}// Byte offset of chunk c (16 bytes) of row r in the 128-byte swizzle.
 __device__ __forceinline__ int swizzled128(int row, int c) { return row * 128 + ((c ^ (row & 7)) << 4); }
 
 // Shared memory written by ordinary stores or cp.async, then read by wgmma or the bulk copies (the async
@@ -61,7 +64,7 @@ __device__ __forceinline__ void fence_proxy_async() {
 // kernels. That is enough only because nothing in the kernel reads the destination afterwards.
 __device__ __forceinline__ void bulk_copy_f32(float* dst, const float* src, uint32_t bytes, bool add) {
 #if AMSKV_WGMMA
-  const uint32_t from = static_cast<uint32_t>(__cvta_generic_to_shared(src));
+  const uint32_t from = shared_address(src);
   if (add)
     asm volatile("cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], %2;\n" ::"l"(dst),
                  "r"(from), "r"(bytes)
