@@ -7,6 +7,8 @@
 
 #include <cstdint>
 
+#include "backend/cuda/kernels_common.cuh"
+
 namespace amskv::backend::cuda {
 
 template <class T>
