@@ -285,13 +285,15 @@ TEST_P(BackendOps, AttentionOverSegments) {
                          quantized(cpu_, slab_v.cpu, blocks, capacity, stored, dh)};
     const Int8Store dev8{quantized(*dev_, slab_k.dev, blocks, capacity, stored, dh),
                          quantized(*dev_, slab_v.dev, blocks, capacity, stored, dh)};
-    auto segments = [&](backend::Backend& b, const Pair& sk, const Pair& sv, const Pair& ck, const Pair& cv, bool cpu,
-                        const Int8Store* q8) {
+    // Stores: 16-bit, 8-bit, or 8-bit and 16-bit segments alternating (a list of both kinds).
+    enum class Store { Bits16, Bits8, Mixed };
+    auto segments = [&](const Pair& sk, const Pair& sv, const Pair& ck, const Pair& cv, bool cpu, const Int8Store* q8,
+                        Store store) {
       std::vector<AttentionSegment> s;
       int64_t off = 0;
       const DeviceSpan k = cpu ? sk.cpu.span() : sk.dev.span(), v = cpu ? sv.cpu.span() : sv.dev.span();
       for (size_t i = 0; i + 1 < lengths.size(); ++i) {
-        if (q8)
+        if (store == Store::Bits8 || (store == Store::Mixed && i % 2 == 0))
           s.push_back(int8_segment(q8->k, q8->v, off, lengths[i], capacity, dh));
         else
           s.push_back({k.slice(off * dh).raw(), v.slice(off * dh).raw(), lengths[i], capacity * dh, k.dtype()});
@@ -302,10 +304,10 @@ TEST_P(BackendOps, AttentionOverSegments) {
       return s;
     };
     const int64_t keys = stored + n;
-    for (bool int8 : {false, true})
+    for (Store store : {Store::Bits16, Store::Bits8, Store::Mixed})
     for (bool with_mass : {false, true}) {
-      const auto cs = segments(cpu_, slab_k, slab_v, cur_k, cur_v, true, int8 ? &cpu8 : nullptr);
-      const auto ds = segments(*dev_, slab_k, slab_v, cur_k, cur_v, false, int8 ? &dev8 : nullptr);
+      const auto cs = segments(slab_k, slab_v, cur_k, cur_v, true, &cpu8, store);
+      const auto ds = segments(slab_k, slab_v, cur_k, cur_v, false, &dev8, store);
       Pair out = zeros(rows * heads * n * dh, T_);
       std::vector<double> cm(rows * heads * cs.size()), dm(cm.size());
       std::vector<float> ck(rows * heads * keys), dk(ck.size());
@@ -319,7 +321,7 @@ TEST_P(BackendOps, AttentionOverSegments) {
       }
       expect_close(out, std::max(out_tol(), T_ == DType::F32 ? 1e-5 : 2e-2),
                    cat("attention rows ", rows, " n ", n, " segments ", cs.size(), with_mass ? " with mass" : "",
-                       int8 ? " (8-bit store)" : ""));
+                       store == Store::Bits8 ? " (8-bit store)" : store == Store::Mixed ? " (mixed store)" : ""));
       if (with_mass) {
         for (size_t i = 0; i < cm.size(); ++i)
           EXPECT_NEAR(dm[i], cm[i], T_ == DType::F32 ? 1e-4 : 0.05 * std::max(1.0, cm[i])) << "mass " << i;
@@ -431,10 +433,22 @@ TEST_P(BackendOps, ElementwiseOps) {
 }
 
 // Same seed, same logits: the same tokens (the draw is the engine's counter-based generator on both).
+// Also VAR's vocabulary and settings, and logits on a coarse grid: many ties at the k-th value, all kept. Ties
+// go without top-p: at its threshold the CPU removes tied entries one by one in vocabulary order, the GPU all
+// of them or none.
 TEST_P(BackendOps, SamplingDrawsTheSameTokens) {
-  const int64_t batch = 3, n = 50, vocab = 512;
-  for (auto [k, p] : {std::pair<int64_t, double>{0, 0.0}, {40, 0.0}, {0, 0.9}, {100, 0.8}, {1, 0.0}}) {
-    const auto logits = random(batch * n * vocab, -4.0f, 4.0f);
+  const int64_t batch = 3, n = 50;
+  struct Case {
+    int64_t vocab, k;
+    double p;
+    bool ties;
+  };
+  for (auto [vocab, k, p, ties] : {Case{512, 0, 0.0, false}, Case{512, 40, 0.0, false}, Case{512, 0, 0.9, false},
+                                   Case{512, 100, 0.8, false}, Case{512, 1, 0.0, false}, Case{4096, 900, 0.95, false},
+                                   Case{4096, 900, 0.0, true}, Case{512, 40, 0.0, true}}) {
+    auto logits = random(batch * n * vocab, -4.0f, 4.0f);
+    if (ties)
+      for (float& l : logits) l = std::round(l * 4.0f) / 4.0f;
     Pair g = put_f32(logits);
     DeviceBuffer ct = cpu_.alloc(DType::I64, batch * n), dt = dev_->alloc(DType::I64, batch * n);
     const backend::TokenSampling s{k, p, 77, {}};
@@ -445,12 +459,14 @@ TEST_P(BackendOps, SamplingDrawsTheSameTokens) {
     dev_->download(dt, b.data());
     int64_t differ = 0;
     for (size_t i = 0; i < a.size(); ++i) differ += a[i] != b[i];
-    EXPECT_LE(differ, 1) << "top-k " << k << " top-p " << p << ": " << differ << " of " << a.size() << " tokens differ";
+    EXPECT_LE(differ, 1) << "vocab " << vocab << " top-k " << k << " top-p " << p << (ties ? " (ties)" : "") << ": "
+                         << differ << " of " << a.size() << " tokens differ";
     // The masks agree entry by entry (kept values are untouched).
     const auto mc = get(cpu_, g.cpu), md = get(*dev_, g.dev);
     int64_t mask_differ = 0;
     for (size_t i = 0; i < mc.size(); ++i) mask_differ += !(mc[i] == md[i] || (std::isinf(mc[i]) && std::isinf(md[i])));
-    EXPECT_LE(mask_differ, 2) << "top-k " << k << " top-p " << p << ": masks differ at " << mask_differ << " entries";
+    EXPECT_LE(mask_differ, 2) << "vocab " << vocab << " top-k " << k << " top-p " << p << (ties ? " (ties)" : "")
+                              << ": masks differ at " << mask_differ << " entries";
   }
 }
 
