@@ -535,8 +535,8 @@ TEST_P(BackendOps, GroupNorm) {
 
 // Rows of odd width and rows a multiple of 8 wide (the vectorised im2col), the shapes of the implicit-GEMM
 // kernel of a 16-bit device (an even number of rows a multiple of 128 wide, 32·i input and 160·j output
-// channels) and of the few-output kernel (3 outputs, 128 wide, rows past its 8-row tiles); with and without a
-// bias.
+// channels) and of the few-output kernel (1, 3 and 4 outputs, 128 and 256 wide, rows past its 8-row tiles);
+// with and without a bias.
 TEST_P(BackendOps, Conv2d) {
   for (auto [batch, h, w, cin, cout, k, with_bias] :
        {std::tuple{2, 11, 13, 32, 48, 3, true}, std::tuple{2, 11, 13, 40, 3, 3, true},
@@ -545,7 +545,8 @@ TEST_P(BackendOps, Conv2d) {
         std::tuple{2, 4, 128, 64, 160, 3, true}, std::tuple{1, 2, 256, 32, 320, 3, false},
         std::tuple{1, 2, 128, 160, 160, 3, true},  // the decoder's channel count: an odd number of 32-channel steps
         std::tuple{1, 2, 384, 32, 160, 3, true},   // a padded row longer than one block of the layout kernel
-        std::tuple{1, 9, 128, 16, 3, 3, true}}) {
+        std::tuple{1, 9, 128, 16, 3, 3, true}, std::tuple{2, 9, 256, 16, 4, 3, false},  // two column tiles
+        std::tuple{1, 8, 128, 8, 1, 3, true}}) {
     const int64_t pad = k / 2;
     const auto wv = rounded(random(cout * cin * k * k, -0.2f, 0.2f), T_), bv = random(cout);
     const Tensor wt = Tensor::from_vector<float>({cout, cin, k, k}, wv), bt = Tensor::from_vector<float>({cout}, bv);

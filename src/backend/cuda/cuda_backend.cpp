@@ -643,8 +643,9 @@ class CudaBackend final : public Backend {
                    const float* scale, const float* shift, bool silu, DeviceSpan y, bool accumulate) {
     const int64_t K = c.packed.size() / c.cout;
     // The mma.sync implicit-GEMM kernel stores float2 pairs; the wgmma kernel's bulk copies need y 16-byte
-    // aligned, which its launcher checks before taking it.
+    // aligned, which its launcher checks before taking it; the few-output kernel stores float4s.
     const bool pairs_aligned = reinterpret_cast<uintptr_t>(y.raw()) % 8 == 0;
+    const bool quads_aligned = reinterpret_cast<uintptr_t>(y.raw()) % 16 == 0;
     if ((x.dtype() == DType::F32 || x.dtype() == compute_) && pairs_aligned &&
         cuda::conv3x3_implicit_fits(c.cin, c.cout, h, w, c.kh, c.kw, c.pad, K, compute_)) {
       const DeviceBuffer xs = alloc(compute_, cuda::conv3x3_implicit_scratch(batch, c.cin, h, w));
@@ -653,7 +654,8 @@ class CudaBackend final : public Backend {
                                     ptr<float>(y), accumulate, stream_);
       return true;
     }
-    if (x.dtype() == DType::F32 && cuda::conv3x3_few_outputs_fits(c.cin, c.cout, h, w, c.kh, c.kw, c.pad, K)) {
+    if (x.dtype() == DType::F32 && quads_aligned &&
+        cuda::conv3x3_few_outputs_fits(c.cin, c.cout, h, w, c.kh, c.kw, c.pad, K)) {
       cuda::launch_conv3x3_few_outputs(x.raw(), DType::F32, batch, c.cin, h, w, in_pad, c.packed.span().raw(), compute_,
                                        K, c.cout, bias_of(c), scale, shift, silu, ptr<float>(y), accumulate, stream_);
       return true;
