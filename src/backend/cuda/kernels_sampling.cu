@@ -59,8 +59,8 @@ __device__ double block_inclusive_scan(double v, double* warp_totals) {
 // loop) and a serial scan of the 256 bins by one thread.
 //
 // After top-k, the entries that survive it (in vocabulary order) are listed once, and top-p, the maximum and
-// the draw walk that list (900 of 4096 entries at VAR's settings) rather than the whole vocabulary: walking the
-// vocabulary in every pass was three quarters of the kernel's instructions (Nsight Compute, d16).
+// the draw walk that list (900 of 4096 entries at VAR's settings) rather than the whole vocabulary: the passes
+// after top-k over the whole vocabulary were about 70% of the kernel's instructions (Nsight Compute, d16).
 constexpr int kWarps = kThreads / 32, kBins = 256;
 
 // One step of a warp's radix histogram: the lanes whose values fall into one bin (bin < 0: none) add their
