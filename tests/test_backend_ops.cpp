@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -433,22 +434,31 @@ TEST_P(BackendOps, ElementwiseOps) {
 }
 
 // Same seed, same logits: the same tokens (the draw is the engine's counter-based generator on both).
-// Also VAR's vocabulary and settings, and logits on a coarse grid: many ties at the k-th value, all kept. Ties
-// go without top-p: at its threshold the CPU removes tied entries one by one in vocabulary order, the GPU all
-// of them or none.
+// Also VAR's vocabulary and settings; vocabularies that leave the device's per-warp parts partly filled or
+// empty (300, 1000) and the largest it takes (12288); top-k at the vocabulary's size; logits already at -inf
+// (every tenth); and logits on a coarse grid: many ties at the k-th value, all kept. Ties go without top-p: at
+// its threshold the CPU removes tied entries one by one in vocabulary order, the GPU all of them or none.
 TEST_P(BackendOps, SamplingDrawsTheSameTokens) {
   const int64_t batch = 3, n = 50;
+  enum class Logits { Uniform, Ties, SomeInfinite };
   struct Case {
     int64_t vocab, k;
     double p;
-    bool ties;
+    Logits kind;
   };
-  for (auto [vocab, k, p, ties] : {Case{512, 0, 0.0, false}, Case{512, 40, 0.0, false}, Case{512, 0, 0.9, false},
-                                   Case{512, 100, 0.8, false}, Case{512, 1, 0.0, false}, Case{4096, 900, 0.95, false},
-                                   Case{4096, 900, 0.0, true}, Case{512, 40, 0.0, true}}) {
+  for (auto [vocab, k, p, kind] :
+       {Case{512, 0, 0.0, Logits::Uniform}, Case{512, 40, 0.0, Logits::Uniform}, Case{512, 0, 0.9, Logits::Uniform},
+        Case{512, 100, 0.8, Logits::Uniform}, Case{512, 1, 0.0, Logits::Uniform},
+        Case{4096, 900, 0.95, Logits::Uniform}, Case{300, 0, 0.9, Logits::Uniform},
+        Case{1000, 900, 0.95, Logits::Uniform}, Case{512, 512, 0.9, Logits::Uniform},
+        Case{12288, 900, 0.95, Logits::Uniform}, Case{1000, 900, 0.95, Logits::SomeInfinite},
+        Case{4096, 900, 0.0, Logits::Ties}, Case{512, 40, 0.0, Logits::Ties}}) {
     auto logits = random(batch * n * vocab, -4.0f, 4.0f);
-    if (ties)
+    if (kind == Logits::Ties)
       for (float& l : logits) l = std::round(l * 4.0f) / 4.0f;
+    if (kind == Logits::SomeInfinite)
+      for (size_t i = 3; i < logits.size(); i += 10) logits[i] = -std::numeric_limits<float>::infinity();
+    const char* what = kind == Logits::Ties ? " (ties)" : kind == Logits::SomeInfinite ? " (some -inf)" : "";
     Pair g = put_f32(logits);
     DeviceBuffer ct = cpu_.alloc(DType::I64, batch * n), dt = dev_->alloc(DType::I64, batch * n);
     const backend::TokenSampling s{k, p, 77, {}};
@@ -459,13 +469,13 @@ TEST_P(BackendOps, SamplingDrawsTheSameTokens) {
     dev_->download(dt, b.data());
     int64_t differ = 0;
     for (size_t i = 0; i < a.size(); ++i) differ += a[i] != b[i];
-    EXPECT_LE(differ, 1) << "vocab " << vocab << " top-k " << k << " top-p " << p << (ties ? " (ties)" : "") << ": "
+    EXPECT_LE(differ, 1) << "vocab " << vocab << " top-k " << k << " top-p " << p << what << ": "
                          << differ << " of " << a.size() << " tokens differ";
     // The masks agree entry by entry (kept values are untouched).
     const auto mc = get(cpu_, g.cpu), md = get(*dev_, g.dev);
     int64_t mask_differ = 0;
     for (size_t i = 0; i < mc.size(); ++i) mask_differ += !(mc[i] == md[i] || (std::isinf(mc[i]) && std::isinf(md[i])));
-    EXPECT_LE(mask_differ, 2) << "vocab " << vocab << " top-k " << k << " top-p " << p << (ties ? " (ties)" : "")
+    EXPECT_LE(mask_differ, 2) << "vocab " << vocab << " top-k " << k << " top-p " << p << what
                               << ": masks differ at " << mask_differ << " entries";
   }
 }
@@ -577,7 +587,8 @@ TEST_P(BackendOps, Conv2d) {
       }
     }
     // An output 8 but not 16 bytes aligned goes to the mma.sync kernel where the wgmma kernel would run (so a
-    // 9.0 device checks both), an output 4 bytes aligned to the columns' product.
+    // 9.0 device checks both), an output 4 bytes aligned to the columns' product; for few-output shapes both go
+    // to the columns' product (that kernel stores float4s).
     if (k != 3 || w % 128 != 0) continue;
     Pair x = put(xin, T_);
     for (int64_t offset : {2, 1})

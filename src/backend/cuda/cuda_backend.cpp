@@ -129,7 +129,10 @@ class CudaBackend final : public Backend {
     return std::clamp<int64_t>((int64_t{6} << 30) / std::max<int64_t>(bytes_per_image, 1), 1, 32);
   }
   // What direct_conv, the 1×1 product and im2col allocate for one image (a biased convolution's K; the
-  // decoder's 3×3 convolutions all have a bias).
+  // decoder's 3×3 convolutions all have a bias). It counts on the output alignment direct_conv asks of the
+  // implicit-GEMM (8 bytes) and few-output (16 bytes) kernels: the decoder's outputs are device allocations
+  // (256-byte aligned) or per-pass slices of them at multiples of 3·side² floats, side a multiple of 128.
+  // An output aligned less would take im2col's columns, which this does not count.
   int64_t conv_scratch_bytes(int64_t cin, int64_t cout, int64_t h, int64_t w, int64_t k) const override {
     const auto t = static_cast<int64_t>(dtype_size(compute_));
     if (k == 1) return cin * h * w * t;  // a float32 input converted to the compute dtype

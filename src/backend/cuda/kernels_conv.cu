@@ -218,7 +218,7 @@ void launch_conv3x3(const X* x, int64_t batch, int64_t cin, int64_t h, int64_t w
 // channel and kernel row it reads the 6 inputs those need as one float4 and one float2, and per channel its
 // 9·kCout weights as float4s. Before, a thread took 4 positions 32 apart, read 3 inputs and 3 weights for
 // every 3 products, and split every loaded element's index by divisions: the 16 launches of two d16
-// generations of 256 images took 34.2 ms, now 24.8 (Nsight Compute).
+// generations of 256 images took 32.5–34.2 ms (two device calls), now 24.8 (Nsight Compute).
 constexpr int kFewRows = 8, kFewCols = 128, kFewChannels = 8, kFewThreads = 256;
 constexpr int kFewStride = kFewCols + 4;  // 130 used; rows of 528 bytes keep every thread's float4 aligned
 constexpr int kFewTileRows = kFewChannels * (kFewRows + 2);  // (channel, input row) pairs of a chunk
@@ -230,6 +230,7 @@ __global__ void __launch_bounds__(kFewThreads) conv3x3_few_outputs_kernel(const 
                                                                   bool accumulate, F f) {
   constexpr int kWeights = (9 * kCout + 3) / 4 * 4;  // a channel's weights [tap][output], padded to float4s
   constexpr int kWarps = kFewThreads / 32;
+  static_assert(kFewTileRows % (2 * kWarps) == 0, "every warp loads the same number of whole row pairs");
   __shared__ __align__(16) float tile[kFewTileRows][kFewStride];
   __shared__ __align__(16) float wts[kFewChannels][kWeights];
   const int col_tiles = w / kFewCols;

@@ -17,6 +17,7 @@ constexpr int kThreads = 256;
 constexpr int64_t kMaxVocab = 12288;
 // One position's logits and candidate list in shared memory (72 KB at most).
 constexpr size_t kSharedPerEntry = sizeof(float) + sizeof(uint16_t);
+static_assert(kMaxVocab <= 65536, "candidates are listed as 16-bit vocabulary indices");
 
 // Order-preserving map of floats to unsigned keys: a < b  <=>  key(a) < key(b).
 __device__ __forceinline__ uint32_t order_key(float x) {
@@ -289,7 +290,8 @@ void launch_sample_tokens(float* guided, int64_t batch, int64_t n, int64_t vocab
   const int64_t rows = batch * n;
   if (rows == 0) return;
   AMSKV_CHECK(vocab <= kMaxVocab, "cuda sampling: a vocabulary of ", vocab, " entries (at most ", kMaxVocab, ")");
-  static const bool configured = [] {  // beside the per-warp histograms, past 48 KB for large vocabularies
+  // Dynamic shared memory beside the static histograms passes 48 KB for vocabularies above ~4.9k: opt in once.
+  static const bool configured = [] {
     AMSKV_CUDA_CHECK(cudaFuncSetAttribute(sample_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                           static_cast<int>(kMaxVocab * kSharedPerEntry)));
     return true;
