@@ -46,7 +46,8 @@ __device__ __forceinline__ uint64_t smem_descriptor_sw64(const void* smem) {
 // 64-element spans along M or N is unused where the operand is 64 wide.
 __device__ __forceinline__ uint64_t smem_descriptor_sw128(const void* smem) {
   return smem_descriptor(smem, 1024, 1);
-}// Byte offset of chunk c (16 bytes) of row r in the 128-byte swizzle.
+}
+// Byte offset of chunk c (16 bytes) of row r in the 128-byte swizzle.
 __device__ __forceinline__ int swizzled128(int row, int c) { return row * 128 + ((c ^ (row & 7)) << 4); }
 
 // Shared memory written by ordinary stores or cp.async, then read by wgmma or the bulk copies (the async
