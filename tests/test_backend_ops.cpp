@@ -545,8 +545,8 @@ TEST_P(BackendOps, GroupNorm) {
 
 // Rows of odd width and rows a multiple of 8 wide (the vectorised im2col), the shapes of the implicit-GEMM
 // kernel of a 16-bit device (an even number of rows a multiple of 128 wide, 32·i input and 160·j output
-// channels) and of the few-output kernel (1, 3 and 4 outputs, 128 and 256 wide, rows past its 8-row tiles);
-// with and without a bias.
+// channels; on a 9.0 device also four rows of 64 and their multiples) and of the few-output kernel (1, 3 and 4
+// outputs, 128 and 256 wide, rows past its 8-row tiles); with and without a bias.
 TEST_P(BackendOps, Conv2d) {
   for (auto [batch, h, w, cin, cout, k, with_bias] :
        {std::tuple{2, 11, 13, 32, 48, 3, true}, std::tuple{2, 11, 13, 40, 3, 3, true},
@@ -555,6 +555,8 @@ TEST_P(BackendOps, Conv2d) {
         std::tuple{2, 4, 128, 64, 160, 3, true}, std::tuple{1, 2, 256, 32, 320, 3, false},
         std::tuple{1, 2, 128, 160, 160, 3, true},  // the decoder's channel count: an odd number of 32-channel steps
         std::tuple{1, 2, 384, 32, 160, 3, true},   // a padded row longer than one block of the layout kernel
+        std::tuple{2, 4, 64, 64, 160, 3, true}, std::tuple{1, 8, 64, 32, 320, 3, false},  // 64 wide
+        std::tuple{1, 4, 192, 32, 160, 3, true},   // three 64-wide stretches
         std::tuple{1, 9, 128, 16, 3, 3, true}, std::tuple{2, 9, 256, 16, 4, 3, false},  // two column tiles
         std::tuple{1, 8, 128, 8, 1, 3, true}}) {
     const int64_t pad = k / 2;
@@ -587,9 +589,10 @@ TEST_P(BackendOps, Conv2d) {
       }
     }
     // An output 8 but not 16 bytes aligned goes to the mma.sync kernel where the wgmma kernel would run (so a
-    // 9.0 device checks both), an output 4 bytes aligned to the columns' product; for few-output shapes both go
-    // to the columns' product (that kernel stores float4s).
-    if (k != 3 || w % 128 != 0) continue;
+    // 9.0 device checks both; rows not a multiple of 128 wide, which only the wgmma kernel takes, go to the
+    // columns' product), an output 4 bytes aligned to the columns' product; for few-output shapes both go to
+    // the columns' product (that kernel stores float4s).
+    if (k != 3 || w % 64 != 0) continue;
     Pair x = put(xin, T_);
     for (int64_t offset : {2, 1})
       for (bool acc : {false, true}) {
@@ -605,12 +608,12 @@ TEST_P(BackendOps, Conv2d) {
 }
 
 // The decoder's norm → conv pairs: the device may normalise while it builds the columns (rows a multiple of 8
-// wide, and not) or while the implicit-GEMM or few-output kernel reads its input (128 wide), or compose the two
-// steps (1×1); the CPU composes them.
+// wide, and not) or while the implicit-GEMM or few-output kernel reads its input (128 wide; 64 wide for the
+// implicit GEMM on a 9.0 device), or compose the two steps (1×1); the CPU composes them.
 TEST_P(BackendOps, GroupNormConv2d) {
   for (auto [batch, h, w, cin, cout, k] : {std::tuple{2, 6, 16, 64, 40, 3}, std::tuple{1, 5, 7, 32, 24, 3},
                                            std::tuple{2, 4, 8, 32, 16, 1}, std::tuple{2, 4, 128, 64, 160, 3},
-                                           std::tuple{1, 9, 128, 32, 3, 3}}) {
+                                           std::tuple{2, 8, 64, 64, 160, 3}, std::tuple{1, 9, 128, 32, 3, 3}}) {
     const int64_t pad = k / 2;
     const auto wv = rounded(random(cout * cin * k * k, -0.2f, 0.2f), T_), bv = random(cout);
     const Tensor wt = Tensor::from_vector<float>({cout, cin, k, k}, wv), bt = Tensor::from_vector<float>({cout}, bv);

@@ -130,8 +130,9 @@ class CudaBackend final : public Backend {
   }
   // What direct_conv, the 1×1 product and im2col allocate for one image (a biased convolution's K; the
   // decoder's 3×3 convolutions all have a bias). It counts on the output alignment direct_conv asks of the
-  // implicit-GEMM (8 bytes) and few-output (16 bytes) kernels: the decoder's outputs are device allocations
-  // (256-byte aligned) or per-pass slices of them at multiples of 3·side² floats, side a multiple of 128.
+  // implicit-GEMM (8 or 16 bytes) and few-output (16 bytes) kernels: the decoder's outputs are device
+  // allocations (256-byte aligned) or per-pass slices of them at multiples of 3·side² floats, side a multiple
+  // of 128.
   // An output aligned less would take im2col's columns, which this does not count.
   int64_t conv_scratch_bytes(int64_t cin, int64_t cout, int64_t h, int64_t w, int64_t k) const override {
     const auto t = static_cast<int64_t>(dtype_size(compute_));
@@ -645,12 +646,13 @@ class CudaBackend final : public Backend {
   bool direct_conv(DeviceSpan x, int64_t batch, int64_t h, int64_t w, int64_t in_pad, const ConvWeight& c,
                    const float* scale, const float* shift, bool silu, DeviceSpan y, bool accumulate) {
     const int64_t K = c.packed.size() / c.cout;
-    // The mma.sync implicit-GEMM kernel stores float2 pairs; the wgmma kernel's bulk copies need y 16-byte
-    // aligned, which its launcher checks before taking it; the few-output kernel stores float4s.
-    const bool pairs_aligned = reinterpret_cast<uintptr_t>(y.raw()) % 8 == 0;
-    const bool quads_aligned = reinterpret_cast<uintptr_t>(y.raw()) % 16 == 0;
-    if ((x.dtype() == DType::F32 || x.dtype() == compute_) && pairs_aligned &&
-        cuda::conv3x3_implicit_fits(c.cin, c.cout, h, w, c.kh, c.kw, c.pad, K, compute_)) {
+    // The implicit-GEMM kernels store float2 pairs (mma.sync) or bulk-copy 16-byte aligned rows (wgmma, the
+    // only one for 64-wide planes); the few-output kernel stores float4s.
+    const auto address = reinterpret_cast<uintptr_t>(y.raw());
+    const bool quads_aligned = address % 16 == 0;
+    if ((x.dtype() == DType::F32 || x.dtype() == compute_) &&
+        cuda::conv3x3_implicit_fits(c.cin, c.cout, h, w, c.kh, c.kw, c.pad, K, compute_) &&
+        address % cuda::conv3x3_implicit_output_alignment(h, w) == 0) {
       const DeviceBuffer xs = alloc(compute_, cuda::conv3x3_implicit_scratch(batch, c.cin, h, w));
       cuda::launch_conv3x3_implicit(x.raw(), x.dtype(), batch, c.cin, h, w, in_pad, xs.span().raw(),
                                     c.packed.span().raw(), compute_, K, c.cout, bias_of(c), scale, shift, silu,

@@ -108,14 +108,17 @@ void launch_im2col(const void* x, DType x_type, int64_t batch, int64_t cin, int6
 void launch_im2col_group_norm(const float* x, int64_t batch, int64_t cin, int64_t h, int64_t w, int64_t kh, int64_t kw,
                               int64_t pad, int64_t rows, const float* scale, const float* shift, bool silu, void* cols,
                               DType cols_type, cudaStream_t s);
-// The implicit-GEMM 3×3 convolution (kernels_conv.cu) for planes whose width is a multiple of 128 and
-// channel counts that its tiles take (cin a multiple of 32, cout of 160), bf16 or f16 weights packed as for
-// im2col ([cout][packed_k], k = tap·cin + ci). y [batch, cout, h, w] (float32) = conv(x) + bias, or += with
-// accumulate. x: float32 or the compute type, zero-padded by in_pad (0 or 1); with `scale` (and `shift`,
+// The implicit-GEMM 3×3 convolution (kernels_conv.cu) for planes of an even number of rows a multiple of 128
+// wide (or, with the wgmma kernel, a multiple of 4 rows of 64) and channel counts that its tiles take (cin a
+// multiple of 32, cout of 160), bf16 or f16 weights packed as for im2col ([cout][packed_k], k = tap·cin + ci).
+// y [batch, cout, h, w] (float32, aligned to conv3x3_implicit_output_alignment bytes) = conv(x) + bias, or +=
+// with accumulate. x: float32 or the compute type, zero-padded by in_pad (0 or 1); with `scale` (and `shift`,
 // [batch·cin]) an unpadded float32 x normalised per plane (then SiLU when `silu`) as it is read. `scratch`
 // holds conv3x3_implicit_scratch(...) compute-type values: the input rewritten position-major.
 bool conv3x3_implicit_fits(int64_t cin, int64_t cout, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t pad,
                            int64_t packed_k, DType compute);
+// 8 where the mma.sync kernel can take the planes (it stores float2 pairs), else 16 (the wgmma kernel alone).
+int conv3x3_implicit_output_alignment(int64_t h, int64_t w);
 int64_t conv3x3_implicit_scratch(int64_t batch, int64_t cin, int64_t h, int64_t w);
 void launch_conv3x3_implicit(const void* x, DType x_type, int64_t batch, int64_t cin, int64_t h, int64_t w,
                              int64_t in_pad, void* scratch, const void* packed, DType compute, int64_t packed_k,

@@ -40,41 +40,41 @@ struct ConvStage {
 };
 
 // xs [image][h + 2][w + 2][cin] (compute type, zero border) = f(x), x [image][cin][h + 2·in_pad][w + 2·in_pad].
-// A block moves up to kLayoutSpan padded positions of one row (a whole row up to 256 wide) for 32 channels
-// through shared memory: it reads along the planes' rows, all its loads in flight at once (64 positions by
-// 8 channels per chunk, up to five chunks per thread), and writes 64 contiguous bytes per position. Blocks
-// of 64 positions left a quarter of their threads idle on a 130-position row and spent as long starting as
-// moving data (~2 TB/s).
+// A block moves kLayoutSpan consecutive padded positions of one image (rows back to back: a block takes a
+// row and a quarter at 256 wide, four rows at 64) for 32 channels through shared memory: it reads along the
+// planes' rows, all its loads in flight at once (64 positions by 8 channels per chunk, five chunks per
+// thread), and writes 64 contiguous bytes per position. Blocks of 64 positions left a quarter of their
+// threads idle on a 130-position row and spent as long starting as moving data (~2 TB/s); blocks of one row
+// left four fifths of them idle on a 66-position row (0.6 TB/s).
 constexpr int kLayoutChunk = 64, kLayoutChunks = 5, kLayoutSpan = kLayoutChunk * kLayoutChunks;
 template <class T, class X, class F>
 __global__ void __launch_bounds__(256) to_position_major_kernel(const X* __restrict__ x, int cin, int h, int w, int in_pad,
                                                                 T* __restrict__ xs, F f) {
   __shared__ float tile[kChannels][kLayoutSpan + 1];
-  const int wp = w + 2, per_row = (wp + kLayoutSpan - 1) / kLayoutSpan;
-  const int yp = blockIdx.x / per_row, x0 = (blockIdx.x % per_row) * kLayoutSpan, span = min(kLayoutSpan, wp - x0);
+  const int wp = w + 2, p0 = blockIdx.x * kLayoutSpan, span = min(kLayoutSpan, (h + 2) * wp - p0);
   const int c0 = blockIdx.y * kChannels;
   const int64_t image = blockIdx.z, ih = h + 2 * in_pad, iw = w + 2 * in_pad;
   const int tid = threadIdx.x, j0 = tid % kLayoutChunk, cg = tid / kLayoutChunk;  // 8 channels each
-  const int iy = yp - 1;
+  // Padded position p0 + j is row yp, column xp: input row yp - 1, column xp - 1 (zero outside).
+  bool inside[kLayoutChunks];
   float v[kLayoutChunks][8];
 #pragma unroll
   for (int m = 0; m < kLayoutChunks; ++m) {
-    const int ix = x0 + j0 + m * kLayoutChunk - 1;
-    const bool inside = m * kLayoutChunk < span && iy >= 0 && iy < h && ix >= 0 && ix < w;
+    const int j = j0 + m * kLayoutChunk, yp = (p0 + j) / wp, iy = yp - 1, ix = p0 + j - yp * wp - 1;
+    inside[m] = j < span && iy >= 0 && iy < h && ix >= 0 && ix < w;
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
       const int64_t plane = image * cin + c0 + cg * 8 + i;
-      v[m][i] = inside ? to_float(x[(plane * ih + iy + in_pad) * iw + ix + in_pad]) : 0.0f;
+      v[m][i] = inside[m] ? to_float(x[(plane * ih + iy + in_pad) * iw + ix + in_pad]) : 0.0f;
     }
   }
 #pragma unroll
   for (int m = 0; m < kLayoutChunks; ++m) {
-    const int j = j0 + m * kLayoutChunk, ix = x0 + j - 1;
-    const bool inside = iy >= 0 && iy < h && ix >= 0 && ix < w;
+    const int j = j0 + m * kLayoutChunk;
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
       const int64_t plane = image * cin + c0 + cg * 8 + i;
-      if (j < span) tile[cg * 8 + i][j] = inside ? transform_for<T>(f, v[m][i], plane) : 0.0f;
+      if (j < span) tile[cg * 8 + i][j] = inside[m] ? transform_for<T>(f, v[m][i], plane) : 0.0f;
     }
   }
   __syncthreads();
@@ -84,7 +84,7 @@ __global__ void __launch_bounds__(256) to_position_major_kernel(const X* __restr
     uint32_t* p = reinterpret_cast<uint32_t*>(&out);
 #pragma unroll
     for (int i = 0; i < 4; ++i) p[i] = Mma<T>::pack(tile[piece * 8 + 2 * i][j], tile[piece * 8 + 2 * i + 1][j]);
-    *reinterpret_cast<uint4*>(xs + ((image * (h + 2) + yp) * wp + x0 + j) * cin + c0 + piece * 8) = out;
+    *reinterpret_cast<uint4*>(xs + (image * (h + 2) * wp + p0 + j) * cin + c0 + piece * 8) = out;
   }
 }
 
@@ -186,16 +186,15 @@ template <class T, class X, class F>
 void launch_conv3x3(const X* x, int64_t batch, int64_t cin, int64_t h, int64_t w, int64_t in_pad, T* xs,
                     const void* packed, int64_t K, int64_t cout, const float* bias, float* y, bool accumulate, F f,
                     cudaStream_t s) {
-  const unsigned per_row = static_cast<unsigned>((w + 2 + kLayoutSpan - 1) / kLayoutSpan);
-  to_position_major_kernel<T, X, F><<<dim3(per_row * static_cast<unsigned>(h + 2), static_cast<unsigned>(cin / kChannels),
-                                           static_cast<unsigned>(batch)),
+  const auto spans = static_cast<unsigned>(((h + 2) * (w + 2) + kLayoutSpan - 1) / kLayoutSpan);
+  to_position_major_kernel<T, X, F><<<dim3(spans, static_cast<unsigned>(cin / kChannels), static_cast<unsigned>(batch)),
                                       256, 0, s>>>(x, static_cast<int>(cin), static_cast<int>(h), static_cast<int>(w),
                                                    static_cast<int>(in_pad), xs, f);
   const int ci = static_cast<int>(cin), hi = static_cast<int>(h), wi = static_cast<int>(w), co = static_cast<int>(cout);
   const T* wk = static_cast<const T*>(packed);
-  // The wgmma kernel copies rows of 128 float32s with the copy engine: y's rows (w a multiple of 128) are
-  // 16-byte aligned when y is.
-  if (conv3x3_wgmma_available() && reinterpret_cast<uintptr_t>(y) % 16 == 0) {
+  // The wgmma kernel copies rows of 64 or 128 float32s with the copy engine: y's rows are 16-byte aligned
+  // when y is.
+  if (conv3x3_wgmma_takes(h, w) && reinterpret_cast<uintptr_t>(y) % 16 == 0) {
     launch_conv3x3_wgmma(xs, std::is_same_v<T, __half> ? DType::F16 : DType::BF16, batch, ci, hi, wi, wk, K, co, bias,
                          y, accumulate, s);
     return;
@@ -343,11 +342,21 @@ static bool conv3x3_shared_memory_fits() {
   return fits;
 }
 
+// Planes that the mma.sync kernel's tiles take (and so the wgmma kernel's too).
+static bool mma_sync_tiles_take(int64_t h, int64_t w) {
+  return h > 0 && h % kRows == 0 && w > 0 && w % kPositions == 0;
+}
+
 bool conv3x3_implicit_fits(int64_t cin, int64_t cout, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t pad,
                            int64_t packed_k, DType compute) {
-  return conv3x3_shared_memory_fits() && (compute == DType::BF16 || compute == DType::F16) && kh == 3 && kw == 3 && pad == 1 && h > 0 && h % kRows == 0 &&
-         w % kPositions == 0 && w > 0 && cin % kChannels == 0 && cin > 0 && cout % kCouts == 0 && cout > 0 &&
-         packed_k % 8 == 0 && packed_k >= 9 * cin && h * (w / kPositions) < (int64_t{1} << 31);
+  const bool planes = (conv3x3_shared_memory_fits() && mma_sync_tiles_take(h, w)) || conv3x3_wgmma_takes(h, w);
+  return planes && (compute == DType::BF16 || compute == DType::F16) && kh == 3 && kw == 3 && pad == 1 &&
+         cin % kChannels == 0 && cin > 0 && cout % kCouts == 0 && cout > 0 && packed_k % 8 == 0 &&
+         packed_k >= 9 * cin && (h + 2) * (w + 2) < (int64_t{1} << 31);
+}
+
+int conv3x3_implicit_output_alignment(int64_t h, int64_t w) {
+  return conv3x3_shared_memory_fits() && mma_sync_tiles_take(h, w) ? 8 : 16;
 }
 
 int64_t conv3x3_implicit_scratch(int64_t batch, int64_t cin, int64_t h, int64_t w) {
@@ -363,6 +372,9 @@ void launch_conv3x3_implicit(const void* x, DType x_type, int64_t batch, int64_t
   AMSKV_CHECK(batch > 0 && batch < 65536, "implicit conv: batch ", batch, " (1..65535)");
   AMSKV_CHECK(!scale || (x_type == DType::F32 && in_pad == 0), "implicit conv: the normalised input must be unpadded float32");
   AMSKV_CHECK(x_type == DType::F32 || x_type == compute, "implicit conv: input of type ", dtype_name(x_type));
+  AMSKV_CHECK(reinterpret_cast<uintptr_t>(y) % conv3x3_implicit_output_alignment(h, w) == 0,
+              "implicit conv: the output must be ", conv3x3_implicit_output_alignment(h, w), "-byte aligned for ", h,
+              " rows of ", w);
   auto run = [&](auto tag) {
     using T = decltype(tag);
     T* xs = static_cast<T*>(scratch);

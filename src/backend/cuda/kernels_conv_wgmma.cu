@@ -2,6 +2,8 @@
 // the products on Hopper's warpgroup tensor-core instructions.
 #include <cudaTypedefs.h>
 
+#include <algorithm>
+
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/kernels_common.cuh"
 #include "backend/cuda/kernels_conv_tile.h"
@@ -15,9 +17,10 @@ namespace {
 
 // The same convolution with Hopper's warpgroup products (sm_90a): positions are M and the 160 output channels
 // N of one wgmma m64n160k16, both operands read by the tensor cores straight from shared memory (no ldmatrix,
-// no register fragments). A block of two warpgroups takes the same 2 rows × 128 positions as above, each
-// warpgroup one output row as two 64-position tiles (160 accumulators per thread; four one-tile warpgroups
-// have 128 registers per thread, and ptxas then serialises the products). Shared memory holds the operands
+// no register fragments). A block of two warpgroups takes 256 output positions (WgShape below: the mma.sync
+// kernel's 2 rows × 128, or 4 rows × 64), each warpgroup two 64-position tiles (160 accumulators per thread;
+// four one-tile warpgroups have 128 registers per thread, and ptxas then serialises the products). A tile
+// lies in one output row: its positions are consecutive rows of the operand. Shared memory holds the operands
 // K-major in the 64-byte swizzle, 32 channels per row: the window's rows (positions) are contiguous per
 // image row, so the tap kx is the window's descriptor started kx rows later. The operands come by tensor-map
 // copies (TMA, kernels_tma.cuh) that one thread issues, four stages deep: a stage's copies complete its
@@ -27,19 +30,33 @@ namespace {
 // multiplying. The epilogue goes through shared memory: from the registers, 160 scattered reads per thread
 // (accumulating onto y) doubled the kernel's time.
 constexpr int kWgTiles = 2;                                       // 64-position tiles per warpgroup
-constexpr int kWgThreads = kRows * kPositions / (64 * kWgTiles) * 128;  // two warpgroups
-constexpr int kWgWindowBytes = (kRows * kWindow * 64 + 511) / 512 * 512;  // 33 atoms of 512 bytes (rows back to back)
+constexpr int kWgPositions = kRows * kPositions;                  // output positions per block
+constexpr int kWgThreads = kWgPositions / (64 * kWgTiles) * 128;  // two warpgroups
 constexpr int kWgWeightTap = kCouts * 64;                         // 20 atoms
-constexpr int kWgStageBytes = kWgWindowBytes + 3 * kWgWeightTap;  // 47 616 bytes
 constexpr int kWgStages = 4;
-constexpr int kWgStageLoadBytes = kRows * kWindow * 64 + 3 * kWgWeightTap;  // what a stage's copies bring
-constexpr int kWgSmemBytes = kWgStages * kWgStageBytes + 2 * kWgStages * 8 + 512;  // + mbarriers, alignment
-constexpr int kWgTileStride = kRows * kPositions + 4;             // epilogue rows: channel pairs 8 banks apart
-static_assert(kWgWindowBytes % 512 == 0 && kWgStageBytes % 512 == 0 && kChannels == 32);
-static_assert(kWindow <= 256 && kCouts <= 256 && kRows <= 256 && kChannels * 2 == 64);  // TMA boxes, 64-byte rows
-static_assert(kCouts * kWgTileStride * 4 <= kWgStages * kWgStageBytes && kWgStageLoadBytes <= kWgStageBytes);
+constexpr int kWgTileStride = kWgPositions + 4;                   // epilogue rows: channel pairs 8 banks apart
+static_assert(kChannels == 32 && kCouts <= 256 && kChannels * 2 == 64);  // TMA boxes, 64-byte rows
 
-template <class T>
+// Where a block's 256 output positions lie: kR rows of kP positions. Rows a multiple of 128 wide take the
+// mma.sync kernel's tile (2 × 128); rows of 64 (the decoder's 64×64 planes, which went through im2col's
+// columns and a cuBLAS product before) take 4 × 64, each warpgroup two rows, one 64-position tile each.
+template <int kR, int kP>
+struct WgShape {
+  static constexpr int rows = kR, positions = kP;
+  static constexpr int window = kP + 2;                                  // input positions per row
+  static constexpr int window_bytes = (kR * window * 64 + 511) / 512 * 512;  // whole atoms of 512 bytes
+  static constexpr int stage_bytes = window_bytes + 3 * kWgWeightTap;    // 47 616 or 48 128 bytes
+  static constexpr int stage_load_bytes = kR * window * 64 + 3 * kWgWeightTap;  // what a stage's copies bring
+  static constexpr int smem_bytes = kWgStages * stage_bytes + 2 * kWgStages * 8 + 512;  // + mbarriers, alignment
+  static_assert(kR * kP == kWgPositions && kP % 64 == 0 && window <= 256 && kR <= 256);
+  static_assert(window_bytes % 512 == 0 && stage_bytes % 512 == 0 && stage_load_bytes <= stage_bytes);
+  static_assert(kCouts * kWgTileStride * 4 <= kWgStages * stage_bytes);  // the epilogue's tile in the stages
+};
+using WideRows = WgShape<kRows, kPositions>;
+using Rows64 = WgShape<4, 64>;
+constexpr int kWgSmemBytes = std::max(WideRows::smem_bytes, Rows64::smem_bytes);
+
+template <class T, class S>
 __global__ void __launch_bounds__(kWgThreads, 1)
     conv3x3_wgmma_kernel(const __grid_constant__ CUtensorMap xs_map, const __grid_constant__ CUtensorMap wk_map,
                          int cin, int h, int w, int cout, const float* __restrict__ bias, float* __restrict__ y,
@@ -47,13 +64,13 @@ __global__ void __launch_bounds__(kWgThreads, 1)
 #if AMSKV_WGMMA
   extern __shared__ __align__(1024) unsigned char smem_raw[];
   unsigned char* smem = smem_raw + (512 - shared_address(smem_raw) % 512) % 512;
-  const int stretches = w / kPositions;
-  const int oy0 = blockIdx.x / stretches * kRows, ox0 = (blockIdx.x % stretches) * kPositions;
+  const int stretches = w / S::positions;
+  const int oy0 = blockIdx.x / stretches * S::rows, ox0 = (blockIdx.x % stretches) * S::positions;
   const int co0 = blockIdx.y * kCouts;
   const int64_t image = blockIdx.z;
-  const int tid = threadIdx.x, wr = tid >> 7, lane = tid & 31, g = lane >> 2, t = lane & 3;  // wr: output row
+  const int tid = threadIdx.x, wr = tid >> 7, lane = tid & 31, g = lane >> 2, t = lane & 3;  // wr: warpgroup
   const int chunks = cin / kChannels, steps = 3 * chunks;
-  uint64_t* full = reinterpret_cast<uint64_t*>(smem + kWgStages * kWgStageBytes);
+  uint64_t* full = reinterpret_cast<uint64_t*>(smem + kWgStages * S::stage_bytes);
   uint64_t* empty = full + kWgStages;
   if (tid == 0) {
     for (int st = 0; st < kWgStages; ++st) {
@@ -64,17 +81,17 @@ __global__ void __launch_bounds__(kWgThreads, 1)
   }
   __syncthreads();
 
-  // One k step into its stage, by thread 0: the window of padded rows oy0 + ky and oy0 + 1 + ky from padded
-  // column ox0 (2 × 130 positions × 32 channels, one box), and the three taps' weights (160 rows × 32 channels
-  // each).
+  // One k step into its stage, by thread 0: the window of padded rows oy0 + ky ... oy0 + rows - 1 + ky from
+  // padded column ox0 (rows × (positions + 2) × 32 channels, one box), and the three taps' weights (160 rows ×
+  // 32 channels each).
   auto load = [&](int step) {
     const int st = step % kWgStages, ky = step / chunks, c0 = (step % chunks) * kChannels;
-    unsigned char* base = smem + st * kWgStageBytes;
-    mbarrier_arrive_expect_bytes(&full[st], kWgStageLoadBytes);
+    unsigned char* base = smem + st * S::stage_bytes;
+    mbarrier_arrive_expect_bytes(&full[st], S::stage_load_bytes);
     tma_load_4d(base, &xs_map, &full[st], c0, ox0, oy0 + ky, static_cast<int>(image));
 #pragma unroll
     for (int kx = 0; kx < 3; ++kx)
-      tma_load_2d(base + kWgWindowBytes + kx * kWgWeightTap, &wk_map, &full[st], (ky * 3 + kx) * cin + c0, co0);
+      tma_load_2d(base + S::window_bytes + kx * kWgWeightTap, &wk_map, &full[st], (ky * 3 + kx) * cin + c0, co0);
   };
   if (tid == 0)
     for (int step = 0; step < kWgStages - 1 && step < steps; ++step) load(step);
@@ -86,19 +103,19 @@ __global__ void __launch_bounds__(kWgThreads, 1)
     for (int i = 0; i < 80; ++i) acc[m][i] = 0.0f;
 
   // An accumulating convolution adds onto its residual in L2 at the end: ask for the block's 160 channels ×
-  // 2 rows × 128 positions (1280 lines of 128 bytes) while the products run.
+  // 256 positions (1280 lines of 128 bytes) while the products run.
   const int64_t plane = int64_t{h} * w;
   if (accumulate)
-    for (int i = tid; i < kCouts * kRows * kPositions / 32; i += kWgThreads) {
-      const int n = i / (kRows * kPositions / 32), r = i / (kPositions / 32) % kRows, l = i % (kPositions / 32);
+    for (int i = tid; i < kCouts * kWgPositions / 32; i += kWgThreads) {
+      const int n = i / (kWgPositions / 32), r = i / (S::positions / 32) % S::rows, l = i % (S::positions / 32);
       prefetch_l2(y + (image * cout + co0 + n) * plane + int64_t{oy0 + r} * w + ox0 + 32 * l);
     }
 
   for (int step = 0; step < steps; ++step) {
     const int st = step % kWgStages;
     mbarrier_wait(&full[st], (step / kWgStages) & 1);  // the step's copies have landed
-    const unsigned char* base = smem + st * kWgStageBytes;
-    const unsigned char* wts = base + kWgWindowBytes;
+    const unsigned char* base = smem + st * S::stage_bytes;
+    const unsigned char* wts = base + S::window_bytes;
     wgmma_fence();
 #pragma unroll
     for (int m = 0; m < kWgTiles; ++m) wgmma_fence_registers(acc[m]);
@@ -108,8 +125,11 @@ __global__ void __launch_bounds__(kWgThreads, 1)
       for (int kk = 0; kk < 2; ++kk) {  // 16 channels each: the second starts 32 bytes into the rows
         const uint64_t b = smem_descriptor_sw64(wts + kx * kWgWeightTap + kk * 32);
 #pragma unroll
-        for (int m = 0; m < kWgTiles; ++m)
-          Wgmma160<T>::run(acc[m], smem_descriptor_sw64(base + (wr * kWindow + m * 64 + kx) * 64 + kk * 32), b);
+        for (int m = 0; m < kWgTiles; ++m) {
+          // Tile q's 64 positions: row q·64 / positions of the block, from column q·64 % positions.
+          const int q = wr * kWgTiles + m, r = q * 64 / S::positions, col = q * 64 % S::positions;
+          Wgmma160<T>::run(acc[m], smem_descriptor_sw64(base + (r * S::window + col + kx) * 64 + kk * 32), b);
+        }
       }
     wgmma_commit();
 #pragma unroll
@@ -126,15 +146,15 @@ __global__ void __launch_bounds__(kWgThreads, 1)
 #pragma unroll
   for (int m = 0; m < kWgTiles; ++m) wgmma_fence_registers(acc[m]);
 
-  // Accumulator d[4j + e] of tile m: position 64m + 16·(warp in the warpgroup) + g + 8·(e / 2), output
-  // channel 8j + 2t + e % 2. Into [channel][row · 128 + position] with the bias, then out by the copy engine,
-  // a channel's row of 128 positions per copy (added onto y in L2 when accumulating): the block ends once the
+  // Accumulator d[4j + e] of tile m: position 64m + 16·(warp in the warpgroup) + g + 8·(e / 2) of the
+  // warpgroup's 128, output channel 8j + 2t + e % 2. Into [channel][row · positions + position] with the bias,
+  // then out by the copy engine, a channel's row of the block per copy (added onto y in L2 when accumulating): the block ends once the
   // copies have read its shared memory, and the next block starts while they drain. Before, when the threads
   // read the residual and wrote float4s, the block waited for memory with nothing else running on its SM.
   __syncthreads();      // every warpgroup is done with the stages
   fence_proxy_async();  // the stages' last readers were the tensor cores: order the stores below after them
   float* tile = reinterpret_cast<float*>(smem);
-  const int p0 = wr * kPositions + ((tid >> 5) & 3) * 16 + g;
+  const int p0 = wr * 64 * kWgTiles + ((tid >> 5) & 3) * 16 + g;
 #pragma unroll
   for (int j = 0; j < 20; ++j)
 #pragma unroll
@@ -146,12 +166,12 @@ __global__ void __launch_bounds__(kWgThreads, 1)
     }
   fence_proxy_async();  // the tile's stores are visible to the copy engine
   __syncthreads();
-  static_assert(kWgTileStride * 4 % 16 == 0 && kPositions * 4 % 16 == 0);
-  for (int i = tid; i < kCouts * kRows; i += kWgThreads) {
-    const int n = i / kRows, r = i % kRows;
-    const float* src = tile + n * kWgTileStride + r * kPositions;
+  static_assert(kWgTileStride * 4 % 16 == 0 && S::positions * 4 % 16 == 0);
+  for (int i = tid; i < kCouts * S::rows; i += kWgThreads) {
+    const int n = i / S::rows, r = i % S::rows;
+    const float* src = tile + n * kWgTileStride + r * S::positions;
     float* dst = y + (image * cout + co0 + n) * plane + int64_t{oy0 + r} * w + ox0;
-    bulk_copy_f32(dst, src, kPositions * 4, accumulate);
+    bulk_copy_f32(dst, src, S::positions * 4, accumulate);
   }
   bulk_commit_and_wait_read();
 #else
@@ -202,40 +222,55 @@ bool conv3x3_wgmma_available() {
   return available;
 }
 
+bool conv3x3_wgmma_takes(int64_t h, int64_t w) {
+  if (h <= 0 || w <= 0 || !conv3x3_wgmma_available()) return false;
+  return (w % WideRows::positions == 0 && h % WideRows::rows == 0) || (w % Rows64::positions == 0 && h % Rows64::rows == 0);
+}
+
 void launch_conv3x3_wgmma(const void* xs, DType t, int64_t batch, int cin, int h, int w, const void* wk, int64_t K,
                           int cout, const float* bias, float* y, bool accumulate, cudaStream_t s) {
   AMSKV_CHECK(conv3x3_wgmma_available(), "wgmma conv: not available on this device or build");
-  AMSKV_CHECK(reinterpret_cast<uintptr_t>(y) % 16 == 0 && w % kPositions == 0,
-              "wgmma conv: the output's rows must be 16-byte aligned for the bulk copies");
-  const dim3 grid = conv3x3_grid(batch, h, w, cout);
-  // xs [image][h + 2][w + 2][cin], boxes of 32 channels × 130 positions × 2 rows; the packed weights
+  AMSKV_CHECK(conv3x3_wgmma_takes(h, w), "wgmma conv: no block shape for ", h, " rows of ", w);
+  AMSKV_CHECK(reinterpret_cast<uintptr_t>(y) % 16 == 0, "wgmma conv: the output must be 16-byte aligned for the bulk copies");
+  const bool wide = w % WideRows::positions == 0 && h % WideRows::rows == 0;
+  const int rows = wide ? WideRows::rows : Rows64::rows, positions = wide ? WideRows::positions : Rows64::positions;
+  const dim3 grid(static_cast<unsigned>(h / rows * (w / positions)), static_cast<unsigned>(cout / kCouts),
+                  static_cast<unsigned>(batch));
+  // xs [image][h + 2][w + 2][cin], boxes of 32 channels × (positions + 2) × rows; the packed weights
   // [cout][K], boxes of 32 of K × 160 output channels.
   const cuuint64_t es = 2;
   const cuuint64_t xs_dims[4] = {static_cast<cuuint64_t>(cin), static_cast<cuuint64_t>(w + 2),
                                  static_cast<cuuint64_t>(h + 2), static_cast<cuuint64_t>(batch)};
   const cuuint64_t xs_strides[3] = {xs_dims[0] * es, xs_dims[0] * xs_dims[1] * es,
                                     xs_dims[0] * xs_dims[1] * xs_dims[2] * es};
-  const cuuint32_t xs_box[4] = {kChannels, kWindow, kRows, 1};
+  const cuuint32_t xs_box[4] = {kChannels, static_cast<cuuint32_t>(positions + 2), static_cast<cuuint32_t>(rows), 1};
   const cuuint64_t wk_dims[2] = {static_cast<cuuint64_t>(K), static_cast<cuuint64_t>(cout)};
   const cuuint64_t wk_strides[1] = {wk_dims[0] * es};
   const cuuint32_t wk_box[2] = {kChannels, kCouts};
   const CUtensorMap xs_map = operand_map(xs, t, 4, xs_dims, xs_strides, xs_box);
   const CUtensorMap wk_map = operand_map(wk, t, 2, wk_dims, wk_strides, wk_box);
-  auto run = [&](auto tag) {
-    using T = decltype(tag);
+  auto run = [&](auto type_tag, auto shape_tag) {
+    using T = decltype(type_tag);
+    using S = decltype(shape_tag);
     static const bool configured = [] {  // shared memory past 48 KB is opt-in, once per kernel
-      AMSKV_CUDA_CHECK(
-          cudaFuncSetAttribute(conv3x3_wgmma_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, kWgSmemBytes));
+      AMSKV_CUDA_CHECK(cudaFuncSetAttribute(conv3x3_wgmma_kernel<T, S>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                            S::smem_bytes));
       return true;
     }();
     (void)configured;
-    conv3x3_wgmma_kernel<T><<<grid, kWgThreads, kWgSmemBytes, s>>>(xs_map, wk_map, cin, h, w, cout, bias, y,
-                                                                   accumulate);
+    conv3x3_wgmma_kernel<T, S><<<grid, kWgThreads, S::smem_bytes, s>>>(xs_map, wk_map, cin, h, w, cout, bias, y,
+                                                                       accumulate);
   };
-  if (t == DType::BF16)
-    run(__nv_bfloat16{});
+  auto run_type = [&](auto shape_tag) {
+    if (t == DType::BF16)
+      run(__nv_bfloat16{}, shape_tag);
+    else
+      run(__half{}, shape_tag);
+  };
+  if (wide)
+    run_type(WideRows{});
   else
-    run(__half{});
+    run_type(Rows64{});
   AMSKV_CUDA_LAUNCHED();
 }
 
