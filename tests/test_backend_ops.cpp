@@ -633,6 +633,23 @@ TEST_P(BackendOps, GroupNormConv2d) {
   }
 }
 
+// The decoder's upsample → conv pairs: the device may upsample while the implicit-GEMM kernel reads its input
+// (128 wide, and 64 wide on a 9.0 device) or compose the two steps (other shapes); the CPU composes them.
+TEST_P(BackendOps, Upsample2xConv2d) {
+  for (auto [batch, h, w, cin, cout] : {std::tuple{2, 2, 64, 32, 160}, std::tuple{1, 4, 32, 64, 320},
+                                        std::tuple{1, 3, 5, 16, 24}}) {
+    const auto wv = rounded(random(cout * cin * 9, -0.2f, 0.2f), T_), bv = random(cout);
+    const Tensor wt = Tensor::from_vector<float>({cout, cin, 3, 3}, wv), bt = Tensor::from_vector<float>({cout}, bv);
+    const auto cw = cpu_.make_conv(wt, &bt, 1), dw = dev_->make_conv(wt, &bt, 1);
+    Pair x = put_f32(rounded(random(batch * cin * h * w), T_));  // exact in the compute type
+    Pair scratch = zeros(batch * cin * (2 * h + 2) * (2 * w + 2), T_);
+    Pair y = put_f32(random(batch * cout * 4 * h * w));
+    cpu_.upsample2x_conv2d(x.cpu, batch, h, w, cw, scratch.cpu, y.cpu);
+    dev_->upsample2x_conv2d(x.dev, batch, h, w, dw, scratch.dev, y.dev);
+    expect_close(y, std::max(tol(), 1e-5), cat("upsample x2 + conv ", cin, "->", cout, " from ", h, "x", w));
+  }
+}
+
 TEST_P(BackendOps, SpatialAttention) {
   const int64_t batch = 2, C = 64, N = 49;
   Pair qkv = put_f32(rounded(random(batch * 3 * C * N, -0.5f, 0.5f), T_));

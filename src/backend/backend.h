@@ -242,6 +242,15 @@ class Backend {
     group_norm(x, scratch, batch, weight.cin, h, w, weight.pad, groups, gamma, beta, eps, fuse_silu);
     conv2d(scratch, batch, h, w, weight, y, /*padded_input=*/weight.pad > 0, accumulate);
   }
+  // conv2d of the nearest ×2 upsampling of x (float32 [batch, cin, h, w]; y [batch, cout, 2h, 2w] written): the
+  // decoder's upsample → conv pairs. `scratch` takes the upsampled, zero-padded input (batch · cin · (2h +
+  // 2·pad)(2w + 2·pad) values of the compute dtype) where a backend materialises it, as this composition does;
+  // a backend may instead upsample while it reads x.
+  virtual void upsample2x_conv2d(DeviceSpan x, int64_t batch, int64_t h, int64_t w, const ConvWeight& weight,
+                                 DeviceSpan scratch, DeviceSpan y) {
+    nearest_upsample2x(x, batch * weight.cin, h, w, scratch, weight.pad);
+    conv2d(scratch, batch, 2 * h, 2 * w, weight, y, /*padded_input=*/weight.pad > 0, /*accumulate=*/false);
+  }
   // Device bytes that conv2d or group_norm_conv2d of this shape (3x3 or 1x1, stride 1, output as large as the
   // input) allocates per image beyond its input and output: what the decoder's pass sizing and the memory
   // planner count. By default the columns of an im2col lowering in the compute dtype (cin·k² entries and

@@ -304,9 +304,8 @@ void Vqvae::Impl::decode_pass(DeviceSpan z, int64_t images, int64_t hw, DeviceSp
       if (!lv.attn.empty()) attention(lv.attn[j], x, images, res, ws);
     }
     if (lv.has_upsample) {
-      be.nearest_upsample2x(x, images * lv.upsample.cin, res, res, ws.pad, 1);
+      be.upsample2x_conv2d(x, images, res, res, lv.upsample, ws.pad, alt);
       res *= 2;
-      be.conv2d(ws.pad, images, res, res, lv.upsample, alt, /*padded_input=*/true, false);
       std::swap(x, alt);
     }
   }

@@ -526,6 +526,22 @@ class CudaBackend final : public Backend {
                                    compute_, stream_);
     columns_product(cols, batch, oh * ow, c, y, accumulate);
   }
+  void upsample2x_conv2d(DeviceSpan x, int64_t batch, int64_t h, int64_t w, const ConvWeight& c, DeviceSpan scratch,
+                         DeviceSpan y) override {
+    // The implicit GEMM's layout kernel reads x at half the resolution: the upsampled input (four times x,
+    // written by one kernel and read back by the next before) never reaches memory.
+    const int64_t oh = 2 * h, ow = 2 * w, K = c.packed.size() / c.cout;
+    if (x.dtype() == DType::F32 && y.dtype() == DType::F32 &&
+        cuda::conv3x3_implicit_fits(c.cin, c.cout, oh, ow, c.kh, c.kw, c.pad, K, compute_) &&
+        reinterpret_cast<uintptr_t>(y.raw()) % cuda::conv3x3_implicit_output_alignment(oh, ow) == 0) {
+      const DeviceBuffer xs = alloc(compute_, cuda::conv3x3_implicit_scratch(batch, c.cin, oh, ow));
+      cuda::launch_conv3x3_implicit(x.raw(), x.dtype(), batch, c.cin, oh, ow, 0, /*nearest2x=*/true, xs.span().raw(),
+                                    c.packed.span().raw(), compute_, K, c.cout, bias_of(c), nullptr, nullptr, false,
+                                    ptr<float>(y), /*accumulate=*/false, stream_);
+      return;
+    }
+    Backend::upsample2x_conv2d(x, batch, h, w, c, scratch, y);
+  }
   void conv2d(DeviceSpan x, int64_t batch, int64_t h, int64_t w, const ConvWeight& c, DeviceSpan y, bool padded_input,
               bool accumulate) override {
     need_type(y, DType::F32, "conv output");
@@ -654,7 +670,7 @@ class CudaBackend final : public Backend {
         cuda::conv3x3_implicit_fits(c.cin, c.cout, h, w, c.kh, c.kw, c.pad, K, compute_) &&
         address % cuda::conv3x3_implicit_output_alignment(h, w) == 0) {
       const DeviceBuffer xs = alloc(compute_, cuda::conv3x3_implicit_scratch(batch, c.cin, h, w));
-      cuda::launch_conv3x3_implicit(x.raw(), x.dtype(), batch, c.cin, h, w, in_pad, xs.span().raw(),
+      cuda::launch_conv3x3_implicit(x.raw(), x.dtype(), batch, c.cin, h, w, in_pad, /*nearest2x=*/false, xs.span().raw(),
                                     c.packed.span().raw(), compute_, K, c.cout, bias_of(c), scale, shift, silu,
                                     ptr<float>(y), accumulate, stream_);
       return true;

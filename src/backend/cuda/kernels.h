@@ -113,17 +113,18 @@ void launch_im2col_group_norm(const float* x, int64_t batch, int64_t cin, int64_
 // multiple of 32, cout of 160), bf16 or f16 weights packed as for im2col ([cout][packed_k], k = tap·cin + ci).
 // y [batch, cout, h, w] (float32, aligned to conv3x3_implicit_output_alignment bytes) = conv(x) + bias, or +=
 // with accumulate. x: float32 or the compute type, zero-padded by in_pad (0 or 1); with `scale` (and `shift`,
-// [batch·cin]) an unpadded float32 x normalised per plane (then SiLU when `silu`) as it is read. `scratch`
-// holds conv3x3_implicit_scratch(...) compute-type values: the input rewritten position-major.
+// [batch·cin]) an unpadded float32 x normalised per plane (then SiLU when `silu`) as it is read; with
+// `nearest2x` an unpadded x of h/2 × w/2 planes, upsampled ×2 (nearest) as it is read. `scratch` holds
+// conv3x3_implicit_scratch(...) compute-type values: the input rewritten position-major.
 bool conv3x3_implicit_fits(int64_t cin, int64_t cout, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t pad,
                            int64_t packed_k, DType compute);
 // 8 where the mma.sync kernel can take the planes (it stores float2 pairs), else 16 (the wgmma kernel alone).
 int conv3x3_implicit_output_alignment(int64_t h, int64_t w);
 int64_t conv3x3_implicit_scratch(int64_t batch, int64_t cin, int64_t h, int64_t w);
 void launch_conv3x3_implicit(const void* x, DType x_type, int64_t batch, int64_t cin, int64_t h, int64_t w,
-                             int64_t in_pad, void* scratch, const void* packed, DType compute, int64_t packed_k,
-                             int64_t cout, const float* bias, const float* scale, const float* shift, bool silu,
-                             float* y, bool accumulate, cudaStream_t s);
+                             int64_t in_pad, bool nearest2x, void* scratch, const void* packed, DType compute,
+                             int64_t packed_k, int64_t cout, const float* bias, const float* scale, const float* shift,
+                             bool silu, float* y, bool accumulate, cudaStream_t s);
 // A 3×3 convolution with 1 to 4 output channels on planes a multiple of 128 wide (cin a multiple of 8), in fp32
 // on CUDA cores: the arguments of launch_conv3x3_implicit but a float32 x, weights of any float type and no
 // scratch.

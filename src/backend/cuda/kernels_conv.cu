@@ -39,7 +39,9 @@ struct ConvStage {
   T b[kRows][kWindow][kRow];  // the input rows' windows for the 32 channels, [row][position][channel]
 };
 
-// xs [image][h + 2][w + 2][cin] (compute type, zero border) = f(x), x [image][cin][h + 2·in_pad][w + 2·in_pad].
+// xs [image][h + 2][w + 2][cin] (compute type, zero border) = f(x), x [image][cin][h + 2·in_pad][w + 2·in_pad],
+// or with up = 1 the nearest ×2 upsampling of x [image][cin][h / 2][w / 2] (in_pad 0): the upsampled input never
+// reaches memory.
 // A block moves kLayoutSpan consecutive padded positions of one image (rows back to back: a block takes a
 // row and a quarter at 256 wide, four rows at 64) for 32 channels through shared memory: it reads along the
 // planes' rows, all its loads in flight at once (64 positions by 8 channels per chunk, five chunks per
@@ -49,11 +51,11 @@ struct ConvStage {
 constexpr int kLayoutChunk = 64, kLayoutChunks = 5, kLayoutSpan = kLayoutChunk * kLayoutChunks;
 template <class T, class X, class F>
 __global__ void __launch_bounds__(256) to_position_major_kernel(const X* __restrict__ x, int cin, int h, int w, int in_pad,
-                                                                T* __restrict__ xs, F f) {
+                                                                int up, T* __restrict__ xs, F f) {
   __shared__ float tile[kChannels][kLayoutSpan + 1];
   const int wp = w + 2, p0 = blockIdx.x * kLayoutSpan, span = min(kLayoutSpan, (h + 2) * wp - p0);
   const int c0 = blockIdx.y * kChannels;
-  const int64_t image = blockIdx.z, ih = h + 2 * in_pad, iw = w + 2 * in_pad;
+  const int64_t image = blockIdx.z, ih = (h >> up) + 2 * in_pad, iw = (w >> up) + 2 * in_pad;
   const int tid = threadIdx.x, j0 = tid % kLayoutChunk, cg = tid / kLayoutChunk;  // 8 channels each
   // Padded position p0 + j is row yp, column xp: input row yp - 1, column xp - 1 (zero outside).
   bool inside[kLayoutChunks];
@@ -65,7 +67,7 @@ __global__ void __launch_bounds__(256) to_position_major_kernel(const X* __restr
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
       const int64_t plane = image * cin + c0 + cg * 8 + i;
-      v[m][i] = inside[m] ? to_float(x[(plane * ih + iy + in_pad) * iw + ix + in_pad]) : 0.0f;
+      v[m][i] = inside[m] ? to_float(x[(plane * ih + (iy >> up) + in_pad) * iw + (ix >> up) + in_pad]) : 0.0f;
     }
   }
 #pragma unroll
@@ -183,13 +185,13 @@ __global__ void __launch_bounds__(kConvThreads, 1)
 }
 
 template <class T, class X, class F>
-void launch_conv3x3(const X* x, int64_t batch, int64_t cin, int64_t h, int64_t w, int64_t in_pad, T* xs,
+void launch_conv3x3(const X* x, int64_t batch, int64_t cin, int64_t h, int64_t w, int64_t in_pad, bool nearest2x, T* xs,
                     const void* packed, int64_t K, int64_t cout, const float* bias, float* y, bool accumulate, F f,
                     cudaStream_t s) {
   const auto spans = static_cast<unsigned>(((h + 2) * (w + 2) + kLayoutSpan - 1) / kLayoutSpan);
   to_position_major_kernel<T, X, F><<<dim3(spans, static_cast<unsigned>(cin / kChannels), static_cast<unsigned>(batch)),
                                       256, 0, s>>>(x, static_cast<int>(cin), static_cast<int>(h), static_cast<int>(w),
-                                                   static_cast<int>(in_pad), xs, f);
+                                                   static_cast<int>(in_pad), nearest2x ? 1 : 0, xs, f);
   const int ci = static_cast<int>(cin), hi = static_cast<int>(h), wi = static_cast<int>(w), co = static_cast<int>(cout);
   const T* wk = static_cast<const T*>(packed);
   // The wgmma kernel copies rows of 64 or 128 float32s with the copy engine: y's rows are 16-byte aligned
@@ -364,14 +366,15 @@ int64_t conv3x3_implicit_scratch(int64_t batch, int64_t cin, int64_t h, int64_t 
 }
 
 void launch_conv3x3_implicit(const void* x, DType x_type, int64_t batch, int64_t cin, int64_t h, int64_t w,
-                             int64_t in_pad, void* scratch, const void* packed, DType compute, int64_t packed_k,
-                             int64_t cout, const float* bias, const float* scale, const float* shift, bool silu,
-                             float* y, bool accumulate, cudaStream_t s) {
+                             int64_t in_pad, bool nearest2x, void* scratch, const void* packed, DType compute,
+                             int64_t packed_k, int64_t cout, const float* bias, const float* scale, const float* shift,
+                             bool silu, float* y, bool accumulate, cudaStream_t s) {
   AMSKV_CHECK(conv3x3_implicit_fits(cin, cout, h, w, 3, 3, 1, packed_k, compute),
               "implicit conv: unsupported shape ", cin, "->", cout, " on ", h, "x", w);
   AMSKV_CHECK(batch > 0 && batch < 65536, "implicit conv: batch ", batch, " (1..65535)");
   AMSKV_CHECK(!scale || (x_type == DType::F32 && in_pad == 0), "implicit conv: the normalised input must be unpadded float32");
   AMSKV_CHECK(x_type == DType::F32 || x_type == compute, "implicit conv: input of type ", dtype_name(x_type));
+  AMSKV_CHECK(!nearest2x || (!scale && in_pad == 0), "implicit conv: the input to upsample must be unpadded and not normalised");
   AMSKV_CHECK(reinterpret_cast<uintptr_t>(y) % conv3x3_implicit_output_alignment(h, w) == 0,
               "implicit conv: the output must be ", conv3x3_implicit_output_alignment(h, w), "-byte aligned for ", h,
               " rows of ", w);
@@ -379,13 +382,13 @@ void launch_conv3x3_implicit(const void* x, DType x_type, int64_t batch, int64_t
     using T = decltype(tag);
     T* xs = static_cast<T*>(scratch);
     if (scale)
-      launch_conv3x3<T>(static_cast<const float*>(x), batch, cin, h, w, in_pad, xs, packed, packed_k, cout, bias, y,
+      launch_conv3x3<T>(static_cast<const float*>(x), batch, cin, h, w, in_pad, nearest2x, xs, packed, packed_k, cout, bias, y,
                         accumulate, Normalised{scale, shift, silu}, s);
     else if (x_type == DType::F32)
-      launch_conv3x3<T>(static_cast<const float*>(x), batch, cin, h, w, in_pad, xs, packed, packed_k, cout, bias, y,
+      launch_conv3x3<T>(static_cast<const float*>(x), batch, cin, h, w, in_pad, nearest2x, xs, packed, packed_k, cout, bias, y,
                         accumulate, AsIs{}, s);
     else
-      launch_conv3x3<T>(static_cast<const T*>(x), batch, cin, h, w, in_pad, xs, packed, packed_k, cout, bias, y,
+      launch_conv3x3<T>(static_cast<const T*>(x), batch, cin, h, w, in_pad, nearest2x, xs, packed, packed_k, cout, bias, y,
                         accumulate, AsIs{}, s);
   };
   if (compute == DType::BF16)
