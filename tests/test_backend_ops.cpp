@@ -647,6 +647,17 @@ TEST_P(BackendOps, Upsample2xConv2d) {
     cpu_.upsample2x_conv2d(x.cpu, batch, h, w, cw, scratch.cpu, y.cpu);
     dev_->upsample2x_conv2d(x.dev, batch, h, w, dw, scratch.dev, y.dev);
     expect_close(y, std::max(tol(), 1e-5), cat("upsample x2 + conv ", cin, "->", cout, " from ", h, "x", w));
+    // Outputs 8 and 4 bytes past an aligned address: the mma.sync kernel (upsampling on the way) at 128 wide,
+    // the composition at 64 wide and for every 4-byte offset.
+    for (int64_t offset : {2, 1}) {
+      const int64_t n = batch * cout * 4 * h * w;
+      Pair yo = put_f32(random(n + offset));
+      cpu_.upsample2x_conv2d(x.cpu, batch, h, w, cw, scratch.cpu, yo.cpu.slice(offset, n));
+      dev_->upsample2x_conv2d(x.dev, batch, h, w, dw, scratch.dev, yo.dev.slice(offset, n));
+      expect_close(yo.cpu.slice(offset, n), yo.dev.slice(offset, n), std::max(tol(), 1e-5),
+                   cat("upsample x2 + conv ", cin, "->", cout, " from ", h, "x", w, " into an output ", 4 * offset,
+                       " bytes past an aligned address"));
+    }
   }
 }
 

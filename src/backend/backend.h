@@ -252,7 +252,8 @@ class Backend {
     conv2d(scratch, batch, 2 * h, 2 * w, weight, y, /*padded_input=*/weight.pad > 0, /*accumulate=*/false);
   }
   // Device bytes that conv2d or group_norm_conv2d of this shape (3x3 or 1x1, stride 1, output as large as the
-  // input) allocates per image beyond its input and output: what the decoder's pass sizing and the memory
+  // input; upsample2x_conv2d counts as the convolution at its output's size) allocates per image beyond its
+  // input and output: what the decoder's pass sizing and the memory
   // planner count. By default the columns of an im2col lowering in the compute dtype (cin·k² entries and
   // two bias rows, rounded up to 8, per output position), which bounds every lowering of this project.
   virtual int64_t conv_scratch_bytes(int64_t cin, int64_t cout, int64_t h, int64_t w, int64_t k) const {

@@ -42,8 +42,8 @@ struct ConvStage {
 // xs [image][h + 2][w + 2][cin] (compute type, zero border) = f(x), x [image][cin][h + 2·in_pad][w + 2·in_pad],
 // or with up = 1 the nearest ×2 upsampling of x [image][cin][h / 2][w / 2] (in_pad 0): the upsampled input never
 // reaches memory.
-// A block moves kLayoutSpan consecutive padded positions of one image (rows back to back: a block takes a
-// row and a quarter at 256 wide, four rows at 64) for 32 channels through shared memory: it reads along the
+// A block moves kLayoutSpan consecutive padded positions of one image (rows back to back, so a block may start
+// mid-row: it takes a row and a quarter at 256 wide, nearly five rows at 64) for 32 channels through shared memory: it reads along the
 // planes' rows, all its loads in flight at once (64 positions by 8 channels per chunk, five chunks per
 // thread), and writes 64 contiguous bytes per position. Blocks of 64 positions left a quarter of their
 // threads idle on a 130-position row and spent as long starting as moving data (~2 TB/s); blocks of one row
@@ -354,7 +354,7 @@ bool conv3x3_implicit_fits(int64_t cin, int64_t cout, int64_t h, int64_t w, int6
   const bool planes = (conv3x3_shared_memory_fits() && mma_sync_tiles_take(h, w)) || conv3x3_wgmma_takes(h, w);
   return planes && (compute == DType::BF16 || compute == DType::F16) && kh == 3 && kw == 3 && pad == 1 &&
          cin % kChannels == 0 && cin > 0 && cout % kCouts == 0 && cout > 0 && packed_k % 8 == 0 &&
-         packed_k >= 9 * cin && (h + 2) * (w + 2) < (int64_t{1} << 31);
+         packed_k >= 9 * cin && (h + 2) * (w + 2) + kLayoutSpan < (int64_t{1} << 31);  // the layout kernel's ints
 }
 
 int conv3x3_implicit_output_alignment(int64_t h, int64_t w) {
@@ -374,7 +374,8 @@ void launch_conv3x3_implicit(const void* x, DType x_type, int64_t batch, int64_t
   AMSKV_CHECK(batch > 0 && batch < 65536, "implicit conv: batch ", batch, " (1..65535)");
   AMSKV_CHECK(!scale || (x_type == DType::F32 && in_pad == 0), "implicit conv: the normalised input must be unpadded float32");
   AMSKV_CHECK(x_type == DType::F32 || x_type == compute, "implicit conv: input of type ", dtype_name(x_type));
-  AMSKV_CHECK(!nearest2x || (!scale && in_pad == 0), "implicit conv: the input to upsample must be unpadded and not normalised");
+  AMSKV_CHECK(!nearest2x || (!scale && in_pad == 0 && h % 2 == 0 && w % 2 == 0),
+              "implicit conv: the input to upsample must be unpadded and not normalised, the output of even sides");
   AMSKV_CHECK(reinterpret_cast<uintptr_t>(y) % conv3x3_implicit_output_alignment(h, w) == 0,
               "implicit conv: the output must be ", conv3x3_implicit_output_alignment(h, w), "-byte aligned for ", h,
               " rows of ", w);

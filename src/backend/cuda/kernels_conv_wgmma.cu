@@ -45,7 +45,7 @@ struct WgShape {
   static constexpr int rows = kR, positions = kP;
   static constexpr int window = kP + 2;                                  // input positions per row
   static constexpr int window_bytes = (kR * window * 64 + 511) / 512 * 512;  // whole atoms of 512 bytes
-  static constexpr int stage_bytes = window_bytes + 3 * kWgWeightTap;    // 47 616 or 48 128 bytes
+  static constexpr int stage_bytes = window_bytes + 3 * kWgWeightTap;    // 47 616 bytes for both shapes
   static constexpr int stage_load_bytes = kR * window * 64 + 3 * kWgWeightTap;  // what a stage's copies bring
   static constexpr int smem_bytes = kWgStages * stage_bytes + 2 * kWgStages * 8 + 512;  // + mbarriers, alignment
   static_assert(kR * kP == kWgPositions && kP % 64 == 0 && window <= 256 && kR <= 256);

@@ -34,8 +34,8 @@ __device__ __forceinline__ uint64_t smem_descriptor(const void* smem, uint32_t s
 // at chunk c ^ ((r / 2) % 4) of a 512-byte-aligned atom of 8 rows; sbo = 512 between 8-row groups, lbo unused,
 // base offset 0. The hardware swizzles the addresses it computes, so an operand may start at any row of the
 // atoms (the convolution's taps) and 32 bytes into a row (the second 16-channel k step): not spelled out by
-// the PTX manual for row starts, checked on the H200 by the conformance tests (taps 1 and 2, both k steps, and
-// the second output row's operand at row 130).
+// the PTX manual for row starts, checked on the H200 by the conformance tests (taps 1 and 2, both k steps, the
+// second output row's operand at row 130, and the 64-wide planes' rows at 66, 132 and 198: every row of an atom).
 __device__ __forceinline__ uint64_t smem_descriptor_sw64(const void* smem) {
   return smem_descriptor(smem, 512, 2);
 }
