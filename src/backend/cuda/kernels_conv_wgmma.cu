@@ -38,8 +38,8 @@ constexpr int kWgTileStride = kWgPositions + 4;                   // epilogue ro
 static_assert(kChannels == 32 && kCouts <= 256 && kChannels * 2 == 64);  // TMA boxes, 64-byte rows
 
 // Where a block's 256 output positions lie: kR rows of kP positions. Rows a multiple of 128 wide take the
-// mma.sync kernel's tile (2 × 128); rows of 64 (the decoder's 64×64 planes, which went through im2col's
-// columns and a cuBLAS product before) take 4 × 64, each warpgroup two rows, one 64-position tile each.
+// mma.sync kernel's tile (2 × 128); other rows a multiple of 64 wide (the decoder's 64×64 planes, which went
+// through im2col's columns and a cuBLAS product before) take 4 × 64, each warpgroup two rows, a tile each.
 template <int kR, int kP>
 struct WgShape {
   static constexpr int rows = kR, positions = kP;
