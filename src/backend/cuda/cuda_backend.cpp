@@ -530,16 +530,8 @@ class CudaBackend final : public Backend {
                          DeviceSpan y) override {
     // The implicit GEMM's layout kernel reads x at half the resolution: the upsampled input (four times x,
     // written by one kernel and read back by the next before) never reaches memory.
-    const int64_t oh = 2 * h, ow = 2 * w, K = c.packed.size() / c.cout;
-    if (x.dtype() == DType::F32 && y.dtype() == DType::F32 &&
-        cuda::conv3x3_implicit_fits(c.cin, c.cout, oh, ow, c.kh, c.kw, c.pad, K, compute_) &&
-        reinterpret_cast<uintptr_t>(y.raw()) % cuda::conv3x3_implicit_output_alignment(oh, ow) == 0) {
-      const DeviceBuffer xs = alloc(compute_, cuda::conv3x3_implicit_scratch(batch, c.cin, oh, ow));
-      cuda::launch_conv3x3_implicit(x.raw(), x.dtype(), batch, c.cin, oh, ow, 0, /*nearest2x=*/true, xs.span().raw(),
-                                    c.packed.span().raw(), compute_, K, c.cout, bias_of(c), nullptr, nullptr, false,
-                                    ptr<float>(y), /*accumulate=*/false, stream_);
-      return;
-    }
+    need_type(y, DType::F32, "conv output");
+    if (implicit_conv(x, batch, 2 * h, 2 * w, 0, /*nearest2x=*/true, c, nullptr, nullptr, false, y, false)) return;
     Backend::upsample2x_conv2d(x, batch, h, w, c, scratch, y);
   }
   void conv2d(DeviceSpan x, int64_t batch, int64_t h, int64_t w, const ConvWeight& c, DeviceSpan y, bool padded_input,
@@ -661,27 +653,33 @@ class CudaBackend final : public Backend {
   // normalised (then SiLU'd when `silu`) as it is read.
   bool direct_conv(DeviceSpan x, int64_t batch, int64_t h, int64_t w, int64_t in_pad, const ConvWeight& c,
                    const float* scale, const float* shift, bool silu, DeviceSpan y, bool accumulate) {
+    if (implicit_conv(x, batch, h, w, in_pad, /*nearest2x=*/false, c, scale, shift, silu, y, accumulate)) return true;
     const int64_t K = c.packed.size() / c.cout;
-    // The implicit-GEMM kernels store float2 pairs (mma.sync) or bulk-copy 16-byte aligned rows (wgmma, the
-    // only one for 64-wide planes); the few-output kernel stores float4s.
-    const auto address = reinterpret_cast<uintptr_t>(y.raw());
-    const bool quads_aligned = address % 16 == 0;
-    if ((x.dtype() == DType::F32 || x.dtype() == compute_) &&
-        cuda::conv3x3_implicit_fits(c.cin, c.cout, h, w, c.kh, c.kw, c.pad, K, compute_) &&
-        address % cuda::conv3x3_implicit_output_alignment(h, w) == 0) {
-      const DeviceBuffer xs = alloc(compute_, cuda::conv3x3_implicit_scratch(batch, c.cin, h, w));
-      cuda::launch_conv3x3_implicit(x.raw(), x.dtype(), batch, c.cin, h, w, in_pad, /*nearest2x=*/false, xs.span().raw(),
-                                    c.packed.span().raw(), compute_, K, c.cout, bias_of(c), scale, shift, silu,
-                                    ptr<float>(y), accumulate, stream_);
-      return true;
-    }
-    if (x.dtype() == DType::F32 && quads_aligned &&
+    // The few-output kernel stores float4s.
+    if (x.dtype() == DType::F32 && reinterpret_cast<uintptr_t>(y.raw()) % 16 == 0 &&
         cuda::conv3x3_few_outputs_fits(c.cin, c.cout, h, w, c.kh, c.kw, c.pad, K)) {
       cuda::launch_conv3x3_few_outputs(x.raw(), DType::F32, batch, c.cin, h, w, in_pad, c.packed.span().raw(), compute_,
                                        K, c.cout, bias_of(c), scale, shift, silu, ptr<float>(y), accumulate, stream_);
       return true;
     }
     return false;
+  }
+  // The implicit GEMM for an output of h × w, when it takes this one (false otherwise): x as for direct_conv,
+  // or with `nearest2x` unpadded planes of h/2 × w/2 that it upsamples as it reads them. Its kernels store
+  // float2 pairs (mma.sync) or bulk-copy 16-byte aligned rows (wgmma, the only one for 64-wide planes).
+  bool implicit_conv(DeviceSpan x, int64_t batch, int64_t h, int64_t w, int64_t in_pad, bool nearest2x,
+                     const ConvWeight& c, const float* scale, const float* shift, bool silu, DeviceSpan y,
+                     bool accumulate) {
+    const int64_t K = c.packed.size() / c.cout;
+    if ((x.dtype() != DType::F32 && x.dtype() != compute_) ||
+        !cuda::conv3x3_implicit_fits(c.cin, c.cout, h, w, c.kh, c.kw, c.pad, K, compute_) ||
+        reinterpret_cast<uintptr_t>(y.raw()) % cuda::conv3x3_implicit_output_alignment(h, w) != 0)
+      return false;
+    const DeviceBuffer xs = alloc(compute_, cuda::conv3x3_implicit_scratch(batch, c.cin, h, w));
+    cuda::launch_conv3x3_implicit(x.raw(), x.dtype(), batch, c.cin, h, w, in_pad, nearest2x, xs.span().raw(),
+                                  c.packed.span().raw(), compute_, K, c.cout, bias_of(c), scale, shift, silu,
+                                  ptr<float>(y), accumulate, stream_);
+    return true;
   }
 
   // y_b [cout, Q] (fp32) = W [cout, K] · cols_b [K, Q] for every image, written or accumulated onto y.

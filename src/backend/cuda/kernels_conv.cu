@@ -42,10 +42,10 @@ struct ConvStage {
 // xs [image][h + 2][w + 2][cin] (compute type, zero border) = f(x), x [image][cin][h + 2·in_pad][w + 2·in_pad],
 // or with up = 1 the nearest ×2 upsampling of x [image][cin][h / 2][w / 2] (in_pad 0): the upsampled input never
 // reaches memory.
-// A block moves kLayoutSpan consecutive padded positions of one image (rows back to back, so a block may start
-// mid-row: it takes a row and a quarter at 256 wide, nearly five rows at 64) for 32 channels through shared memory: it reads along the
-// planes' rows, all its loads in flight at once (64 positions by 8 channels per chunk, five chunks per
-// thread), and writes 64 contiguous bytes per position. Blocks of 64 positions left a quarter of their
+// A block moves kLayoutSpan consecutive padded positions of one image (rows back to back, so a block may
+// start mid-row: it takes a row and a quarter at 256 wide, nearly five rows at 64) for 32 channels through
+// shared memory: it reads along the planes' rows, all its loads in flight at once (64 positions by 8 channels
+// per chunk, five chunks per thread), and writes 64 contiguous bytes per position. Blocks of 64 positions left a quarter of their
 // threads idle on a 130-position row and spent as long starting as moving data (~2 TB/s); blocks of one row
 // left four fifths of them idle on a 66-position row (0.6 TB/s).
 constexpr int kLayoutChunk = 64, kLayoutChunks = 5, kLayoutSpan = kLayoutChunk * kLayoutChunks;
@@ -382,15 +382,15 @@ void launch_conv3x3_implicit(const void* x, DType x_type, int64_t batch, int64_t
   auto run = [&](auto tag) {
     using T = decltype(tag);
     T* xs = static_cast<T*>(scratch);
+    auto conv = [&](const auto* input, auto f) {
+      launch_conv3x3<T>(input, batch, cin, h, w, in_pad, nearest2x, xs, packed, packed_k, cout, bias, y, accumulate, f, s);
+    };
     if (scale)
-      launch_conv3x3<T>(static_cast<const float*>(x), batch, cin, h, w, in_pad, nearest2x, xs, packed, packed_k, cout, bias, y,
-                        accumulate, Normalised{scale, shift, silu}, s);
+      conv(static_cast<const float*>(x), Normalised{scale, shift, silu});
     else if (x_type == DType::F32)
-      launch_conv3x3<T>(static_cast<const float*>(x), batch, cin, h, w, in_pad, nearest2x, xs, packed, packed_k, cout, bias, y,
-                        accumulate, AsIs{}, s);
+      conv(static_cast<const float*>(x), AsIs{});
     else
-      launch_conv3x3<T>(static_cast<const T*>(x), batch, cin, h, w, in_pad, nearest2x, xs, packed, packed_k, cout, bias, y,
-                        accumulate, AsIs{}, s);
+      conv(static_cast<const T*>(x), AsIs{});
   };
   if (compute == DType::BF16)
     run(__nv_bfloat16{});
