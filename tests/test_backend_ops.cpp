@@ -113,6 +113,14 @@ class BackendOps : public ::testing::TestWithParam<BackendUnderTest> {
   }
 
   double tol() const { return GetParam().rel_tol; }
+  // The decoder's activation types on the device: float32, and the one it keeps them in (16-bit on a 16-bit
+  // GPU backend).
+  std::vector<DType> activation_types() const {
+    const DType a = dev_->decoder_activation_dtype();
+    return a == DType::F32 ? std::vector<DType>{DType::F32} : std::vector<DType>{DType::F32, a};
+  }
+  // A decoder output of type t: its rounding on top of the kernel's tolerance.
+  double conv_tol(DType t) const { return t == DType::F32 ? std::max(tol(), 1e-5) : 2 * std::max(tol(), out_tol()); }
   // Element-wise float32 work: only summation order differs.
   double f32_tol() const { return 1e-5; }
   // Outputs stored in the compute dtype carry its rounding.
@@ -531,15 +539,19 @@ TEST_P(BackendOps, Resampling) {
 TEST_P(BackendOps, GroupNorm) {
   for (auto [batch, h, w] : {std::tuple{2, 9, 7}, std::tuple{1, 96, 96}, std::tuple{1, 97, 95}}) {
     const int64_t channels = 64;
-    Pair x = put_f32(random(batch * channels * h * w, -2, 3));
+    const auto xv = random(batch * channels * h * w, -2, 3);
     Pair gamma = put_f32(random(channels)), beta = put_f32(random(channels));
-    for (int64_t pad : {0, 1})
-      for (bool silu : {false, true}) {
-        Pair y = zeros(batch * channels * (h + 2 * pad) * (w + 2 * pad), T_);
-        cpu_.group_norm(x.cpu, y.cpu, batch, channels, h, w, pad, 32, gamma.cpu, beta.cpu, 1e-6f, silu);
-        dev_->group_norm(x.dev, y.dev, batch, channels, h, w, pad, 32, gamma.dev, beta.dev, 1e-6f, silu);
-        expect_close(y, out_tol(), cat("group_norm ", h, "x", w, " pad ", pad, silu ? " silu" : ""));
-      }
+    for (DType xt : activation_types()) {
+      Pair x = put(xv, xt);
+      for (int64_t pad : {0, 1})
+        for (bool silu : {false, true}) {
+          Pair y = zeros(batch * channels * (h + 2 * pad) * (w + 2 * pad), T_);
+          cpu_.group_norm(x.cpu, y.cpu, batch, channels, h, w, pad, 32, gamma.cpu, beta.cpu, 1e-6f, silu);
+          dev_->group_norm(x.dev, y.dev, batch, channels, h, w, pad, 32, gamma.dev, beta.dev, 1e-6f, silu);
+          expect_close(y, out_tol(),
+                       cat("group_norm ", h, "x", w, " pad ", pad, silu ? " silu" : "", " input ", dtype_name(xt)));
+        }
+    }
   }
 }
 
@@ -578,14 +590,16 @@ TEST_P(BackendOps, Conv2d) {
       }
       for (DType xt : {DType::F32, T_}) {
         Pair x = put(xp, xt);
-        for (bool acc : {false, true}) {
-          Pair y = put_f32(random(batch * cout * h * w));
-          cpu_.conv2d(x.cpu, batch, h, w, cw, y.cpu, padded, acc);
-          dev_->conv2d(x.dev, batch, h, w, dw, y.dev, padded, acc);
-          expect_close(y, std::max(tol(), 1e-5),
-                       cat("conv ", k, "x", k, " ", cin, "->", cout, " on ", h, "x", w, padded ? " padded" : "", acc ? " accumulate" : "",
-                           with_bias ? "" : " no bias", " input ", dtype_name(xt)));
-        }
+        for (DType yt : activation_types())
+          for (bool acc : {false, true}) {
+            Pair y = put(random(batch * cout * h * w), yt);
+            cpu_.conv2d(x.cpu, batch, h, w, cw, y.cpu, padded, acc);
+            dev_->conv2d(x.dev, batch, h, w, dw, y.dev, padded, acc);
+            expect_close(y, conv_tol(yt),
+                         cat("conv ", k, "x", k, " ", cin, "->", cout, " on ", h, "x", w, padded ? " padded" : "",
+                             acc ? " accumulate" : "", with_bias ? "" : " no bias", " input ", dtype_name(xt),
+                             " output ", dtype_name(yt)));
+          }
       }
     }
     // An output 8 but not 16 bytes aligned goes to the mma.sync kernel where the wgmma kernel would run (so a
@@ -594,16 +608,18 @@ TEST_P(BackendOps, Conv2d) {
     // the columns' product (that kernel stores float4s).
     if (k != 3 || w % 64 != 0) continue;
     Pair x = put(xin, T_);
-    for (int64_t offset : {2, 1})
-      for (bool acc : {false, true}) {
-        const int64_t n = batch * cout * h * w;
-        Pair y = put_f32(random(n + offset));
-        cpu_.conv2d(x.cpu, batch, h, w, cw, y.cpu.slice(offset, n), false, acc);
-        dev_->conv2d(x.dev, batch, h, w, dw, y.dev.slice(offset, n), false, acc);
-        expect_close(y.cpu.slice(offset, n), y.dev.slice(offset, n), std::max(tol(), 1e-5),
-                     cat("conv 3x3 ", cin, "->", cout, " on ", h, "x", w, " into an output ", 4 * offset,
-                         " bytes past an aligned address", acc ? ", accumulate" : ""));
-      }
+    for (DType yt : activation_types())
+      for (int64_t offset : {2, 1})
+        for (bool acc : {false, true}) {
+          const int64_t n = batch * cout * h * w;
+          Pair y = put(random(n + offset), yt);
+          cpu_.conv2d(x.cpu, batch, h, w, cw, y.cpu.slice(offset, n), false, acc);
+          dev_->conv2d(x.dev, batch, h, w, dw, y.dev.slice(offset, n), false, acc);
+          expect_close(y.cpu.slice(offset, n), y.dev.slice(offset, n), conv_tol(yt),
+                       cat("conv 3x3 ", cin, "->", cout, " on ", h, "x", w, " into an output ",
+                           offset * static_cast<int64_t>(dtype_size(yt)), " bytes past an aligned address",
+                           acc ? ", accumulate" : "", " output ", dtype_name(yt)));
+        }
   }
 }
 
@@ -618,18 +634,31 @@ TEST_P(BackendOps, GroupNormConv2d) {
     const auto wv = rounded(random(cout * cin * k * k, -0.2f, 0.2f), T_), bv = random(cout);
     const Tensor wt = Tensor::from_vector<float>({cout, cin, k, k}, wv), bt = Tensor::from_vector<float>({cout}, bv);
     const auto cw = cpu_.make_conv(wt, &bt, pad), dw = dev_->make_conv(wt, &bt, pad);
-    Pair x = put_f32(random(batch * cin * h * w, -2, 3));
+    const auto xv = random(batch * cin * h * w, -2, 3);
     Pair gamma = put_f32(random(cin)), beta = put_f32(random(cin));
-    for (bool silu : {false, true})
-      for (bool acc : {false, true}) {
-        Pair scratch = zeros(batch * cin * (h + 2 * pad) * (w + 2 * pad), T_);
-        Pair y = put_f32(random(batch * cout * h * w));
-        cpu_.group_norm_conv2d(x.cpu, batch, h, w, 32, gamma.cpu, beta.cpu, 1e-6f, silu, cw, scratch.cpu, y.cpu, acc);
-        dev_->group_norm_conv2d(x.dev, batch, h, w, 32, gamma.dev, beta.dev, 1e-6f, silu, dw, scratch.dev, y.dev, acc);
-        expect_close(y, 2 * std::max(tol(), out_tol()),  // the normalised input is rounded to the compute type
-                     cat("group norm + conv ", k, "x", k, " ", cin, "->", cout, " on ", h, "x", w, silu ? " silu" : "",
-                         acc ? " accumulate" : ""));
-      }
+    for (DType at : activation_types()) {  // x and y both float32, or both the decoder's activation type
+      // The few-output kernel (cout 3) writes float32 only: a 16-bit output takes the columns.
+      Pair x = put(xv, at);
+      for (bool silu : {false, true})
+        for (bool acc : {false, true}) {
+          Pair scratch = zeros(batch * cin * (h + 2 * pad) * (w + 2 * pad), T_);
+          Pair y = put(random(batch * cout * h * w), at);
+          cpu_.group_norm_conv2d(x.cpu, batch, h, w, 32, gamma.cpu, beta.cpu, 1e-6f, silu, cw, scratch.cpu, y.cpu, acc);
+          dev_->group_norm_conv2d(x.dev, batch, h, w, 32, gamma.dev, beta.dev, 1e-6f, silu, dw, scratch.dev, y.dev, acc);
+          expect_close(y, 2 * std::max(tol(), out_tol()) + (at == DType::F32 ? 0.0 : conv_tol(at)),
+                       // the normalised input is rounded to the compute type
+                       cat("group norm + conv ", k, "x", k, " ", cin, "->", cout, " on ", h, "x", w,
+                           silu ? " silu" : "", acc ? " accumulate" : "", " activations ", dtype_name(at)));
+        }
+      // The decoder's last convolution: a 16-bit input into the float32 image.
+      Pair image = put_f32(random(batch * cout * h * w));
+      Pair scratch = zeros(batch * cin * (h + 2 * pad) * (w + 2 * pad), T_);
+      cpu_.group_norm_conv2d(x.cpu, batch, h, w, 32, gamma.cpu, beta.cpu, 1e-6f, true, cw, scratch.cpu, image.cpu, false);
+      dev_->group_norm_conv2d(x.dev, batch, h, w, 32, gamma.dev, beta.dev, 1e-6f, true, dw, scratch.dev, image.dev, false);
+      expect_close(image, 2 * std::max(tol(), out_tol()),
+                   cat("group norm + conv ", k, "x", k, " ", cin, "->", cout, " on ", h, "x", w, " input ",
+                       dtype_name(at), " into float32"));
+    }
   }
 }
 
@@ -641,12 +670,17 @@ TEST_P(BackendOps, Upsample2xConv2d) {
     const auto wv = rounded(random(cout * cin * 9, -0.2f, 0.2f), T_), bv = random(cout);
     const Tensor wt = Tensor::from_vector<float>({cout, cin, 3, 3}, wv), bt = Tensor::from_vector<float>({cout}, bv);
     const auto cw = cpu_.make_conv(wt, &bt, 1), dw = dev_->make_conv(wt, &bt, 1);
-    Pair x = put_f32(rounded(random(batch * cin * h * w), T_));  // exact in the compute type
+    const auto xv = rounded(random(batch * cin * h * w), T_);  // exact in the compute type
+    Pair x = put_f32(xv);
     Pair scratch = zeros(batch * cin * (2 * h + 2) * (2 * w + 2), T_);
-    Pair y = put_f32(random(batch * cout * 4 * h * w));
-    cpu_.upsample2x_conv2d(x.cpu, batch, h, w, cw, scratch.cpu, y.cpu);
-    dev_->upsample2x_conv2d(x.dev, batch, h, w, dw, scratch.dev, y.dev);
-    expect_close(y, std::max(tol(), 1e-5), cat("upsample x2 + conv ", cin, "->", cout, " from ", h, "x", w));
+    for (DType at : activation_types()) {  // x and y both float32, or both the decoder's activation type
+      Pair xa = put(xv, at);
+      Pair y = put(random(batch * cout * 4 * h * w), at);
+      cpu_.upsample2x_conv2d(xa.cpu, batch, h, w, cw, scratch.cpu, y.cpu);
+      dev_->upsample2x_conv2d(xa.dev, batch, h, w, dw, scratch.dev, y.dev);
+      expect_close(y, conv_tol(at),
+                   cat("upsample x2 + conv ", cin, "->", cout, " from ", h, "x", w, " activations ", dtype_name(at)));
+    }
     // Outputs 8 and 4 bytes past an aligned address: the mma.sync kernel (upsampling on the way) at 128 wide,
     // the composition at 64 wide and for every 4-byte offset.
     for (int64_t offset : {2, 1}) {

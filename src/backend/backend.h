@@ -86,6 +86,10 @@ class Backend {
   // The current scale's K/V and every attention product stay in the compute dtype.
   DType kv_dtype() const { return kv_int8_ ? DType::I8 : compute_dtype(); }
   void set_kv_int8(bool on) { kv_int8_ = on; }
+  // The type of the VQVAE decoder's activations (its residual stream, the convolutions' outputs, the
+  // attention's qkv): float32, or a backend's 16-bit compute dtype. Every decoder operation below takes x and
+  // y of either type; the decoded image is float32.
+  virtual DType decoder_activation_dtype() const { return DType::F32; }
   // How many images the VQVAE decoder should run at once (the CPU decodes one at a time, in cache).
   virtual int64_t decoder_images_per_pass(int64_t bytes_per_image) const = 0;
 
@@ -224,13 +228,14 @@ class Backend {
   virtual void accumulate(DeviceSpan y, float a, DeviceSpan x1, float b, DeviceSpan x2) = 0;
 
   // --- VQVAE decoder -----------------------------------------------------------------------------------
-  // GroupNorm (affine gamma/beta, eps) over x float32 [batch, channels, h, w], optionally then SiLU; y written
+  // GroupNorm (affine gamma/beta, eps) over x [batch, channels, h, w], optionally then SiLU; y written
   // as zero-padded planes [batch, channels, h + 2·pad, w + 2·pad] in float32 or the compute dtype.
   virtual void group_norm(DeviceSpan x, DeviceSpan y, int64_t batch, int64_t channels, int64_t h, int64_t w,
                           int64_t pad, int64_t groups, DeviceSpan gamma, DeviceSpan beta, float eps,
                           bool fuse_silu) = 0;
-  // y [batch, cout, oh, ow] (float32) = conv(x) + bias (added onto y with `accumulate`). x is [batch, cin, h, w]
-  // float32 or compute dtype, or with `padded_input` already zero-padded [batch, cin, h + 2·pad, w + 2·pad].
+  // y [batch, cout, oh, ow] (float32 or decoder_activation_dtype()) = conv(x) + bias (added onto y with
+  // `accumulate`). x is [batch, cin, h, w] float32 or compute dtype, or with `padded_input` already
+  // zero-padded [batch, cin, h + 2·pad, w + 2·pad].
   virtual void conv2d(DeviceSpan x, int64_t batch, int64_t h, int64_t w, const ConvWeight& weight, DeviceSpan y,
                       bool padded_input, bool accumulate) = 0;
   // conv2d of group_norm(x) (zero-padded as the convolution pads): the decoder's norm → conv pairs. `scratch`
@@ -242,7 +247,7 @@ class Backend {
     group_norm(x, scratch, batch, weight.cin, h, w, weight.pad, groups, gamma, beta, eps, fuse_silu);
     conv2d(scratch, batch, h, w, weight, y, /*padded_input=*/weight.pad > 0, accumulate);
   }
-  // conv2d of the nearest ×2 upsampling of x (float32 [batch, cin, h, w]; y [batch, cout, 2h, 2w] written): the
+  // conv2d of the nearest ×2 upsampling of x ([batch, cin, h, w]; y [batch, cout, 2h, 2w] written): the
   // decoder's upsample → conv pairs. `scratch` takes the upsampled, zero-padded input (batch · cin · (2h +
   // 2·pad)(2w + 2·pad) values of the compute dtype) where a backend materialises it, as this composition does;
   // a backend may instead upsample while it reads x.

@@ -66,9 +66,10 @@ struct Level {
   backend::ConvWeight upsample;
 };
 
-// Activation buffers for one decoder pass over `images` images: float32 ping-pong buffers for the residual
-// stream and the conv1 output, one compute-dtype buffer for padded conv inputs (also the attention's
-// normalised input and output), and float32 qkv.
+// Activation buffers for one decoder pass over `images` images, of the backend's decoder activation type
+// (float32, or its 16-bit compute dtype): ping-pong buffers for the residual stream, the conv1 output and
+// the attention's qkv; and one compute-dtype buffer for padded conv inputs (also the attention's normalised
+// input and output).
 struct Workspace {
   DeviceBuffer act, alt, tmp, pad, qkv;
 };
@@ -96,7 +97,7 @@ DecoderSizes decoder_sizes(const VqvaeConfig& c, int64_t hw, const backend::Back
   auto attn_at = [&](int64_t ch, int64_t r) {
     s.qkv = std::max(s.qkv, 3 * ch * r * r);
     conv(ch, 3 * ch, r, 1), conv(ch, ch, r, 1);
-    // spatial_attention: its float32 qkv taken over in the compute dtype, float32 scores and compute-dtype
+    // spatial_attention: its qkv converted to the compute dtype (when float32), float32 scores and compute-dtype
     // probabilities over every pair of positions
     if (be) {
       const auto t = static_cast<int64_t>(dtype_size(be->compute_dtype())), n = r * r;
@@ -130,10 +131,11 @@ DecoderSizes decoder_sizes(const VqvaeConfig& c, int64_t hw, const backend::Back
 
 int64_t decoder_bytes_per_image(const VqvaeConfig& config, int64_t hw, const backend::Backend& backend) {
   const DecoderSizes s = decoder_sizes(config, hw, &backend);
-  // The float32 stream, its ping-pong and conv1's output, the attention's qkv, the compute-dtype padded input,
-  // plus the largest scratch one operation allocates on this backend (im2col's columns, a rewritten input).
-  return 4 * (3 * s.act + s.qkv) + static_cast<int64_t>(dtype_size(backend.compute_dtype())) * std::max(s.pad, s.act) +
-         s.conv_scratch;
+  // The stream, its ping-pong and conv1's output, the attention's qkv, the compute-dtype padded input, plus the
+  // largest scratch one operation allocates on this backend (im2col's columns, a rewritten input).
+  const auto activation = static_cast<int64_t>(dtype_size(backend.decoder_activation_dtype()));
+  return activation * (3 * s.act + s.qkv) +
+         static_cast<int64_t>(dtype_size(backend.compute_dtype())) * std::max(s.pad, s.act) + s.conv_scratch;
 }
 
 struct Vqvae::Impl {
@@ -325,11 +327,12 @@ DeviceBuffer Vqvae::decode(DeviceSpan f_hat, int64_t batch, int64_t hw) const {
       backend_.decoder_images_per_pass(decoder_bytes_per_image(config_, hw, backend_)), 1, batch);
   const DecoderSizes s = decoder_sizes(config_, hw);
   Workspace ws;
-  ws.act = backend_.alloc(DType::F32, per * s.act);
-  ws.alt = backend_.alloc(DType::F32, per * s.act);
-  ws.tmp = backend_.alloc(DType::F32, per * s.act);
+  const DType activation = backend_.decoder_activation_dtype();
+  ws.act = backend_.alloc(activation, per * s.act);
+  ws.alt = backend_.alloc(activation, per * s.act);
+  ws.tmp = backend_.alloc(activation, per * s.act);
   ws.pad = backend_.alloc(backend_.compute_dtype(), per * std::max(s.pad, s.act));
-  ws.qkv = backend_.alloc(DType::F32, per * std::max<int64_t>(s.qkv, 1));
+  ws.qkv = backend_.alloc(activation, per * std::max<int64_t>(s.qkv, 1));
   for (int64_t b0 = 0; b0 < batch; b0 += per) {
     const int64_t nb = std::min(per, batch - b0);
     m.decode_pass(f_hat.slice(b0 * C * hw * hw, nb * C * hw * hw), nb, hw,

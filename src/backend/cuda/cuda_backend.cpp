@@ -121,6 +121,9 @@ class CudaBackend final : public Backend {
   std::string device() const override { return "cuda"; }
   std::string name() const override { return name_; }
   DType compute_dtype() const override { return compute_; }
+  // 16-bit decoder activations halve the traffic of its memory-bound kernels (the position-major layout, the
+  // group-norm statistics, the convolutions' outputs); the reference's half-precision autocast keeps them so too.
+  DType decoder_activation_dtype() const override { return compute_; }
   // Passes of up to 6 GiB of decoder scratch (32 images at 256px): measured side by side on the H200, d16
   // batch 256 decoded in 388 ms with 32-image passes against 450 with 12-image (2 GiB) ones, whose
   // convolutions at 128 wide end in part-filled waves and whose per-pass kernels (group-norm statistics,
@@ -136,7 +139,7 @@ class CudaBackend final : public Backend {
   // An output aligned less would take im2col's columns, which this does not count.
   int64_t conv_scratch_bytes(int64_t cin, int64_t cout, int64_t h, int64_t w, int64_t k) const override {
     const auto t = static_cast<int64_t>(dtype_size(compute_));
-    if (k == 1) return cin * h * w * t;  // a float32 input converted to the compute dtype
+    if (k == 1) return cin * h * w * t;  // an input of another type converted to the compute dtype
     const int64_t K = conv_packed_k(cin * k * k);
     if (k == 3 && cuda::conv3x3_implicit_fits(cin, cout, h, w, 3, 3, 1, K, compute_))
       return cuda::conv3x3_implicit_scratch(1, cin, h, w) * t;
@@ -491,8 +494,8 @@ class CudaBackend final : public Backend {
     cuda::launch_area(ptr<const float>(x), planes, in_h, in_w, out_h, out_w, ptr<float>(y), stream_);
   }
   void nearest_upsample2x(DeviceSpan x, int64_t planes, int64_t h, int64_t w, DeviceSpan y, int64_t pad) override {
-    need_type(x, DType::F32, "upsample input");
-    cuda::launch_nearest_upsample2x(ptr<const float>(x), planes, h, w, y.raw(), y.dtype(), pad, stream_);
+    need_activation(x, "upsample input");
+    cuda::launch_nearest_upsample2x(x.raw(), x.dtype(), planes, h, w, y.raw(), y.dtype(), pad, stream_);
   }
   void accumulate(DeviceSpan y, float a, DeviceSpan x1, float b, DeviceSpan x2) override {
     cuda::launch_accumulate(ptr<float>(y), a, ptr<const float>(x1), b, ptr<const float>(x2), y.size(), stream_);
@@ -502,7 +505,7 @@ class CudaBackend final : public Backend {
   void group_norm(DeviceSpan x, DeviceSpan y, int64_t batch, int64_t channels, int64_t h, int64_t w, int64_t pad,
                   int64_t groups, DeviceSpan gamma, DeviceSpan beta, float eps, bool fuse_silu) override {
     const auto [scale, shift] = group_norm_affine(x, batch, channels, h * w, groups, gamma, beta, eps);
-    cuda::launch_group_norm_apply(ptr<const float>(x), batch, channels, h, w, pad, ptr<const float>(scale),
+    cuda::launch_group_norm_apply(x.raw(), x.dtype(), batch, channels, h, w, pad, ptr<const float>(scale),
                                   ptr<const float>(shift), fuse_silu, y.raw(), y.dtype(), stream_);
   }
   void group_norm_conv2d(DeviceSpan x, int64_t batch, int64_t h, int64_t w, int64_t groups, DeviceSpan gamma,
@@ -514,14 +517,14 @@ class CudaBackend final : public Backend {
     }
     // The columns are made from x directly, normalised as they are read: the normalised input never
     // reaches memory (the separate pass wrote it and im2col read it back).
-    need_type(y, DType::F32, "conv output");
+    need_activation(y, "conv output");
     const auto [scale, shift] = group_norm_affine(x, batch, c.cin, h * w, groups, gamma, beta, eps);
     const int64_t oh = h + 2 * c.pad - c.kh + 1, ow = w + 2 * c.pad - c.kw + 1, K = c.packed.size() / c.cout;
     AMSKV_CHECK(oh > 0 && ow > 0, "conv2d: invalid input size ", h, "x", w);
     if (direct_conv(x, batch, h, w, 0, c, ptr<const float>(scale), ptr<const float>(shift), fuse_silu, y, accumulate))
       return;
     DeviceBuffer cols = alloc(compute_, batch * K * oh * ow);
-    cuda::launch_im2col_group_norm(ptr<const float>(x), batch, c.cin, h, w, c.kh, c.kw, c.pad, K,
+    cuda::launch_im2col_group_norm(x.raw(), x.dtype(), batch, c.cin, h, w, c.kh, c.kw, c.pad, K,
                                    ptr<const float>(scale), ptr<const float>(shift), fuse_silu, cols.span().raw(),
                                    compute_, stream_);
     columns_product(cols, batch, oh * ow, c, y, accumulate);
@@ -530,19 +533,19 @@ class CudaBackend final : public Backend {
                          DeviceSpan y) override {
     // The implicit GEMM's layout kernel reads x at half the resolution: the upsampled input (four times x,
     // written by one kernel and read back by the next before) never reaches memory.
-    need_type(y, DType::F32, "conv output");
+    need_activation(y, "conv output");
     if (implicit_conv(x, batch, 2 * h, 2 * w, 0, /*nearest2x=*/true, c, nullptr, nullptr, false, y, false)) return;
     Backend::upsample2x_conv2d(x, batch, h, w, c, scratch, y);
   }
   void conv2d(DeviceSpan x, int64_t batch, int64_t h, int64_t w, const ConvWeight& c, DeviceSpan y, bool padded_input,
               bool accumulate) override {
-    need_type(y, DType::F32, "conv output");
+    need_activation(y, "conv output");
     const int64_t oh = h + 2 * c.pad - c.kh + 1, ow = w + 2 * c.pad - c.kw + 1;
     AMSKV_CHECK(oh > 0 && ow > 0, "conv2d: invalid input size ", h, "x", w);
     const float* bias = bias_of(c);
     GemmCall g;
     g.ab_type = cuda_type(compute_);
-    g.d_type = CUDA_R_32F;
+    g.d_type = cuda_type(y.dtype());
     g.batch = static_cast<int>(batch);
     if (c.kh == 1 && c.kw == 1 && c.pad == 0) {
       // y_b [cout, P] = W [cout, cin] · x_b [cin, P], accumulated onto the bias (or onto y).
@@ -554,7 +557,7 @@ class CudaBackend final : public Backend {
         cuda::launch_convert(x.raw(), x.dtype(), converted.span().raw(), compute_, batch * c.cin * P, stream_);
         xin = converted;
       }
-      cuda::launch_bias_planes(ptr<float>(y), batch, c.cout, P, bias, accumulate, stream_);
+      cuda::launch_bias_planes(y.raw(), y.dtype(), batch, c.cout, P, bias, accumulate, stream_);
       g.m = P, g.n = c.cout, g.k = c.cin;
       g.a = xin.raw(), g.lda = P, g.stride_a = c.cin * P;
       g.b = c.packed.span().raw(), g.ldb = c.cin, g.stride_b = 0;
@@ -633,13 +636,13 @@ class CudaBackend final : public Backend {
   std::pair<DeviceBuffer, DeviceBuffer> group_norm_affine(DeviceSpan x, int64_t batch, int64_t channels, int64_t hw,
                                                           int64_t groups, DeviceSpan gamma, DeviceSpan beta,
                                                           float eps) {
-    need_type(x, DType::F32, "group norm input");
+    need_activation(x, "group norm input");
     AMSKV_CHECK(groups > 0 && channels % groups == 0, "group_norm: ", channels, " channels are not divisible into ",
                 groups, " groups");
     DeviceBuffer scale = alloc(DType::F32, batch * channels), shift = alloc(DType::F32, batch * channels);
     const int64_t parts = cuda::group_norm_parts(batch, groups, channels / groups * hw);
     DeviceBuffer partial = alloc(DType::F64, 2 * batch * groups * parts);
-    cuda::launch_group_norm_stats(ptr<const float>(x), batch, channels, hw, groups,
+    cuda::launch_group_norm_stats(x.raw(), x.dtype(), batch, channels, hw, groups,
                                   gamma.empty() ? nullptr : ptr<const float>(gamma),
                                   beta.empty() ? nullptr : ptr<const float>(beta), eps, ptr<double>(partial),
                                   ptr<float>(scale), ptr<float>(shift), stream_);
@@ -649,16 +652,17 @@ class CudaBackend final : public Backend {
   const float* bias_of(const ConvWeight& c) const { return c.bias.allocated() ? ptr<const float>(c.bias) : nullptr; }
 
   // The convolutions that need no columns: the implicit GEMM (wide planes, 16-bit compute) and the few-output
-  // kernel; false when neither takes this one. With `scale` and `shift` (per plane) an unpadded float32 x is
+  // kernel; false when neither takes this one. With `scale` and `shift` (per plane) an unpadded x is
   // normalised (then SiLU'd when `silu`) as it is read.
   bool direct_conv(DeviceSpan x, int64_t batch, int64_t h, int64_t w, int64_t in_pad, const ConvWeight& c,
                    const float* scale, const float* shift, bool silu, DeviceSpan y, bool accumulate) {
     if (implicit_conv(x, batch, h, w, in_pad, /*nearest2x=*/false, c, scale, shift, silu, y, accumulate)) return true;
     const int64_t K = c.packed.size() / c.cout;
-    // The few-output kernel stores float4s.
-    if (x.dtype() == DType::F32 && reinterpret_cast<uintptr_t>(y.raw()) % 16 == 0 &&
+    // The few-output kernel stores float32 float4s.
+    if ((x.dtype() == DType::F32 || x.dtype() == compute_) && y.dtype() == DType::F32 &&
+        reinterpret_cast<uintptr_t>(y.raw()) % 16 == 0 &&
         cuda::conv3x3_few_outputs_fits(c.cin, c.cout, h, w, c.kh, c.kw, c.pad, K)) {
-      cuda::launch_conv3x3_few_outputs(x.raw(), DType::F32, batch, c.cin, h, w, in_pad, c.packed.span().raw(), compute_,
+      cuda::launch_conv3x3_few_outputs(x.raw(), x.dtype(), batch, c.cin, h, w, in_pad, c.packed.span().raw(), compute_,
                                        K, c.cout, bias_of(c), scale, shift, silu, ptr<float>(y), accumulate, stream_);
       return true;
     }
@@ -678,17 +682,18 @@ class CudaBackend final : public Backend {
     const DeviceBuffer xs = alloc(compute_, cuda::conv3x3_implicit_scratch(batch, c.cin, h, w));
     cuda::launch_conv3x3_implicit(x.raw(), x.dtype(), batch, c.cin, h, w, in_pad, nearest2x, xs.span().raw(),
                                   c.packed.span().raw(), compute_, K, c.cout, bias_of(c), scale, shift, silu,
-                                  ptr<float>(y), accumulate, stream_);
+                                  y.raw(), y.dtype(), accumulate, stream_);
     return true;
   }
 
-  // y_b [cout, Q] (fp32) = W [cout, K] · cols_b [K, Q] for every image, written or accumulated onto y.
+  // y_b [cout, Q] (fp32 accumulation, y's type) = W [cout, K] · cols_b [K, Q] for every image, written or
+  // accumulated onto y.
   void columns_product(const DeviceBuffer& cols, int64_t batch, int64_t Q, const ConvWeight& c, DeviceSpan y,
                        bool accumulate) {
     const int64_t K = c.packed.size() / c.cout;
     GemmCall g;
     g.ab_type = cuda_type(compute_);
-    g.d_type = CUDA_R_32F;
+    g.d_type = cuda_type(y.dtype());
     g.batch = static_cast<int>(batch);
     g.m = Q, g.n = c.cout, g.k = K;
     g.a = cols.span().raw(), g.lda = Q, g.stride_a = K * Q;
@@ -714,6 +719,11 @@ class CudaBackend final : public Backend {
 
   static void need_type(DeviceSpan s, DType t, const char* what) {
     AMSKV_CHECK(s.dtype() == t, "cuda backend: ", what, " must be ", dtype_name(t), ", got ", dtype_name(s.dtype()));
+  }
+  // The decoder's activations: float32, or the compute dtype in which this backend keeps them.
+  void need_activation(DeviceSpan s, const char* what) const {
+    AMSKV_CHECK(s.dtype() == DType::F32 || s.dtype() == compute_, "cuda backend: ", what, " must be f32 or ",
+                dtype_name(compute_), ", got ", dtype_name(s.dtype()));
   }
 
   int device_;

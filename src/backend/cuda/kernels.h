@@ -42,8 +42,8 @@ void launch_cfg_blend(const float* logits, float t, float* guided, int64_t half,
 void launch_add_bias_columns(void* d, DType t, int64_t m, int64_t n, int64_t ldd, int64_t batch, int64_t stride,
                              const float* bias, cudaStream_t s);
 // y[b, c, :plane] = bias[c] (or += with accumulate): the starting value of a 1x1 convolution's product.
-void launch_bias_planes(float* y, int64_t batch, int64_t channels, int64_t plane, const float* bias, bool accumulate,
-                        cudaStream_t s);
+void launch_bias_planes(void* y, DType y_type, int64_t batch, int64_t channels, int64_t plane, const float* bias,
+                        bool accumulate, cudaStream_t s);
 void launch_accumulate(float* y, float a, const float* x1, float b, const float* x2, int64_t n, cudaStream_t s);
 void launch_to_unit_range(float* x, int64_t n, cudaStream_t s);
 
@@ -86,16 +86,18 @@ void launch_bicubic(const float* x, int64_t planes, int64_t in_h, int64_t in_w, 
                     cudaStream_t s);
 void launch_area(const float* x, int64_t planes, int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w, float* y,
                  cudaStream_t s);
-void launch_nearest_upsample2x(const float* x, int64_t planes, int64_t h, int64_t w, void* y, DType y_type,
-                               int64_t pad, cudaStream_t s);
+// The decoder's activations x below are float32 or 16-bit (x_type), as the backend keeps them.
+void launch_nearest_upsample2x(const void* x, DType x_type, int64_t planes, int64_t h, int64_t w, void* y,
+                               DType y_type, int64_t pad, cudaStream_t s);
 // Per (image, channel) scale and shift of GroupNorm: y = x·scale + shift (statistics in double). Each group
 // is summed in group_norm_parts(...) slices; `partial` holds 2 doubles per slice.
 int64_t group_norm_parts(int64_t batch, int64_t groups, int64_t count);
-void launch_group_norm_stats(const float* x, int64_t batch, int64_t channels, int64_t hw, int64_t groups,
+void launch_group_norm_stats(const void* x, DType x_type, int64_t batch, int64_t channels, int64_t hw, int64_t groups,
                              const float* gamma, const float* beta, float eps, double* partial, float* scale,
                              float* shift, cudaStream_t s);
-void launch_group_norm_apply(const float* x, int64_t batch, int64_t channels, int64_t h, int64_t w, int64_t pad,
-                             const float* scale, const float* shift, bool silu, void* y, DType y_type, cudaStream_t s);
+void launch_group_norm_apply(const void* x, DType x_type, int64_t batch, int64_t channels, int64_t h, int64_t w,
+                             int64_t pad, const float* scale, const float* shift, bool silu, void* y, DType y_type,
+                             cudaStream_t s);
 // The columns of a k×k convolution (stride 1, zero padding `pad`) for one product per image:
 // cols[b][(ky·kw + kx)·cin + ci][oy·ow + ox] = x[b][ci][oy + ky − pad][ox + kx − pad] (0 outside: rows tap by
 // tap, the order of the backend's packed k×k weights and of the implicit-GEMM kernel's k steps), with x
@@ -103,17 +105,17 @@ void launch_group_norm_apply(const float* x, int64_t batch, int64_t channels, in
 // image has `rows` rows (at least cin·kh·kw); the rows past cin·kh·kw are ones (they carry the bias).
 void launch_im2col(const void* x, DType x_type, int64_t batch, int64_t cin, int64_t h, int64_t w, int64_t in_pad,
                    int64_t kh, int64_t kw, int64_t pad, int64_t rows, void* cols, DType cols_type, cudaStream_t s);
-// The same for the GroupNorm (and SiLU) of an unpadded float32 x: each value becomes x·scale + shift of its
-// (image, channel) plane, then SiLU when `silu`, before it is written; the padding stays zero.
-void launch_im2col_group_norm(const float* x, int64_t batch, int64_t cin, int64_t h, int64_t w, int64_t kh, int64_t kw,
-                              int64_t pad, int64_t rows, const float* scale, const float* shift, bool silu, void* cols,
-                              DType cols_type, cudaStream_t s);
+// The same for the GroupNorm (and SiLU) of an unpadded x: each value becomes x·scale + shift of its (image,
+// channel) plane, then SiLU when `silu`, before it is written; the padding stays zero.
+void launch_im2col_group_norm(const void* x, DType x_type, int64_t batch, int64_t cin, int64_t h, int64_t w,
+                              int64_t kh, int64_t kw, int64_t pad, int64_t rows, const float* scale, const float* shift,
+                              bool silu, void* cols, DType cols_type, cudaStream_t s);
 // The implicit-GEMM 3×3 convolution (kernels_conv.cu) for planes of an even number of rows a multiple of 128
 // wide (or, with the wgmma kernel, a multiple of 4 rows of 64) and channel counts that its tiles take (cin a
 // multiple of 32, cout of 160), bf16 or f16 weights packed as for im2col ([cout][packed_k], k = tap·cin + ci).
-// y [batch, cout, h, w] (float32, aligned to conv3x3_implicit_output_alignment bytes) = conv(x) + bias, or +=
-// with accumulate. x: float32 or the compute type, zero-padded by in_pad (0 or 1); with `scale` (and `shift`,
-// [batch·cin]) an unpadded float32 x normalised per plane (then SiLU when `silu`) as it is read; with
+// y [batch, cout, h, w] (float32 or the compute type, aligned to conv3x3_implicit_output_alignment bytes) =
+// conv(x) + bias, or += with accumulate. x: float32 or the compute type, zero-padded by in_pad (0 or 1); with
+// `scale` (and `shift`, [batch·cin]) an unpadded x normalised per plane (then SiLU when `silu`) as it is read; with
 // `nearest2x` an unpadded x of h/2 × w/2 planes, upsampled ×2 (nearest) as it is read. `scratch` holds
 // conv3x3_implicit_scratch(...) compute-type values: the input rewritten position-major.
 bool conv3x3_implicit_fits(int64_t cin, int64_t cout, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t pad,
@@ -124,10 +126,10 @@ int64_t conv3x3_implicit_scratch(int64_t batch, int64_t cin, int64_t h, int64_t 
 void launch_conv3x3_implicit(const void* x, DType x_type, int64_t batch, int64_t cin, int64_t h, int64_t w,
                              int64_t in_pad, bool nearest2x, void* scratch, const void* packed, DType compute,
                              int64_t packed_k, int64_t cout, const float* bias, const float* scale, const float* shift,
-                             bool silu, float* y, bool accumulate, cudaStream_t s);
+                             bool silu, void* y, DType y_type, bool accumulate, cudaStream_t s);
 // A 3×3 convolution with 1 to 4 output channels on planes a multiple of 128 wide (cin a multiple of 8), in fp32
-// on CUDA cores: the arguments of launch_conv3x3_implicit but a float32 x, weights of any float type and no
-// scratch.
+// on CUDA cores: the arguments of launch_conv3x3_implicit but x float32 or of the weights' type, weights of any
+// float type, a float32 output and no scratch.
 bool conv3x3_few_outputs_fits(int64_t cin, int64_t cout, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t pad,
                               int64_t packed_k);
 void launch_conv3x3_few_outputs(const void* x, DType x_type, int64_t batch, int64_t cin, int64_t h, int64_t w,

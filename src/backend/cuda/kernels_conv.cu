@@ -90,10 +90,11 @@ __global__ void __launch_bounds__(256) to_position_major_kernel(const X* __restr
   }
 }
 
-template <class T>
+// Y: the output's type, float32 or the compute type T (the decoder's 16-bit activations).
+template <class T, class Y>
 __global__ void __launch_bounds__(kConvThreads, 1)
     conv3x3_kernel(const T* __restrict__ xs, int cin, int h, int w, const T* __restrict__ wk, int64_t K, int cout,
-                   const float* __restrict__ bias, float* __restrict__ y, bool accumulate) {
+                   const float* __restrict__ bias, Y* __restrict__ y, bool accumulate) {
   extern __shared__ __align__(16) unsigned char smem[];
   auto* stages = reinterpret_cast<ConvStage<T>*>(smem);
   const int stretches = w / kPositions;
@@ -170,23 +171,22 @@ __global__ void __launch_bounds__(kConvThreads, 1)
     for (int half = 0; half < 2; ++half) {
       const int co = co0 + wm * kWarpCouts + mt * 16 + g + 8 * half;
       const float add = bias ? bias[co] : 0.0f;
-      float* row = y + ((image * cout + co) * h + oy0 + wr) * int64_t{w} + ox0 + wn * kWarpPositions + 2 * t;
+      Y* row = y + ((image * cout + co) * h + oy0 + wr) * int64_t{w} + ox0 + wn * kWarpPositions + 2 * t;
 #pragma unroll
       for (int nt = 0; nt < kNTiles; ++nt) {
         float2 v = make_float2(acc[mt][nt][2 * half] + add, acc[mt][nt][2 * half + 1] + add);
-        float2* dst = reinterpret_cast<float2*>(row + nt * 8);
         if (accumulate) {
-          const float2 old = *dst;
+          const float2 old = load2(row + nt * 8);
           v.x += old.x, v.y += old.y;
         }
-        *dst = v;
+        store2(row + nt * 8, v.x, v.y);
       }
     }
 }
 
-template <class T, class X, class F>
+template <class T, class X, class Y, class F>
 void launch_conv3x3(const X* x, int64_t batch, int64_t cin, int64_t h, int64_t w, int64_t in_pad, bool nearest2x, T* xs,
-                    const void* packed, int64_t K, int64_t cout, const float* bias, float* y, bool accumulate, F f,
+                    const void* packed, int64_t K, int64_t cout, const float* bias, Y* y, bool accumulate, F f,
                     cudaStream_t s) {
   const auto spans = static_cast<unsigned>(((h + 2) * (w + 2) + kLayoutSpan - 1) / kLayoutSpan);
   to_position_major_kernel<T, X, F><<<dim3(spans, static_cast<unsigned>(cin / kChannels), static_cast<unsigned>(batch)),
@@ -194,21 +194,21 @@ void launch_conv3x3(const X* x, int64_t batch, int64_t cin, int64_t h, int64_t w
                                                    static_cast<int>(in_pad), nearest2x ? 1 : 0, xs, f);
   const int ci = static_cast<int>(cin), hi = static_cast<int>(h), wi = static_cast<int>(w), co = static_cast<int>(cout);
   const T* wk = static_cast<const T*>(packed);
-  // The wgmma kernel copies rows of 64 or 128 float32s with the copy engine: y's rows are 16-byte aligned
+  // The wgmma kernel copies rows of 64 or 128 values with the copy engine: y's rows are 16-byte aligned
   // when y is.
+  constexpr DType t = std::is_same_v<T, __half> ? DType::F16 : DType::BF16;
   if (conv3x3_wgmma_takes(h, w) && reinterpret_cast<uintptr_t>(y) % 16 == 0) {
-    launch_conv3x3_wgmma(xs, std::is_same_v<T, __half> ? DType::F16 : DType::BF16, batch, ci, hi, wi, wk, K, co, bias,
-                         y, accumulate, s);
+    launch_conv3x3_wgmma(xs, t, batch, ci, hi, wi, wk, K, co, bias, y, sizeof(Y) == 4 ? DType::F32 : t, accumulate, s);
     return;
   }
   constexpr int bytes = kConvStages * sizeof(ConvStage<T>);
   static const bool configured = [] {  // shared memory past 48 KB is opt-in, once per kernel
-    AMSKV_CUDA_CHECK(cudaFuncSetAttribute(conv3x3_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+    AMSKV_CUDA_CHECK(cudaFuncSetAttribute(conv3x3_kernel<T, Y>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
     return true;
   }();
   (void)configured;
-  conv3x3_kernel<T><<<conv3x3_grid(batch, h, w, cout), kConvThreads, bytes, s>>>(xs, ci, hi, wi, wk, K, co, bias, y,
-                                                                                accumulate);
+  conv3x3_kernel<T, Y><<<conv3x3_grid(batch, h, w, cout), kConvThreads, bytes, s>>>(xs, ci, hi, wi, wk, K, co, bias,
+                                                                                   y, accumulate);
 }
 
 // A convolution with a few output channels (the decoder's last one: 160 -> 3 at full resolution) is no
@@ -368,12 +368,13 @@ int64_t conv3x3_implicit_scratch(int64_t batch, int64_t cin, int64_t h, int64_t 
 void launch_conv3x3_implicit(const void* x, DType x_type, int64_t batch, int64_t cin, int64_t h, int64_t w,
                              int64_t in_pad, bool nearest2x, void* scratch, const void* packed, DType compute,
                              int64_t packed_k, int64_t cout, const float* bias, const float* scale, const float* shift,
-                             bool silu, float* y, bool accumulate, cudaStream_t s) {
+                             bool silu, void* y, DType y_type, bool accumulate, cudaStream_t s) {
   AMSKV_CHECK(conv3x3_implicit_fits(cin, cout, h, w, 3, 3, 1, packed_k, compute),
               "implicit conv: unsupported shape ", cin, "->", cout, " on ", h, "x", w);
   AMSKV_CHECK(batch > 0 && batch < 65536, "implicit conv: batch ", batch, " (1..65535)");
-  AMSKV_CHECK(!scale || (x_type == DType::F32 && in_pad == 0), "implicit conv: the normalised input must be unpadded float32");
+  AMSKV_CHECK(!scale || in_pad == 0, "implicit conv: the normalised input must be unpadded");
   AMSKV_CHECK(x_type == DType::F32 || x_type == compute, "implicit conv: input of type ", dtype_name(x_type));
+  AMSKV_CHECK(y_type == DType::F32 || y_type == compute, "implicit conv: output of type ", dtype_name(y_type));
   AMSKV_CHECK(!nearest2x || (!scale && in_pad == 0 && h % 2 == 0 && w % 2 == 0),
               "implicit conv: the input to upsample must be unpadded and not normalised, the output of even sides");
   AMSKV_CHECK(reinterpret_cast<uintptr_t>(y) % conv3x3_implicit_output_alignment(h, w) == 0,
@@ -382,15 +383,24 @@ void launch_conv3x3_implicit(const void* x, DType x_type, int64_t batch, int64_t
   auto run = [&](auto tag) {
     using T = decltype(tag);
     T* xs = static_cast<T*>(scratch);
-    auto conv = [&](const auto* input, auto f) {
-      launch_conv3x3<T>(input, batch, cin, h, w, in_pad, nearest2x, xs, packed, packed_k, cout, bias, y, accumulate, f, s);
+    auto conv_into = [&](const auto* input, auto f) {
+      if (y_type == DType::F32)
+        launch_conv3x3<T>(input, batch, cin, h, w, in_pad, nearest2x, xs, packed, packed_k, cout, bias,
+                          static_cast<float*>(y), accumulate, f, s);
+      else
+        launch_conv3x3<T>(input, batch, cin, h, w, in_pad, nearest2x, xs, packed, packed_k, cout, bias,
+                          static_cast<T*>(y), accumulate, f, s);
+    };
+    auto conv = [&](auto f) {
+      if (x_type == DType::F32)
+        conv_into(static_cast<const float*>(x), f);
+      else
+        conv_into(static_cast<const T*>(x), f);
     };
     if (scale)
-      conv(static_cast<const float*>(x), Normalised{scale, shift, silu});
-    else if (x_type == DType::F32)
-      conv(static_cast<const float*>(x), AsIs{});
+      conv(Normalised{scale, shift, silu});
     else
-      conv(static_cast<const T*>(x), AsIs{});
+      conv(AsIs{});
   };
   if (compute == DType::BF16)
     run(__nv_bfloat16{});
@@ -417,15 +427,21 @@ void launch_conv3x3_few_outputs(const void* x, DType x_type, int64_t batch, int6
               "->", cout, " on ", h, "x", w);
   AMSKV_CHECK(batch > 0 && batch < 65536, "few-output conv: batch ", batch, " (1..65535)");
   AMSKV_CHECK(!scale || in_pad == 0, "few-output conv: the normalised input must be unpadded");
-  AMSKV_CHECK(x_type == DType::F32, "few-output conv: input of type ", dtype_name(x_type), " (float32 only)");
+  AMSKV_CHECK(x_type == DType::F32 || x_type == weight_type, "few-output conv: input of type ", dtype_name(x_type),
+              " with weights of ", dtype_name(weight_type));
   AMSKV_CHECK(reinterpret_cast<uintptr_t>(y) % 16 == 0, "few-output conv: the output must be 16-byte aligned");
-  const float* xin = static_cast<const float*>(x);
   AMSKV_DISPATCH_FLOAT(weight_type, T, {
-    if (scale)
-      launch_few_outputs<T>(xin, batch, cin, h, w, in_pad, packed, packed_k, cout, bias, y, accumulate,
-                            Normalised{scale, shift, silu}, s);
+    auto run = [&](const auto* xin) {
+      if (scale)
+        launch_few_outputs<T>(xin, batch, cin, h, w, in_pad, packed, packed_k, cout, bias, y, accumulate,
+                              Normalised{scale, shift, silu}, s);
+      else
+        launch_few_outputs<T>(xin, batch, cin, h, w, in_pad, packed, packed_k, cout, bias, y, accumulate, AsIs{}, s);
+    };
+    if (x_type == DType::F32)
+      run(static_cast<const float*>(x));
     else
-      launch_few_outputs<T>(xin, batch, cin, h, w, in_pad, packed, packed_k, cout, bias, y, accumulate, AsIs{}, s);
+      run(static_cast<const T*>(x));
   });
   AMSKV_CUDA_LAUNCHED();
 }

@@ -29,10 +29,11 @@ bool conv3x3_wgmma_available();
 // Whether it runs here and takes planes of h rows of w: w a multiple of 128 with h even (the mma.sync kernel's
 // tiles), or w a multiple of 64 with h a multiple of 4.
 bool conv3x3_wgmma_takes(int64_t h, int64_t w);
-// y [batch][cout][h][w] (float32) = (or +=) conv(xs) + bias, with the wgmma kernel; `xs` and `wk` (packed
-// [cout][K] weights, taps then channels) of type `t` (BF16 or F16); channel counts as conv3x3_implicit_fits
-// takes, planes as conv3x3_wgmma_takes, y 16-byte aligned (its rows leave shared memory by bulk copies).
+// y [batch][cout][h][w] (float32 or `t`) = (or +=) conv(xs) + bias, with the wgmma kernel; `xs` and `wk`
+// (packed [cout][K] weights, taps then channels) of type `t` (BF16 or F16); channel counts as
+// conv3x3_implicit_fits takes, planes as conv3x3_wgmma_takes, y 16-byte aligned (its rows leave shared memory
+// by bulk copies).
 void launch_conv3x3_wgmma(const void* xs, DType t, int64_t batch, int cin, int h, int w, const void* wk, int64_t K,
-                          int cout, const float* bias, float* y, bool accumulate, cudaStream_t s);
+                          int cout, const float* bias, void* y, DType y_type, bool accumulate, cudaStream_t s);
 
 }  // namespace amskv::backend::cuda

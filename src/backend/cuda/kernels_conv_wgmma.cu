@@ -34,7 +34,10 @@ constexpr int kWgPositions = kRows * kPositions;                  // output posi
 constexpr int kWgThreads = kWgPositions / (64 * kWgTiles) * 128;  // two warpgroups
 constexpr int kWgWeightTap = kCouts * 64;                         // 20 atoms
 constexpr int kWgStages = 4;
-constexpr int kWgTileStride = kWgPositions + 4;                   // epilogue rows: channel pairs 8 banks apart
+// The epilogue's rows [channel][position]: channel pairs 8 banks apart (float32: 260 words; 16-bit: 264
+// halves, so that two lanes' neighbouring positions share a word), 16-byte aligned for the bulk copies.
+template <class Y>
+constexpr int kWgTileStride = sizeof(Y) == 4 ? kWgPositions + 4 : kWgPositions + 8;
 static_assert(kChannels == 32 && kCouts <= 256 && kChannels * 2 == 64);  // TMA boxes, 64-byte rows
 
 // Where a block's 256 output positions lie: kR rows of kP positions. Rows a multiple of 128 wide take the
@@ -50,16 +53,17 @@ struct WgShape {
   static constexpr int smem_bytes = kWgStages * stage_bytes + 2 * kWgStages * 8 + 512;  // + mbarriers, alignment
   static_assert(kR * kP == kWgPositions && kP % 64 == 0 && window <= 256 && kR <= 256);
   static_assert(window_bytes % 512 == 0 && stage_bytes % 512 == 0 && stage_load_bytes <= stage_bytes);
-  static_assert(kCouts * kWgTileStride * 4 <= kWgStages * stage_bytes);  // the epilogue's tile in the stages
+  static_assert(kCouts * kWgTileStride<float> * 4 <= kWgStages * stage_bytes);  // the epilogue's tile in the stages
 };
 using WideRows = WgShape<kRows, kPositions>;
 using Rows64 = WgShape<4, 64>;
 constexpr int kWgSmemBytes = std::max(WideRows::smem_bytes, Rows64::smem_bytes);
 
-template <class T, class S>
+// Y: the output's type, float32 or the compute type T (the decoder's 16-bit activations).
+template <class T, class S, class Y>
 __global__ void __launch_bounds__(kWgThreads, 1)
     conv3x3_wgmma_kernel(const __grid_constant__ CUtensorMap xs_map, const __grid_constant__ CUtensorMap wk_map,
-                         int cin, int h, int w, int cout, const float* __restrict__ bias, float* __restrict__ y,
+                         int cin, int h, int w, int cout, const float* __restrict__ bias, Y* __restrict__ y,
                          bool accumulate) {
 #if AMSKV_WGMMA
   extern __shared__ __align__(1024) unsigned char smem_raw[];
@@ -103,12 +107,13 @@ __global__ void __launch_bounds__(kWgThreads, 1)
     for (int i = 0; i < 80; ++i) acc[m][i] = 0.0f;
 
   // An accumulating convolution adds onto its residual in L2 at the end: ask for the block's 160 channels ×
-  // 256 positions (1280 lines of 128 bytes) while the products run.
+  // 256 positions (1280 lines of 128 bytes for float32, 640 for 16-bit) while the products run.
   const int64_t plane = int64_t{h} * w;
+  constexpr int kLine = 128 / sizeof(Y);  // values per 128-byte line
   if (accumulate)
-    for (int i = tid; i < kCouts * kWgPositions / 32; i += kWgThreads) {
-      const int n = i / (kWgPositions / 32), r = i / (S::positions / 32) % S::rows, l = i % (S::positions / 32);
-      prefetch_l2(y + (image * cout + co0 + n) * plane + int64_t{oy0 + r} * w + ox0 + 32 * l);
+    for (int i = tid; i < kCouts * kWgPositions / kLine; i += kWgThreads) {
+      const int n = i / (kWgPositions / kLine), r = i / (S::positions / kLine) % S::rows, l = i % (S::positions / kLine);
+      prefetch_l2(y + (image * cout + co0 + n) * plane + int64_t{oy0 + r} * w + ox0 + kLine * l);
     }
 
   for (int step = 0; step < steps; ++step) {
@@ -153,7 +158,8 @@ __global__ void __launch_bounds__(kWgThreads, 1)
   // read the residual and wrote float4s, the block waited for memory with nothing else running on its SM.
   __syncthreads();      // every warpgroup is done with the stages
   fence_proxy_async();  // the stages' last readers were the tensor cores: order the stores below after them
-  float* tile = reinterpret_cast<float*>(smem);
+  Y* tile = reinterpret_cast<Y*>(smem);
+  constexpr int kStride = kWgTileStride<Y>;
   const int p0 = wr * 64 * kWgTiles + ((tid >> 5) & 3) * 16 + g;
 #pragma unroll
   for (int j = 0; j < 20; ++j)
@@ -162,16 +168,17 @@ __global__ void __launch_bounds__(kWgThreads, 1)
       const int n = 8 * j + 2 * t + (e & 1);
       const float add = bias ? bias[co0 + n] : 0.0f;
 #pragma unroll
-      for (int m = 0; m < kWgTiles; ++m) tile[n * kWgTileStride + p0 + m * 64 + 8 * (e >> 1)] = acc[m][4 * j + e] + add;
+      for (int m = 0; m < kWgTiles; ++m) tile[n * kStride + p0 + m * 64 + 8 * (e >> 1)] = from_float<Y>(acc[m][4 * j + e] + add);
     }
   fence_proxy_async();  // the tile's stores are visible to the copy engine
   __syncthreads();
-  static_assert(kWgTileStride * 4 % 16 == 0 && S::positions * 4 % 16 == 0);
+  static_assert(kStride * sizeof(Y) % 16 == 0 && S::positions * sizeof(Y) % 16 == 0);
+  static_assert(kCouts * kStride * sizeof(Y) <= kWgStages * S::stage_bytes);
   for (int i = tid; i < kCouts * S::rows; i += kWgThreads) {
     const int n = i / S::rows, r = i % S::rows;
-    const float* src = tile + n * kWgTileStride + r * S::positions;
-    float* dst = y + (image * cout + co0 + n) * plane + int64_t{oy0 + r} * w + ox0;
-    bulk_copy_f32(dst, src, S::positions * 4, accumulate);
+    const Y* src = tile + n * kStride + r * S::positions;
+    Y* dst = y + (image * cout + co0 + n) * plane + int64_t{oy0 + r} * w + ox0;
+    bulk_copy_out(dst, src, S::positions * sizeof(Y), accumulate);
   }
   bulk_commit_and_wait_read();
 #else
@@ -228,9 +235,10 @@ bool conv3x3_wgmma_takes(int64_t h, int64_t w) {
 }
 
 void launch_conv3x3_wgmma(const void* xs, DType t, int64_t batch, int cin, int h, int w, const void* wk, int64_t K,
-                          int cout, const float* bias, float* y, bool accumulate, cudaStream_t s) {
+                          int cout, const float* bias, void* y, DType y_type, bool accumulate, cudaStream_t s) {
   AMSKV_CHECK(conv3x3_wgmma_available(), "wgmma conv: not available on this device or build");
   AMSKV_CHECK(conv3x3_wgmma_takes(h, w), "wgmma conv: no block shape for ", h, " rows of ", w);
+  AMSKV_CHECK(y_type == DType::F32 || y_type == t, "wgmma conv: output of type ", dtype_name(y_type));
   AMSKV_CHECK(reinterpret_cast<uintptr_t>(y) % 16 == 0, "wgmma conv: the output must be 16-byte aligned for the bulk copies");
   const bool wide = w % WideRows::positions == 0 && h % WideRows::rows == 0;
   const int rows = wide ? WideRows::rows : Rows64::rows, positions = wide ? WideRows::positions : Rows64::positions;
@@ -249,17 +257,24 @@ void launch_conv3x3_wgmma(const void* xs, DType t, int64_t batch, int cin, int h
   const cuuint32_t wk_box[2] = {kChannels, kCouts};
   const CUtensorMap xs_map = operand_map(xs, t, 4, xs_dims, xs_strides, xs_box);
   const CUtensorMap wk_map = operand_map(wk, t, 2, wk_dims, wk_strides, wk_box);
-  auto run = [&](auto type_tag, auto shape_tag) {
+  auto run_output = [&](auto type_tag, auto shape_tag, auto output_tag) {
     using T = decltype(type_tag);
     using S = decltype(shape_tag);
+    using Y = decltype(output_tag);
     static const bool configured = [] {  // shared memory past 48 KB is opt-in, once per kernel
-      AMSKV_CUDA_CHECK(cudaFuncSetAttribute(conv3x3_wgmma_kernel<T, S>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                            S::smem_bytes));
+      AMSKV_CUDA_CHECK(cudaFuncSetAttribute(conv3x3_wgmma_kernel<T, S, Y>,
+                                            cudaFuncAttributeMaxDynamicSharedMemorySize, S::smem_bytes));
       return true;
     }();
     (void)configured;
-    conv3x3_wgmma_kernel<T, S><<<grid, kWgThreads, S::smem_bytes, s>>>(xs_map, wk_map, cin, h, w, cout, bias, y,
-                                                                       accumulate);
+    conv3x3_wgmma_kernel<T, S, Y><<<grid, kWgThreads, S::smem_bytes, s>>>(xs_map, wk_map, cin, h, w, cout, bias,
+                                                                          static_cast<Y*>(y), accumulate);
+  };
+  auto run = [&](auto type_tag, auto shape_tag) {
+    if (y_type == DType::F32)
+      run_output(type_tag, shape_tag, float{});
+    else
+      run_output(type_tag, shape_tag, type_tag);
   };
   auto run_type = [&](auto shape_tag) {
     if (t == DType::BF16)

@@ -81,16 +81,16 @@ __global__ void area_kernel(const float* x, int64_t planes, int64_t ih, int64_t 
 
 // Plane-wise kernels: grid.y walks the planes, so positions inside a plane use 32-bit arithmetic.
 
-template <class Y>
-__global__ void nearest2x_kernel(const float* x, int64_t planes, int h, int w, Y* y, int pad) {
+template <class X, class Y>
+__global__ void nearest2x_kernel(const X* x, int64_t planes, int h, int w, Y* y, int pad) {
   const int hp = 2 * h + 2 * pad, wp = 2 * w + 2 * pad;
   for (int64_t p = blockIdx.y; p < planes; p += gridDim.y) {
-    const float* src = x + p * h * w;
+    const X* src = x + p * h * w;
     Y* dst = y + p * hp * wp;
     for (int o = blockIdx.x * blockDim.x + threadIdx.x; o < hp * wp; o += gridDim.x * blockDim.x) {
       const int r = o / wp - pad, c = o % wp - pad;
       const bool inside = r >= 0 && r < 2 * h && c >= 0 && c < 2 * w;
-      dst[o] = from_float<Y>(inside ? src[(r / 2) * w + c / 2] : 0.0f);
+      dst[o] = from_float<Y>(inside ? to_float(src[(r / 2) * w + c / 2]) : 0.0f);
     }
   }
 }
@@ -99,23 +99,24 @@ __global__ void nearest2x_kernel(const float* x, int64_t planes, int h, int w, Y
 // group left most of the card idle: 65 µs per call): each block sums (x − pivot) and its square over a slice
 // of its group in double, pivot = the group's first value (which keeps the variance free of cancellation:
 // activations of a group are of similar magnitude); then one block per group adds the slices up.
-__global__ void group_norm_partial_kernel(const float* __restrict__ x, int64_t count, int64_t slice,
+template <class X>
+__global__ void group_norm_partial_kernel(const X* __restrict__ x, int64_t count, int64_t slice,
                                           double* __restrict__ partial) {
   const int64_t unit = blockIdx.x, part = blockIdx.y;  // (image, group), slice of it
-  const float* p = x + unit * count;
-  const double pivot = p[0];
+  const X* p = x + unit * count;
+  const double pivot = to_float(p[0]);
   const int64_t begin = part * slice, end = min(count, begin + slice);
   double s = 0.0, q = 0.0;
-  if (count % 4 == 0 && slice % 4 == 0 && reinterpret_cast<uintptr_t>(p) % 16 == 0) {
+  if (count % 4 == 0 && slice % 4 == 0 && reinterpret_cast<uintptr_t>(p) % (4 * sizeof(X)) == 0) {
     for (int64_t i = begin + 4 * threadIdx.x; i < end; i += 4 * blockDim.x) {
-      const float4 v = *reinterpret_cast<const float4*>(p + i);
+      const float4 v = load4(p + i);
       const double a = v.x - pivot, b = v.y - pivot, c = v.z - pivot, d = v.w - pivot;
       s += (a + b) + (c + d);
       q += (a * a + b * b) + (c * c + d * d);
     }
   } else {
     for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
-      const double d = p[i] - pivot;
+      const double d = to_float(p[i]) - pivot;
       s += d;
       q += d * d;
     }
@@ -128,7 +129,8 @@ __global__ void group_norm_partial_kernel(const float* __restrict__ x, int64_t c
   }
 }
 
-__global__ void group_norm_finish_kernel(const float* __restrict__ x, int64_t channels, int64_t hw, int64_t groups,
+template <class X>
+__global__ void group_norm_finish_kernel(const X* __restrict__ x, int64_t channels, int64_t hw, int64_t groups,
                                          int64_t parts, const double* __restrict__ partial,
                                          const float* __restrict__ gamma, const float* __restrict__ beta, float eps,
                                          float* __restrict__ scale, float* __restrict__ shift) {
@@ -136,7 +138,7 @@ __global__ void group_norm_finish_kernel(const float* __restrict__ x, int64_t ch
   const int64_t b = unit / groups, g = unit % groups, cpg = channels / groups, count = cpg * hw;
   double s = 0.0, q = 0.0;
   for (int64_t i = 0; i < parts; ++i) s += partial[2 * (unit * parts + i)], q += partial[2 * (unit * parts + i) + 1];
-  const double pivot = x[unit * count];
+  const double pivot = to_float(x[unit * count]);
   const double shifted_mean = s / static_cast<double>(count);
   const double mean = pivot + shifted_mean;
   const double var = fmax(q / static_cast<double>(count) - shifted_mean * shifted_mean, 0.0);
@@ -149,19 +151,19 @@ __global__ void group_norm_finish_kernel(const float* __restrict__ x, int64_t ch
   }
 }
 
-template <class Y>
-__global__ void group_norm_apply_kernel(const float* x, int64_t planes, int h, int w, int pad, const float* scale,
+template <class X, class Y>
+__global__ void group_norm_apply_kernel(const X* x, int64_t planes, int h, int w, int pad, const float* scale,
                                         const float* shift, bool silu, Y* y) {
   const int hp = h + 2 * pad, wp = w + 2 * pad;
   for (int64_t p = blockIdx.y; p < planes; p += gridDim.y) {
-    const float* src = x + p * h * w;
+    const X* src = x + p * h * w;
     Y* dst = y + p * hp * wp;
     const float a = scale[p], b = shift[p];
     for (int o = blockIdx.x * blockDim.x + threadIdx.x; o < hp * wp; o += gridDim.x * blockDim.x) {
       const int r = o / wp - pad, c = o % wp - pad;
       float v = 0.0f;
       if (r >= 0 && r < h && c >= 0 && c < w) {
-        v = src[r * w + c] * a + b;
+        v = to_float(src[r * w + c]) * a + b;
         if (silu) v = v / (1.0f + expf(-v));
       }
       dst[o] = from_float<Y>(v);
@@ -340,14 +342,15 @@ void launch_area(const float* x, int64_t planes, int64_t in_h, int64_t in_w, int
   AMSKV_CUDA_LAUNCHED();
 }
 
-void launch_nearest_upsample2x(const float* x, int64_t planes, int64_t h, int64_t w, void* y, DType y_type,
-                               int64_t pad, cudaStream_t s) {
+void launch_nearest_upsample2x(const void* x, DType x_type, int64_t planes, int64_t h, int64_t w, void* y,
+                               DType y_type, int64_t pad, cudaStream_t s) {
   const int64_t n = planes * (2 * h + 2 * pad) * (2 * w + 2 * pad);
   if (n == 0) return;
-  AMSKV_DISPATCH_FLOAT(y_type, Y, {
-    nearest2x_kernel<Y><<<plane_grid(planes, n / planes, kThreads), kThreads, 0, s>>>(
-        x, planes, static_cast<int>(h), static_cast<int>(w), static_cast<Y*>(y), static_cast<int>(pad));
-  });
+  AMSKV_DISPATCH_FLOAT(x_type, X, AMSKV_DISPATCH_FLOAT(y_type, Y, {
+    nearest2x_kernel<X, Y><<<plane_grid(planes, n / planes, kThreads), kThreads, 0, s>>>(
+        static_cast<const X*>(x), planes, static_cast<int>(h), static_cast<int>(w), static_cast<Y*>(y),
+        static_cast<int>(pad));
+  }));
   AMSKV_CUDA_LAUNCHED();
 }
 
@@ -357,29 +360,34 @@ int64_t group_norm_parts(int64_t batch, int64_t groups, int64_t count) {
   return std::clamp<int64_t>(std::min(by_card, by_size), 1, 64);
 }
 
-void launch_group_norm_stats(const float* x, int64_t batch, int64_t channels, int64_t hw, int64_t groups,
+void launch_group_norm_stats(const void* x, DType x_type, int64_t batch, int64_t channels, int64_t hw, int64_t groups,
                              const float* gamma, const float* beta, float eps, double* partial, float* scale,
                              float* shift, cudaStream_t s) {
   if (batch * groups == 0) return;
   const int64_t count = channels / groups * hw, parts = group_norm_parts(batch, groups, count);
   const int64_t slice = ((count + parts - 1) / parts + 3) / 4 * 4;
-  group_norm_partial_kernel<<<dim3(static_cast<unsigned>(batch * groups), static_cast<unsigned>(parts)), 256, 0, s>>>(
-      x, count, slice, partial);
-  AMSKV_CUDA_LAUNCHED();
-  group_norm_finish_kernel<<<static_cast<unsigned>(batch * groups), 128, 0, s>>>(x, channels, hw, groups, parts, partial,
-                                                                                 gamma, beta, eps, scale, shift);
+  AMSKV_DISPATCH_FLOAT(x_type, X, {
+    const auto* xs = static_cast<const X*>(x);
+    group_norm_partial_kernel<X>
+        <<<dim3(static_cast<unsigned>(batch * groups), static_cast<unsigned>(parts)), 256, 0, s>>>(xs, count, slice,
+                                                                                                  partial);
+    AMSKV_CUDA_LAUNCHED();
+    group_norm_finish_kernel<X><<<static_cast<unsigned>(batch * groups), 128, 0, s>>>(
+        xs, channels, hw, groups, parts, partial, gamma, beta, eps, scale, shift);
+  });
   AMSKV_CUDA_LAUNCHED();
 }
 
-void launch_group_norm_apply(const float* x, int64_t batch, int64_t channels, int64_t h, int64_t w, int64_t pad,
-                             const float* scale, const float* shift, bool silu, void* y, DType y_type, cudaStream_t s) {
+void launch_group_norm_apply(const void* x, DType x_type, int64_t batch, int64_t channels, int64_t h, int64_t w,
+                             int64_t pad, const float* scale, const float* shift, bool silu, void* y, DType y_type,
+                             cudaStream_t s) {
   const int64_t n = batch * channels * (h + 2 * pad) * (w + 2 * pad);
   if (n == 0) return;
-  AMSKV_DISPATCH_FLOAT(y_type, Y, {
-    group_norm_apply_kernel<Y><<<plane_grid(batch * channels, n / (batch * channels), kThreads), kThreads, 0, s>>>(
-        x, batch * channels, static_cast<int>(h), static_cast<int>(w), static_cast<int>(pad), scale, shift, silu,
-        static_cast<Y*>(y));
-  });
+  AMSKV_DISPATCH_FLOAT(x_type, X, AMSKV_DISPATCH_FLOAT(y_type, Y, {
+    group_norm_apply_kernel<X, Y><<<plane_grid(batch * channels, n / (batch * channels), kThreads), kThreads, 0, s>>>(
+        static_cast<const X*>(x), batch * channels, static_cast<int>(h), static_cast<int>(w), static_cast<int>(pad),
+        scale, shift, silu, static_cast<Y*>(y));
+  }));
   AMSKV_CUDA_LAUNCHED();
 }
 
@@ -422,10 +430,10 @@ void launch_im2col(const void* x, DType x_type, int64_t batch, int64_t cin, int6
   im2col(x, x_type, batch, cin, h, w, in_pad, kh, kw, pad, rows, cols, cols_type, AsIs{}, s);
 }
 
-void launch_im2col_group_norm(const float* x, int64_t batch, int64_t cin, int64_t h, int64_t w, int64_t kh, int64_t kw,
-                              int64_t pad, int64_t rows, const float* scale, const float* shift, bool silu, void* cols,
-                              DType cols_type, cudaStream_t s) {
-  im2col(x, DType::F32, batch, cin, h, w, 0, kh, kw, pad, rows, cols, cols_type, Normalised{scale, shift, silu}, s);
+void launch_im2col_group_norm(const void* x, DType x_type, int64_t batch, int64_t cin, int64_t h, int64_t w,
+                              int64_t kh, int64_t kw, int64_t pad, int64_t rows, const float* scale, const float* shift,
+                              bool silu, void* cols, DType cols_type, cudaStream_t s) {
+  im2col(x, x_type, batch, cin, h, w, 0, kh, kw, pad, rows, cols, cols_type, Normalised{scale, shift, silu}, s);
 }
 
 void launch_softmax_rows(const float* sc, int64_t rows, int64_t cols, float scale, void* p, DType p_type,

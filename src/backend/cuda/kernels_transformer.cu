@@ -285,13 +285,14 @@ __global__ void add_bias_columns_kernel(T* d, int64_t m, int64_t n, int64_t ldd,
 }
 
 // grid.y walks the (image, channel) planes.
-__global__ void bias_planes_kernel(float* y, int64_t planes, int64_t channels, int64_t plane, const float* bias,
+template <class Y>
+__global__ void bias_planes_kernel(Y* y, int64_t planes, int64_t channels, int64_t plane, const float* bias,
                                    bool accumulate) {
   for (int64_t p = blockIdx.y; p < planes; p += gridDim.y) {
     const float v = bias ? bias[p % channels] : 0.0f;
-    float* d = y + p * plane;
+    Y* d = y + p * plane;
     for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < plane; i += int64_t{gridDim.x} * blockDim.x)
-      d[i] = accumulate ? d[i] + v : v;
+      d[i] = from_float<Y>(accumulate ? to_float(d[i]) + v : v);
   }
 }
 
@@ -474,12 +475,14 @@ void launch_add_bias_columns(void* d, DType t, int64_t m, int64_t n, int64_t ldd
   AMSKV_CUDA_LAUNCHED();
 }
 
-void launch_bias_planes(float* y, int64_t batch, int64_t channels, int64_t plane, const float* bias, bool accumulate,
-                        cudaStream_t s) {
+void launch_bias_planes(void* y, DType y_type, int64_t batch, int64_t channels, int64_t plane, const float* bias,
+                        bool accumulate, cudaStream_t s) {
   const int64_t n = batch * channels * plane;
   if (n == 0 || (accumulate && !bias)) return;
-  bias_planes_kernel<<<plane_grid(batch * channels, plane, kThreads), kThreads, 0, s>>>(y, batch * channels, channels,
-                                                                                      plane, bias, accumulate);
+  AMSKV_DISPATCH_FLOAT(y_type, Y, {
+    bias_planes_kernel<Y><<<plane_grid(batch * channels, plane, kThreads), kThreads, 0, s>>>(
+        static_cast<Y*>(y), batch * channels, channels, plane, bias, accumulate);
+  });
   AMSKV_CUDA_LAUNCHED();
 }
 

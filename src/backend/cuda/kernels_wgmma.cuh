@@ -58,20 +58,30 @@ __device__ __forceinline__ void fence_proxy_async() {
 #endif
 }
 // Bulk copies from shared to global memory by the copy engine (the async proxy): `bytes` (a multiple of 16,
-// both addresses 16-byte aligned) stored, or with `add` added onto the float32s there (the add happens in L2,
+// both addresses 16-byte aligned) stored, or with `add` added onto the values there (the add happens in L2,
 // and, as the PTX manual says of it, flushes subnormal inputs and results to zero: the CPU and the mma.sync
-// kernel keep them). The issuing thread commits its copies as one group and waits only until they have read
+// kernel keep them; 16-bit values are added in their own precision, as the reference's half-precision
+// residual sums are). The issuing thread commits its copies as one group and waits only until they have read
 // shared memory: the writes drain while the SM goes on, and the kernel's end makes them visible to later
 // kernels. That is enough only because nothing in the kernel reads the destination afterwards.
-__device__ __forceinline__ void bulk_copy_f32(float* dst, const float* src, uint32_t bytes, bool add) {
+template <class Y>
+__device__ __forceinline__ void bulk_copy_out(Y* dst, const Y* src, uint32_t bytes, bool add) {
 #if AMSKV_WGMMA
   const uint32_t from = shared_address(src);
-  if (add)
+  if (!add)
+    asm volatile("cp.async.bulk.global.shared::cta.bulk_group [%0], [%1], %2;\n" ::"l"(dst), "r"(from), "r"(bytes)
+                 : "memory");
+  else if constexpr (sizeof(Y) == 4)
     asm volatile("cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], %2;\n" ::"l"(dst),
                  "r"(from), "r"(bytes)
                  : "memory");
+  else if constexpr (std::is_same_v<Y, __nv_bfloat16>)
+    asm volatile("cp.reduce.async.bulk.global.shared::cta.bulk_group.add.noftz.bf16 [%0], [%1], %2;\n" ::"l"(dst),
+                 "r"(from), "r"(bytes)
+                 : "memory");
   else
-    asm volatile("cp.async.bulk.global.shared::cta.bulk_group [%0], [%1], %2;\n" ::"l"(dst), "r"(from), "r"(bytes)
+    asm volatile("cp.reduce.async.bulk.global.shared::cta.bulk_group.add.noftz.f16 [%0], [%1], %2;\n" ::"l"(dst),
+                 "r"(from), "r"(bytes)
                  : "memory");
 #endif
 }
