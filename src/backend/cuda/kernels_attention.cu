@@ -391,7 +391,7 @@ void launch_attention(const void* q, DType t, int64_t rows, int64_t heads, int64
   if (head_dim == kDh && (t == DType::BF16 || t == DType::F16)) {
     const int tiles = segment_tiles(segs);
     if (attention_wgmma_available())
-      launch_attention_wgmma(q, t, rows, heads, n, segs, tiles, out, s);
+      launch_attention_wgmma(q, t, rows, heads, n, segs, out, s);
     else if (t == DType::BF16)
       launch_flash<__nv_bfloat16>(q, rows, heads, n, segs, tiles, out, s);
     else

@@ -117,6 +117,16 @@ inline int segment_tiles(const SegmentList& s) {
   return tiles;
 }
 
+// Tiles of a list whose tiles are packed: a tile takes the next kTile keys whichever segments they are in,
+// so only the list's last tile is partial. VAR's scales are short lists of short segments (1, 4, 9, ..., 256
+// keys at 256px): a tile per segment padded a full cache's 680 keys of the last scale to 1024, and packed
+// they take 704.
+inline int packed_tiles(const SegmentList& s) {
+  int64_t keys = 0;
+  for (int i = 0; i < s.count; ++i) keys += s.tokens[i];
+  return static_cast<int>((keys + kTile - 1) / kTile);
+}
+
 // The device's multiprocessors: how many blocks a launch needs to fill it. Read once, at the first launch
 // (every attention launch asks; one device per process, as for the kernels' shared-memory opt-ins).
 inline int multiprocessors() {
@@ -139,6 +149,6 @@ inline bool has_8bit_segments(const SegmentList& s) {
 // The same flash attention on the warpgroup kernel; the caller checks attention_wgmma_available().
 bool attention_wgmma_available();
 void launch_attention_wgmma(const void* q, DType t, int64_t rows, int64_t heads, int64_t n, const SegmentList& segs,
-                            int tiles, void* out, cudaStream_t s);
+                            void* out, cudaStream_t s);
 
 }  // namespace amskv::backend::cuda

@@ -1,7 +1,9 @@
 // The flash attention of kernels_attention.cu on Hopper's warpgroup products (sm_90a), for lists of 16-bit
 // and 8-bit segments. A warpgroup takes 64 queries of one (row, head); a block of one or two warpgroups walks every
-// 64-key tile of every segment, brought into shared memory by cp.async two tiles ahead, in the 128-byte
-// swizzle. The scores are one wgmma m64n64k16 per 16 dims with the queries as register operands (loaded
+// 64-key tile of the list, brought into shared memory by cp.async two tiles ahead, in the 128-byte swizzle.
+// Lists of 16-bit segments are walked packed (packed_tiles): a tile takes the next 64 keys wherever they lie,
+// each row copied from its own segment, so that short segments share tiles; lists with 8-bit segments keep a
+// tile per segment (a tile's keys share its segment's type and scales). The scores are one wgmma m64n64k16 per 16 dims with the queries as register operands (loaded
 // once); the online softmax runs on the score registers, whose layout is the A operand's, so P·V is one
 // wgmma per 16 keys with the probabilities in registers and the value tile read transposed (MN-major) by
 // the instruction. Against the mma.sync kernel: no ldmatrix, no fragment loads from shared memory, and each
@@ -36,11 +38,29 @@ constexpr int kTile8Bytes = kTile * kDh;     // 64 rows of 64 bytes
 // padded so that every stage's 16-bit buffers keep the swizzle atoms' 1024-byte alignment.
 template <bool kInt8>
 constexpr int kStageBytes = kInt8 ? 2 * kTileBytes + 2 * kTile8Bytes + 1024 : 2 * kTileBytes;
+// Packed lists: the block's view of its segments in shared memory (this row and head's first key and value,
+// the token counts). Read from the parameter space with an index that differs between lanes, the list's
+// entries were fetched one lane at a time, in the path that issues every tile's copies: packing the tiles
+// first made attention a fifth slower although it has a fifth fewer tiles at d36.
+template <class T>
+struct SegmentTable {
+  const T* k[kMaxSegments];
+  const T* v[kMaxSegments];
+  int64_t tokens[kMaxSegments];
+};
 // The kernel has no static shared memory, so the dynamic area starts the block's shared memory, and its
-// declaration says so (the compiler takes the alignment from it).
+// declaration says so (the compiler takes the alignment from it). Packed lists' segment table follows the
+// stages.
 template <bool kInt8>
-constexpr int kSmemBytes = kStages * kStageBytes<kInt8>;
+constexpr int kSmemBytes = kStages * kStageBytes<kInt8> + (kInt8 ? 0 : static_cast<int>(sizeof(SegmentTable<void>)));
 static_assert(kStageBytes<true> % 1024 == 0 && 2 * kTileBytes + 2 * kTile8Bytes + 2 * kTile * 4 <= kStageBytes<true>);
+
+// Packed lists follow their rows instead (no segment per tile).
+struct NoCursor {
+  int segment = 0;
+  int64_t first = 0;
+  __device__ void advance(const SegmentList&) {}
+};
 
 // 2^x by the special-function unit alone, subnormal results flushed to zero: probabilities below 2^-126 of
 // the row's largest, negligible beside the row's sum (at least 1).
@@ -73,8 +93,46 @@ __global__ void __launch_bounds__(kGroups * 128, kGroups == 1 ? 4 : 2)
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
   const int64_t q0 = qt * kQueries + warp * 16;  // this warp's first query: rows 16·(warp % 4) of its warpgroup
 
-  TileCursor fetch;
+  // Packed lists: each thread copies chunk tid % 8 of the same kRowsPerThread rows of every tile, and follows
+  // each of those rows through the list (its segment and key there, 64 keys further per tile).
+  constexpr int kRowsPerThread = kTile * 8 / kThreads;
+  auto* table = reinterpret_cast<SegmentTable<T>*>(smem + kStages * kStageBytes<kInt8>);
+  int row_segment[kInt8 ? 1 : kRowsPerThread];
+  int64_t row_key[kInt8 ? 1 : kRowsPerThread];
+  if constexpr (!kInt8) {
+    for (int i = tid; i < segs.count; i += kThreads) {
+      table->k[i] = static_cast<const T*>(segs.k[i]) + rh * segs.head_stride[i];
+      table->v[i] = static_cast<const T*>(segs.v[i]) + rh * segs.head_stride[i];
+      table->tokens[i] = segs.tokens[i];
+    }
+    __syncthreads();
+#pragma unroll
+    for (int i = 0; i < kRowsPerThread; ++i) {
+      row_segment[i] = 0;
+      row_key[i] = (tid >> 3) + i * (kThreads / 8);
+      while (row_segment[i] < segs.count && row_key[i] >= table->tokens[row_segment[i]])
+        row_key[i] -= table->tokens[row_segment[i]++];
+    }
+  }
+  using Cursor = std::conditional_t<kInt8, TileCursor, NoCursor>;
+  Cursor fetch;
   auto prefetch = [&](int stage) {
+    if constexpr (!kInt8) {  // 8 chunks of 16 bytes per key, each row from its segment; rows past the end zeros
+      unsigned char* kb = k16(stage);
+      const int chunk = tid & 7;
+#pragma unroll
+      for (int i = 0; i < kRowsPerThread; ++i) {
+        const int row = (tid >> 3) + i * (kThreads / 8), sg = row_segment[i];
+        const bool ok = sg < segs.count;
+        const int64_t at = ok ? row_key[i] * kDh + chunk * 8 : 0;
+        copy16(kb + swizzled128(row, chunk), (ok ? table->k[sg] : table->k[0]) + at, ok);
+        copy16(kb + kTileBytes + swizzled128(row, chunk), (ok ? table->v[sg] : table->v[0]) + at, ok);
+        row_key[i] += kTile;
+        while (row_segment[i] < segs.count && row_key[i] >= table->tokens[row_segment[i]])
+          row_key[i] -= table->tokens[row_segment[i]++];
+      }
+      return;
+    }
     const int s = fetch.segment;
     const int64_t off = rh * segs.head_stride[s] + fetch.first * kDh, valid = segs.tokens[s] - fetch.first;
     if (kInt8 && segs.k_scale[s]) {  // 4 chunks of 16 bytes per key and the keys' scales; rows past the end zeros
@@ -120,7 +178,10 @@ __global__ void __launch_bounds__(kGroups * 128, kGroups == 1 ? 4 : 2)
   for (int i = 0; i < 32; ++i) o[i] = 0.0f;
   float m_row[2] = {-INFINITY, -INFINITY}, l_row[2] = {0.0f, 0.0f};  // rows g and g + 8
 
-  TileCursor compute;
+  Cursor compute;
+  int64_t keys = 0;  // packed lists: the keys in all, so that the last tile masks what lies past them
+  if constexpr (!kInt8)
+    for (int i = 0; i < segs.count; ++i) keys += segs.tokens[i];
   constexpr float kLog2e = 1.4426950408889634f;
   for (int tile = 0; tile < total_tiles; ++tile) {
     copy_wait<1>();       // this tile's group has landed (the newest may still be in flight)
@@ -171,8 +232,8 @@ __global__ void __launch_bounds__(kGroups * 128, kGroups == 1 ? 4 : 2)
       }
     }
 
-    // Keys past a segment's end (column 8j + 2t + e % 2 of element 4j + e).
-    const int64_t valid = segs.tokens[compute.segment] - compute.first;
+    // Keys past a segment's end, or the list's when packed (column 8j + 2t + e % 2 of element 4j + e).
+    const int64_t valid = kInt8 ? segs.tokens[compute.segment] - compute.first : keys - int64_t{tile} * kTile;
     if (valid < kTile) {
 #pragma unroll
       for (int i = 0; i < 32; ++i)
@@ -255,8 +316,9 @@ void launch(const void* q, int64_t rows, int64_t heads, int64_t n, const Segment
 }
 
 template <class T, bool kInt8>
-void launch(const void* q, int64_t rows, int64_t heads, int64_t n, const SegmentList& segs, int tiles, void* out,
-            bool two, cudaStream_t s) {
+void launch(const void* q, int64_t rows, int64_t heads, int64_t n, const SegmentList& segs, void* out, bool two,
+            cudaStream_t s) {
+  const int tiles = kInt8 ? segment_tiles(segs) : packed_tiles(segs);
   if (two)
     launch<T, 2, kInt8>(q, rows, heads, n, segs, tiles, out, s);
   else
@@ -264,12 +326,12 @@ void launch(const void* q, int64_t rows, int64_t heads, int64_t n, const Segment
 }
 
 template <class T>
-void launch(const void* q, int64_t rows, int64_t heads, int64_t n, const SegmentList& segs, int tiles, void* out,
-            bool two, cudaStream_t s) {
+void launch(const void* q, int64_t rows, int64_t heads, int64_t n, const SegmentList& segs, void* out, bool two,
+            cudaStream_t s) {
   if (has_8bit_segments(segs))
-    launch<T, true>(q, rows, heads, n, segs, tiles, out, two, s);
+    launch<T, true>(q, rows, heads, n, segs, out, two, s);
   else
-    launch<T, false>(q, rows, heads, n, segs, tiles, out, two, s);
+    launch<T, false>(q, rows, heads, n, segs, out, two, s);
 }
 
 }  // namespace
@@ -284,15 +346,15 @@ bool attention_wgmma_available() {
 // Two warpgroups per block (128 queries sharing each key tile) where that pads n no more than 64-query blocks
 // do and still gives every multiprocessor two blocks; one otherwise (small scales, batch 1).
 void launch_attention_wgmma(const void* q, DType t, int64_t rows, int64_t heads, int64_t n, const SegmentList& segs,
-                            int tiles, void* out, cudaStream_t s) {
+                            void* out, cudaStream_t s) {
   AMSKV_CHECK(attention_wgmma_available(), "wgmma attention: not available on this device or build");
   const int64_t tiles64 = (n + 63) / 64, tiles128 = (n + 127) / 128;
   const bool two = 2 * tiles128 == tiles64 && tiles128 * heads * rows >= 2 * int64_t{multiprocessors()};
   if (t == DType::BF16) {
-    launch<__nv_bfloat16>(q, rows, heads, n, segs, tiles, out, two, s);
+    launch<__nv_bfloat16>(q, rows, heads, n, segs, out, two, s);
   } else {
     AMSKV_CHECK(t == DType::F16, "wgmma attention: ", dtype_name(t), " queries (bf16 or f16 only)");
-    launch<__half>(q, rows, heads, n, segs, tiles, out, two, s);
+    launch<__half>(q, rows, heads, n, segs, out, two, s);
   }
   AMSKV_CUDA_LAUNCHED();
 }
