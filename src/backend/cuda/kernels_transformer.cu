@@ -135,37 +135,46 @@ __global__ void qk_norm_split_kernel(const T* qkv, int64_t rows, int64_t n, int6
   }
 }
 
-// Head widths that are a multiple of 64 (every VAR model: 64): each lane moves two neighbours in one access
-// (load2/store2), and q, k and v are all loaded before the reductions so that their reads overlap.
-template <class T, int kPairs>  // kPairs = dh / 64
+// Head widths that are a multiple of 64 (every VAR model: 64): half a warp per (row, token, head), each lane
+// moving four neighbours of q, k and v per 64 dims in one access each (load4/store4), all loaded before the
+// reductions. A warp per head with two-element accesses kept too few bytes in flight: 2.4 TB/s at d16
+// batch 128, where this kernel moves 63 GB per two generations.
+template <class T, int kQuads>  // kQuads = dh / 64
 __global__ void qk_norm_split_vec_kernel(const T* __restrict__ qkv, int64_t rows, int64_t n, int64_t heads,
                                          const float* __restrict__ tau, T* __restrict__ q, T* __restrict__ k,
                                          T* __restrict__ v) {
-  constexpr int dh = 64 * kPairs;
-  QkItem it;
-  if (!qk_item(rows, n, heads, dh, it)) return;
-  const int lane = threadIdx.x & 31;
-  const int64_t C = heads * dh, h = it.head, dst = it.dst;
-  const T* src = qkv + it.src;
-  float2 a[kPairs], b[kPairs], c[kPairs];
+  constexpr int dh = 64 * kQuads;
+  const int64_t item = (blockIdx.x * int64_t{blockDim.x} + threadIdx.x) >> 4;
+  const bool live = item < rows * n * heads;  // both halves of a warp take part in the reductions
+  const int64_t h = live ? item % heads : 0, t = (item / heads) % n, r = item / (heads * n);
+  const int64_t C = heads * dh, dst = ((r * heads + h) * n + t) * dh;
+  const T* src = qkv + (r * n + t) * 3 * C + h * dh;
+  const int i4 = 4 * (threadIdx.x & 15);
+  float4 a[kQuads], b[kQuads], c[kQuads];
   float qq = 0.0f, kk = 0.0f;
 #pragma unroll
-  for (int i = 0; i < kPairs; ++i) {
-    const int d = 64 * i + 2 * lane;
-    a[i] = load2(src + d), b[i] = load2(src + C + d), c[i] = load2(src + 2 * C + d);
-    qq += a[i].x * a[i].x + a[i].y * a[i].y;
-    kk += b[i].x * b[i].x + b[i].y * b[i].y;
+  for (int j = 0; j < kQuads; ++j) {
+    const int d = 64 * j + i4;
+    const float4 zero = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    a[j] = live ? load4(src + d) : zero, b[j] = live ? load4(src + C + d) : zero;
+    c[j] = live ? load4(src + 2 * C + d) : zero;
+    qq += (a[j].x * a[j].x + a[j].y * a[j].y) + (a[j].z * a[j].z + a[j].w * a[j].w);
+    kk += (b[j].x * b[j].x + b[j].y * b[j].y) + (b[j].z * b[j].z + b[j].w * b[j].w);
   }
-  qq = warp_sum(qq);
-  kk = warp_sum(kk);
+#pragma unroll
+  for (int o = 8; o > 0; o >>= 1) {  // within the half warp
+    qq += __shfl_xor_sync(0xffffffffu, qq, o);
+    kk += __shfl_xor_sync(0xffffffffu, kk, o);
+  }
+  if (!live) return;
   const float qs = tau[h] / fmaxf(sqrtf(qq), 1e-12f);
   const float ks = 1.0f / fmaxf(sqrtf(kk), 1e-12f);
 #pragma unroll
-  for (int i = 0; i < kPairs; ++i) {
-    const int d = 64 * i + 2 * lane;
-    store2(q + dst + d, a[i].x * qs, a[i].y * qs);
-    store2(k + dst + d, b[i].x * ks, b[i].y * ks);
-    store2(v + dst + d, c[i].x, c[i].y);
+  for (int j = 0; j < kQuads; ++j) {
+    const int d = 64 * j + i4;
+    store4(q + dst + d, make_float4(a[j].x * qs, a[j].y * qs, a[j].z * qs, a[j].w * qs));
+    store4(k + dst + d, make_float4(b[j].x * ks, b[j].y * ks, b[j].z * ks, b[j].w * ks));
+    store4(v + dst + d, c[j]);
   }
 }
 
@@ -374,17 +383,17 @@ void launch_qk_norm_split(const void* qkv, DType t, int64_t rows, int64_t n, int
   if (items == 0) return;
   constexpr int kWarps = 8;
   const auto blocks = static_cast<unsigned>((items + kWarps - 1) / kWarps);
+  const auto half_warp_blocks = static_cast<unsigned>((items + 2 * kWarps - 1) / (2 * kWarps));
   const size_t es = dtype_size(t);
-  const bool vec = (head_dim == 64 || head_dim == 128) && reinterpret_cast<uintptr_t>(qkv) % (2 * es) == 0 &&
-                   reinterpret_cast<uintptr_t>(q) % (2 * es) == 0 && reinterpret_cast<uintptr_t>(k) % (2 * es) == 0 &&
-                   reinterpret_cast<uintptr_t>(v) % (2 * es) == 0;
+  const bool vec = (head_dim == 64 || head_dim == 128) && aligned4(qkv, es) && aligned4(q, es) && aligned4(k, es) &&
+                   aligned4(v, es);
   AMSKV_DISPATCH_FLOAT(t, T, {
     const auto* src = static_cast<const T*>(qkv);
     auto *qd = static_cast<T*>(q), *kd = static_cast<T*>(k), *vd = static_cast<T*>(v);
     if (vec && head_dim == 64)
-      qk_norm_split_vec_kernel<T, 1><<<blocks, 32 * kWarps, 0, s>>>(src, rows, n, heads, tau, qd, kd, vd);
+      qk_norm_split_vec_kernel<T, 1><<<half_warp_blocks, 32 * kWarps, 0, s>>>(src, rows, n, heads, tau, qd, kd, vd);
     else if (vec)
-      qk_norm_split_vec_kernel<T, 2><<<blocks, 32 * kWarps, 0, s>>>(src, rows, n, heads, tau, qd, kd, vd);
+      qk_norm_split_vec_kernel<T, 2><<<half_warp_blocks, 32 * kWarps, 0, s>>>(src, rows, n, heads, tau, qd, kd, vd);
     else
       qk_norm_split_kernel<T><<<blocks, 32 * kWarps, 0, s>>>(src, rows, n, heads, head_dim, tau, qd, kd, vd);
   });
