@@ -42,50 +42,94 @@ struct ConvStage {
 // xs [image][h + 2][w + 2][cin] (compute type, zero border) = f(x), x [image][cin][h + 2·in_pad][w + 2·in_pad],
 // or with up = 1 the nearest ×2 upsampling of x [image][cin][h / 2][w / 2] (in_pad 0): the upsampled input never
 // reaches memory.
-// A block moves kLayoutSpan consecutive padded positions of one image (rows back to back, so a block may
-// start mid-row: it takes a row and a quarter at 256 wide, nearly five rows at 64) for 32 channels through
-// shared memory: it reads along the planes' rows, all its loads in flight at once (64 positions by 8 channels
-// per chunk, five chunks per thread), and writes 64 contiguous bytes per position. Blocks of 64 positions left a quarter of their
-// threads idle on a 130-position row and spent as long starting as moving data (~2 TB/s); blocks of one row
-// left four fifths of them idle on a 66-position row (0.6 TB/s).
-constexpr int kLayoutChunk = 64, kLayoutChunks = 5, kLayoutSpan = kLayoutChunk * kLayoutChunks;
-template <class T, class X, class F>
+// A block moves a span of consecutive padded positions of one image (rows back to back, so a block may start
+// mid-row: it takes a row and a quarter at 256 wide, nearly five rows at 64) for 32 channels through shared
+// memory: it reads along the planes' rows, all its loads in flight at once (64 lanes by 8 channels per chunk,
+// five chunks per thread), and writes 64 contiguous bytes per position. Blocks of 64 positions left a quarter
+// of their threads idle on a 130-position row and spent as long starting as moving data (~2 TB/s); blocks of
+// one row left four fifths of them idle on a 66-position row (0.6 TB/s).
+// The bytes in flight set its speed, and a thread's registers bound them: 16-bit inputs read a position at a
+// time (2 bytes per register) ran at 1.8 TB/s against float32's 3.1, and twice the positions per thread took
+// so many registers that one block fitted on a multiprocessor. Unpadded 16-bit inputs are therefore read in
+// pairs (kPairs): a lane takes padded positions 2q - 1 and 2q of the block, whose input columns xp - 2 and
+// xp - 1 (xp = 2q's padded column, even as w is) are one aligned 4-byte word, or, upsampling, one value;
+// 319 pairs and the block's first position make a span of 638. The tile holds the values rounded to T.
+constexpr int kLayoutChunk = 64, kLayoutChunks = 5;
+template <bool kPairs>
+constexpr int kLayoutSpanOf = kPairs ? 2 * kLayoutChunk * kLayoutChunks - 2 : kLayoutChunk * kLayoutChunks;
+constexpr int kLayoutSpan = kLayoutSpanOf<true>;  // the largest, for the bounds of the kernel's ints
+template <class T, class X, class F, bool kPairs>
 __global__ void __launch_bounds__(256) to_position_major_kernel(const X* __restrict__ x, int cin, int h, int w, int in_pad,
                                                                 int up, T* __restrict__ xs, F f) {
-  __shared__ float tile[kChannels][kLayoutSpan + 1];
-  const int wp = w + 2, p0 = blockIdx.x * kLayoutSpan, span = min(kLayoutSpan, (h + 2) * wp - p0);
+  static_assert(!kPairs || sizeof(X) == 2, "pairs of 16-bit values make a 4-byte word");
+  // Rows an odd number of words long: the four pieces' rows (8 apart) of the reads below fall 8 banks apart.
+  constexpr int kSpan = kLayoutSpanOf<kPairs>, kStride = (kSpan + 2) / 2 % 2 == 1 ? kSpan + 2 : kSpan + 4;
+  __shared__ __align__(16) T tile[kChannels][kStride];
+  const int wp = w + 2, p0 = blockIdx.x * kSpan, span = min(kSpan, (h + 2) * wp - p0);
   const int c0 = blockIdx.y * kChannels;
   const int64_t image = blockIdx.z, ih = (h >> up) + 2 * in_pad, iw = (w >> up) + 2 * in_pad;
   const int tid = threadIdx.x, j0 = tid % kLayoutChunk, cg = tid / kLayoutChunk;  // 8 channels each
-  // Padded position p0 + j is row yp, column xp: input row yp - 1, column xp - 1 (zero outside).
-  bool inside[kLayoutChunks];
-  float v[kLayoutChunks][8];
+  auto put = [&](int j, bool inside, float value, int64_t plane, int i) {
+    if (j >= 0 && j < span) tile[cg * 8 + i][j] = from_float<T>(inside ? transform_for<T>(f, value, plane) : 0.0f);
+  };
+  if constexpr (kPairs) {
+    // Pair q: positions 2q - 1 and 2q of the block (p0 is even). Outside the planes (2q's column 0: then
+    // 2q - 1 is the previous row's right border; a border row) both are zero.
+    bool inside[kLayoutChunks];
+    uint32_t raw[kLayoutChunks][8];
 #pragma unroll
-  for (int m = 0; m < kLayoutChunks; ++m) {
-    const int j = j0 + m * kLayoutChunk, yp = (p0 + j) / wp, iy = yp - 1, ix = p0 + j - yp * wp - 1;
-    inside[m] = j < span && iy >= 0 && iy < h && ix >= 0 && ix < w;
+    for (int m = 0; m < kLayoutChunks; ++m) {
+      const int b = 2 * (j0 + m * kLayoutChunk), yp = (p0 + b) / wp, iy = yp - 1, xb = p0 + b - yp * wp;
+      inside[m] = b - 1 < span && iy >= 0 && iy < h && xb >= 2;
 #pragma unroll
-    for (int i = 0; i < 8; ++i) {
-      const int64_t plane = image * cin + c0 + cg * 8 + i;
-      v[m][i] = inside[m] ? to_float(x[(plane * ih + (iy >> up) + in_pad) * iw + (ix >> up) + in_pad]) : 0.0f;
+      for (int i = 0; i < 8; ++i) {
+        const int64_t plane = image * cin + c0 + cg * 8 + i;
+        const X* row = x + (plane * ih + (iy >> up)) * iw;
+        if (!inside[m])
+          raw[m][i] = 0;
+        else if (up)
+          raw[m][i] = *reinterpret_cast<const uint16_t*>(row + ((xb - 2) >> 1)) * 0x10001u;  // both the one value
+        else
+          raw[m][i] = *reinterpret_cast<const uint32_t*>(row + xb - 2);
+      }
     }
-  }
 #pragma unroll
-  for (int m = 0; m < kLayoutChunks; ++m) {
-    const int j = j0 + m * kLayoutChunk;
+    for (int m = 0; m < kLayoutChunks; ++m) {
+      const int b = 2 * (j0 + m * kLayoutChunk);
 #pragma unroll
-    for (int i = 0; i < 8; ++i) {
-      const int64_t plane = image * cin + c0 + cg * 8 + i;
-      if (j < span) tile[cg * 8 + i][j] = inside[m] ? transform_for<T>(f, v[m][i], plane) : 0.0f;
+      for (int i = 0; i < 8; ++i) {
+        const int64_t plane = image * cin + c0 + cg * 8 + i;
+        const X* pair = reinterpret_cast<const X*>(&raw[m][i]);
+        put(b - 1, inside[m], to_float(pair[0]), plane, i);
+        put(b, inside[m], to_float(pair[1]), plane, i);
+      }
     }
+  } else {
+    // Padded position p0 + j is row yp, column xp: input row yp - 1, column xp - 1 (zero outside).
+    bool inside[kLayoutChunks];
+    float v[kLayoutChunks][8];
+#pragma unroll
+    for (int m = 0; m < kLayoutChunks; ++m) {
+      const int j = j0 + m * kLayoutChunk, yp = (p0 + j) / wp, iy = yp - 1, ix = p0 + j - yp * wp - 1;
+      inside[m] = j < span && iy >= 0 && iy < h && ix >= 0 && ix < w;
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        const int64_t plane = image * cin + c0 + cg * 8 + i;
+        v[m][i] = inside[m] ? to_float(x[(plane * ih + (iy >> up) + in_pad) * iw + (ix >> up) + in_pad]) : 0.0f;
+      }
+    }
+#pragma unroll
+    for (int m = 0; m < kLayoutChunks; ++m)
+#pragma unroll
+      for (int i = 0; i < 8; ++i) put(j0 + m * kLayoutChunk, inside[m], v[m][i], image * cin + c0 + cg * 8 + i, i);
   }
   __syncthreads();
   for (int k = tid; k < span * 4; k += blockDim.x) {
     const int j = k / 4, piece = k % 4;  // a position's 32 channels in four 16-byte stores
     uint4 out;
-    uint32_t* p = reinterpret_cast<uint32_t*>(&out);
+    T* e = reinterpret_cast<T*>(&out);
 #pragma unroll
-    for (int i = 0; i < 4; ++i) p[i] = Mma<T>::pack(tile[piece * 8 + 2 * i][j], tile[piece * 8 + 2 * i + 1][j]);
+    for (int i = 0; i < 8; ++i) e[i] = tile[piece * 8 + i][j];
     *reinterpret_cast<uint4*>(xs + (image * (h + 2) * wp + p0 + j) * cin + c0 + piece * 8) = out;
   }
 }
@@ -188,10 +232,24 @@ template <class T, class X, class Y, class F>
 void launch_conv3x3(const X* x, int64_t batch, int64_t cin, int64_t h, int64_t w, int64_t in_pad, bool nearest2x, T* xs,
                     const void* packed, int64_t K, int64_t cout, const float* bias, Y* y, bool accumulate, F f,
                     cudaStream_t s) {
-  const auto spans = static_cast<unsigned>(((h + 2) * (w + 2) + kLayoutSpan - 1) / kLayoutSpan);
-  to_position_major_kernel<T, X, F><<<dim3(spans, static_cast<unsigned>(cin / kChannels), static_cast<unsigned>(batch)),
-                                      256, 0, s>>>(x, static_cast<int>(cin), static_cast<int>(h), static_cast<int>(w),
-                                                   static_cast<int>(in_pad), nearest2x ? 1 : 0, xs, f);
+  auto layout = [&](auto pairs_tag) {
+    constexpr bool kPairs = decltype(pairs_tag)::value;
+    const auto spans = static_cast<unsigned>(((h + 2) * (w + 2) + kLayoutSpanOf<kPairs> - 1) / kLayoutSpanOf<kPairs>);
+    to_position_major_kernel<T, X, F, kPairs>
+        <<<dim3(spans, static_cast<unsigned>(cin / kChannels), static_cast<unsigned>(batch)), 256, 0, s>>>(
+            x, static_cast<int>(cin), static_cast<int>(h), static_cast<int>(w), static_cast<int>(in_pad),
+            nearest2x ? 1 : 0, xs, f);
+  };
+  // Pairs need 4-byte aligned rows: even widths (the implicit GEMM's are multiples of 64), unpadded input.
+  if constexpr (sizeof(X) == 2) {
+    if (in_pad == 0 && w % 2 == 0 && reinterpret_cast<uintptr_t>(x) % 4 == 0) {
+      layout(std::true_type{});
+    } else {
+      layout(std::false_type{});
+    }
+  } else {
+    layout(std::false_type{});
+  }
   const int ci = static_cast<int>(cin), hi = static_cast<int>(h), wi = static_cast<int>(w), co = static_cast<int>(cout);
   const T* wk = static_cast<const T*>(packed);
   // The wgmma kernel copies rows of 64 or 128 values with the copy engine: y's rows are 16-byte aligned
