@@ -1,21 +1,33 @@
 """Sums Nsight Compute's per-launch durations by kernel name: which kernels a run spends its GPU time in.
-  ncu --clock-control none --metrics gpu__time_duration.sum --csv <program> > launches.csv
-  python3 bench/kernel_times.py launches.csv [top]"""
+  ncu --clock-control none --metrics gpu__time_duration.sum[,dram__bytes_read.sum,dram__bytes_write.sum] \\
+      --csv <program> > launches.csv
+  python3 bench/kernel_times.py launches.csv [top]
+The CSV may be gzipped. With the DRAM byte counts it also prints each kernel's traffic and its rate: whether
+a memory-bound kernel runs near the card's bandwidth (about 4.8 TB/s on an H200)."""
 import csv
+import gzip
 import sys
 from collections import defaultdict
 
-rows = [line for line in open(sys.argv[1], errors="replace") if line.startswith('"')]
-total, count = defaultdict(float), defaultdict(int)
+TIME_UNITS = {"ns": 1e-6, "nsecond": 1e-6, "us": 1e-3, "usecond": 1e-3, "ms": 1.0, "msecond": 1.0}
+BYTE_UNITS = {"byte": 1.0, "Kbyte": 1e3, "Mbyte": 1e6, "Gbyte": 1e9, "Tbyte": 1e12}
+
+path = sys.argv[1]
+with (gzip.open(path, "rt", errors="replace") if path.endswith(".gz") else open(path, errors="replace")) as f:
+    rows = [line for line in f if line.startswith('"')]
+total, count, traffic = defaultdict(float), defaultdict(int), defaultdict(float)
 for r in csv.DictReader(rows):
-    if r.get("Metric Name") != "gpu__time_duration.sum":
-        continue
-    scale = {"ns": 1e-6, "nsecond": 1e-6, "us": 1e-3, "usecond": 1e-3, "ms": 1.0, "msecond": 1.0}[r["Metric Unit"]]
-    name = r["Kernel Name"][:90]
-    total[name] += float(r["Metric Value"].replace(",", "")) * scale
-    count[name] += 1
+    metric, name = r.get("Metric Name"), r["Kernel Name"][:90]
+    value = float(r["Metric Value"].replace(",", ""))
+    if metric == "gpu__time_duration.sum":
+        total[name] += value * TIME_UNITS[r["Metric Unit"]]
+        count[name] += 1
+    elif metric in ("dram__bytes_read.sum", "dram__bytes_write.sum"):
+        traffic[name] += value * BYTE_UNITS[r["Metric Unit"]]
 grand = sum(total.values())
 top = int(sys.argv[2]) if len(sys.argv) > 2 else 25
-print(f"{'ms':>9} {'share':>6} {'launches':>8}  kernel   (all kernels: {grand:.1f} ms)")
+bytes_columns = f" {'DRAM GB':>8} {'TB/s':>5}" if traffic else ""
+print(f"{'ms':>9} {'share':>6} {'launches':>8}{bytes_columns}  kernel   (all kernels: {grand:.1f} ms)")
 for name, ms in sorted(total.items(), key=lambda kv: -kv[1])[:top]:
-    print(f"{ms:9.2f} {100 * ms / grand:5.1f}% {count[name]:8d}  {name}")
+    extra = f" {traffic[name] / 1e9:8.2f} {traffic[name] / 1e9 / ms:5.2f}" if traffic else ""
+    print(f"{ms:9.2f} {100 * ms / grand:5.1f}% {count[name]:8d}{extra}  {name}")
