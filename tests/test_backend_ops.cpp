@@ -238,23 +238,27 @@ TEST_P(BackendOps, GatedResidualLayerNorm) {
     }
 }
 
-// Head widths of the paired-access kernel (64, 128) and of the general one (32).
+// Head widths of the vectorised kernel (64, 128; half a warp per head) and of the general one (32); an even
+// and an odd number of heads in all (a warp whose second half has none).
 TEST_P(BackendOps, QkNormSplit) {
-  for (int64_t dh : {64, 128, 32}) {
-    const int64_t rows = 3, n = 25, heads = 2;
+  for (auto [dh, heads] : {std::pair<int64_t, int64_t>{64, 2}, {128, 2}, {32, 2}, {64, 1}}) {
+    const int64_t rows = 3, n = 25;
     Pair qkv = put_compute(random(rows * n * 3 * heads * dh));
-    Pair tau = put_f32({3.5f, 17.0f});
+    const std::vector<float> taus{3.5f, 17.0f};
+    Pair tau = put_f32(std::vector<float>(taus.begin(), taus.begin() + heads));
     Pair q = zeros(rows * n * heads * dh, T_), k = zeros(rows * n * heads * dh, T_),
          v = zeros(rows * n * heads * dh, T_);
     cpu_.qk_norm_split(qkv.cpu, rows, n, heads, dh, tau.cpu, q.cpu, k.cpu, v.cpu);
     dev_->qk_norm_split(qkv.dev, rows, n, heads, dh, tau.dev, q.dev, k.dev, v.dev);
-    expect_close(q, out_tol(), cat("q, head width ", dh));
-    expect_close(k, out_tol(), cat("k, head width ", dh));
-    expect_close(v, 0.0, cat("v, head width ", dh));
+    expect_close(q, out_tol(), cat("q, head width ", dh, ", heads ", heads));
+    expect_close(k, out_tol(), cat("k, head width ", dh, ", heads ", heads));
+    expect_close(v, 0.0, cat("v, head width ", dh, ", heads ", heads));
   }
 }
 
-// Segments of different lengths in one slab with a larger capacity (head stride), plus the current scale.
+// Segments of different lengths in one slab with a larger capacity (head stride), plus the current scale;
+// side by side (the CUDA backend joins such segments into one) and one token apart (it cannot: a key tile
+// then spans several segments, and the list's end falls inside its last tile).
 TEST_P(BackendOps, AttentionOverSegments) {
   const int64_t heads = 3, dh = 64;
   for (auto [rows, n, lengths] : {std::tuple{2, 16, std::vector<int64_t>{1, 4, 9, 16}},
@@ -267,10 +271,13 @@ TEST_P(BackendOps, AttentionOverSegments) {
                                   // second fragment empty, then partly valid), and two
                                   std::tuple{128, 100, std::vector<int64_t>{1, 4, 9, 16, 25, 36, 64, 100}},
                                   std::tuple{128, 120, std::vector<int64_t>{1, 4, 9, 16, 25, 36, 64, 120}},
-                                  std::tuple{64, 256, std::vector<int64_t>{1, 4, 9, 16, 25, 36, 64, 100, 169, 256}}}) {
+                                  std::tuple{64, 256, std::vector<int64_t>{1, 4, 9, 16, 25, 36, 64, 100, 169, 256}},
+                                  // many one-token segments in the first key tile
+                                  std::tuple{2, 30, std::vector<int64_t>{1, 1, 1, 1, 4, 9, 16, 30}}}) {
     int64_t stored = 0;
     for (size_t i = 0; i + 1 < lengths.size(); ++i) stored += lengths[i];
-    const int64_t capacity = stored + 5;  // room left over, like a reserved slab
+    const auto gaps = static_cast<int64_t>(lengths.size()) - 1;  // one token after each stored segment, at most
+    const int64_t capacity = stored + gaps + 5;  // room left over, like a reserved slab
     // Unit-norm keys and tau-scaled queries, like the model's.
     auto unit = [&](int64_t count, float scale) {
       auto v = random(count * dh);
@@ -290,14 +297,14 @@ TEST_P(BackendOps, AttentionOverSegments) {
       Int8Slab k, v;
     };
     const int64_t blocks = rows * heads;
-    const Int8Store cpu8{quantized(cpu_, slab_k.cpu, blocks, capacity, stored, dh),
-                         quantized(cpu_, slab_v.cpu, blocks, capacity, stored, dh)};
-    const Int8Store dev8{quantized(*dev_, slab_k.dev, blocks, capacity, stored, dh),
-                         quantized(*dev_, slab_v.dev, blocks, capacity, stored, dh)};
+    const Int8Store cpu8{quantized(cpu_, slab_k.cpu, blocks, capacity, stored + gaps, dh),
+                         quantized(cpu_, slab_v.cpu, blocks, capacity, stored + gaps, dh)};
+    const Int8Store dev8{quantized(*dev_, slab_k.dev, blocks, capacity, stored + gaps, dh),
+                         quantized(*dev_, slab_v.dev, blocks, capacity, stored + gaps, dh)};
     // Stores: 16-bit, 8-bit, or 8-bit and 16-bit segments alternating (a list of both kinds).
     enum class Store { Bits16, Bits8, Mixed };
     auto segments = [&](const Pair& sk, const Pair& sv, const Pair& ck, const Pair& cv, bool cpu, const Int8Store* q8,
-                        Store store) {
+                        Store store, int64_t gap) {
       std::vector<AttentionSegment> s;
       int64_t off = 0;
       const DeviceSpan k = cpu ? sk.cpu.span() : sk.dev.span(), v = cpu ? sv.cpu.span() : sv.dev.span();
@@ -306,17 +313,18 @@ TEST_P(BackendOps, AttentionOverSegments) {
           s.push_back(int8_segment(q8->k, q8->v, off, lengths[i], capacity, dh));
         else
           s.push_back({k.slice(off * dh).raw(), v.slice(off * dh).raw(), lengths[i], capacity * dh, k.dtype()});
-        off += lengths[i];
+        off += lengths[i] + gap;
       }
       const DeviceSpan kk = cpu ? ck.cpu.span() : ck.dev.span(), vv = cpu ? cv.cpu.span() : cv.dev.span();
       s.push_back({kk.raw(), vv.raw(), n, n * dh, kk.dtype()});
       return s;
     };
     const int64_t keys = stored + n;
+    for (int64_t gap : {0, 1})
     for (Store store : {Store::Bits16, Store::Bits8, Store::Mixed})
     for (bool with_mass : {false, true}) {
-      const auto cs = segments(slab_k, slab_v, cur_k, cur_v, true, &cpu8, store);
-      const auto ds = segments(slab_k, slab_v, cur_k, cur_v, false, &dev8, store);
+      const auto cs = segments(slab_k, slab_v, cur_k, cur_v, true, &cpu8, store, gap);
+      const auto ds = segments(slab_k, slab_v, cur_k, cur_v, false, &dev8, store, gap);
       Pair out = zeros(rows * heads * n * dh, T_);
       std::vector<double> cm(rows * heads * cs.size()), dm(cm.size());
       std::vector<float> ck(rows * heads * keys), dk(ck.size());
@@ -329,7 +337,8 @@ TEST_P(BackendOps, AttentionOverSegments) {
           EXPECT_NEAR(dk[i], ck[i], T_ == DType::F32 ? 1e-4 : 0.05 * std::max(1.0f, ck[i])) << "key mass " << i;
       }
       expect_close(out, std::max(out_tol(), T_ == DType::F32 ? 1e-5 : 2e-2),
-                   cat("attention rows ", rows, " n ", n, " segments ", cs.size(), with_mass ? " with mass" : "",
+                   cat("attention rows ", rows, " n ", n, " segments ", cs.size(), gap ? " apart" : " side by side",
+                       with_mass ? " with mass" : "",
                        store == Store::Bits8 ? " (8-bit store)" : store == Store::Mixed ? " (mixed store)" : ""));
       if (with_mass) {
         for (size_t i = 0; i < cm.size(); ++i)
@@ -603,22 +612,21 @@ TEST_P(BackendOps, Conv2d) {
       }
     }
     // An output 8 but not 16 bytes aligned goes to the mma.sync kernel where the wgmma kernel would run (so a
-    // 9.0 device checks both; rows not a multiple of 128 wide, which only the wgmma kernel takes, go to the
-    // columns' product), an output 4 bytes aligned to the columns' product; for few-output shapes both go to
-    // the columns' product (that kernel stores float4s).
+    // 9.0 device checks both, for float32 and 16-bit outputs; rows not a multiple of 128 wide, which only the
+    // wgmma kernel takes, go to the columns' product), an output 4 bytes aligned to the columns' product; for
+    // few-output shapes both go to the columns' product (that kernel stores float4s).
     if (k != 3 || w % 64 != 0) continue;
     Pair x = put(xin, T_);
     for (DType yt : activation_types())
-      for (int64_t offset : {2, 1})
+      for (int64_t bytes : {8, 4})
         for (bool acc : {false, true}) {
-          const int64_t n = batch * cout * h * w;
+          const int64_t n = batch * cout * h * w, offset = bytes / static_cast<int64_t>(dtype_size(yt));
           Pair y = put(random(n + offset), yt);
           cpu_.conv2d(x.cpu, batch, h, w, cw, y.cpu.slice(offset, n), false, acc);
           dev_->conv2d(x.dev, batch, h, w, dw, y.dev.slice(offset, n), false, acc);
           expect_close(y.cpu.slice(offset, n), y.dev.slice(offset, n), conv_tol(yt),
-                       cat("conv 3x3 ", cin, "->", cout, " on ", h, "x", w, " into an output ",
-                           offset * static_cast<int64_t>(dtype_size(yt)), " bytes past an aligned address",
-                           acc ? ", accumulate" : "", " output ", dtype_name(yt)));
+                       cat("conv 3x3 ", cin, "->", cout, " on ", h, "x", w, " into an output ", bytes,
+                           " bytes past an aligned address", acc ? ", accumulate" : "", " output ", dtype_name(yt)));
         }
   }
 }
@@ -671,7 +679,6 @@ TEST_P(BackendOps, Upsample2xConv2d) {
     const Tensor wt = Tensor::from_vector<float>({cout, cin, 3, 3}, wv), bt = Tensor::from_vector<float>({cout}, bv);
     const auto cw = cpu_.make_conv(wt, &bt, 1), dw = dev_->make_conv(wt, &bt, 1);
     const auto xv = rounded(random(batch * cin * h * w), T_);  // exact in the compute type
-    Pair x = put_f32(xv);
     Pair scratch = zeros(batch * cin * (2 * h + 2) * (2 * w + 2), T_);
     for (DType at : activation_types()) {  // x and y both float32, or both the decoder's activation type
       Pair xa = put(xv, at);
@@ -682,15 +689,18 @@ TEST_P(BackendOps, Upsample2xConv2d) {
                    cat("upsample x2 + conv ", cin, "->", cout, " from ", h, "x", w, " activations ", dtype_name(at)));
     }
     // Outputs 8 and 4 bytes past an aligned address: the mma.sync kernel (upsampling on the way) at 128 wide,
-    // the composition at 64 wide and for every 4-byte offset.
-    for (int64_t offset : {2, 1}) {
-      const int64_t n = batch * cout * 4 * h * w;
-      Pair yo = put_f32(random(n + offset));
-      cpu_.upsample2x_conv2d(x.cpu, batch, h, w, cw, scratch.cpu, yo.cpu.slice(offset, n));
-      dev_->upsample2x_conv2d(x.dev, batch, h, w, dw, scratch.dev, yo.dev.slice(offset, n));
-      expect_close(yo.cpu.slice(offset, n), yo.dev.slice(offset, n), std::max(tol(), 1e-5),
-                   cat("upsample x2 + conv ", cin, "->", cout, " from ", h, "x", w, " into an output ", 4 * offset,
-                       " bytes past an aligned address"));
+    // the composition at 64 wide and for every 4-byte offset; float32 and 16-bit activations.
+    for (DType at : activation_types()) {
+      Pair xa = put(xv, at);
+      for (int64_t bytes : {8, 4}) {
+        const int64_t n = batch * cout * 4 * h * w, offset = bytes / static_cast<int64_t>(dtype_size(at));
+        Pair yo = put(random(n + offset), at);
+        cpu_.upsample2x_conv2d(xa.cpu, batch, h, w, cw, scratch.cpu, yo.cpu.slice(offset, n));
+        dev_->upsample2x_conv2d(xa.dev, batch, h, w, dw, scratch.dev, yo.dev.slice(offset, n));
+        expect_close(yo.cpu.slice(offset, n), yo.dev.slice(offset, n), conv_tol(at),
+                     cat("upsample x2 + conv ", cin, "->", cout, " from ", h, "x", w, " into an output ", bytes,
+                         " bytes past an aligned address, activations ", dtype_name(at)));
+      }
     }
   }
 }

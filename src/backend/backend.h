@@ -215,7 +215,7 @@ class Backend {
                                     uint64_t seed, uint64_t first_image, int scale, DeviceSpan codebook, int64_t dim,
                                     DeviceSpan h) = 0;
 
-  // --- latent (float32 NCHW planes) --------------------------------------------------------------------
+  // --- latent (float32 NCHW planes; nearest ×2 also takes the decoder's activations) ---------------------
   // PyTorch interpolate: bicubic (align_corners False, A = −0.75), area (adaptive average), nearest ×2 (y
   // written as zero-padded planes when pad > 0: the padded-input layout of conv2d).
   virtual void bicubic_resize(DeviceSpan x, int64_t planes, int64_t in_h, int64_t in_w, int64_t out_h,

@@ -143,6 +143,7 @@ class CudaBackend final : public Backend {
     const int64_t K = conv_packed_k(cin * k * k);
     if (k == 3 && cuda::conv3x3_implicit_fits(cin, cout, h, w, 3, 3, 1, K, compute_))
       return cuda::conv3x3_implicit_scratch(1, cin, h, w) * t;
+    // The few-output kernel writes float32 only: the decoder's last convolution, into the image.
     if (k == 3 && cuda::conv3x3_few_outputs_fits(cin, cout, h, w, 3, 3, 1, K)) return 0;
     return Backend::conv_scratch_bytes(cin, cout, h, w, k);
   }
@@ -557,6 +558,8 @@ class CudaBackend final : public Backend {
         cuda::launch_convert(x.raw(), x.dtype(), converted.span().raw(), compute_, batch * c.cin * P, stream_);
         xin = converted;
       }
+      // A 16-bit y takes the bias rounded to its type, then the product onto it: two roundings, far below
+      // the reference's own (its fp16 product plus bias).
       cuda::launch_bias_planes(y.raw(), y.dtype(), batch, c.cout, P, bias, accumulate, stream_);
       g.m = P, g.n = c.cout, g.k = c.cin;
       g.a = xin.raw(), g.lda = P, g.stride_a = c.cin * P;
@@ -670,7 +673,8 @@ class CudaBackend final : public Backend {
   }
   // The implicit GEMM for an output of h × w, when it takes this one (false otherwise): x as for direct_conv,
   // or with `nearest2x` unpadded planes of h/2 × w/2 that it upsamples as it reads them. Its kernels store
-  // float2 pairs (mma.sync) or bulk-copy 16-byte aligned rows (wgmma, the only one for 64-wide planes).
+  // pairs of values (mma.sync: float2, or two 16-bit values, for which 8-byte alignment is more than they need)
+  // or bulk-copy 16-byte aligned rows (wgmma, the only one for 64-wide planes).
   bool implicit_conv(DeviceSpan x, int64_t batch, int64_t h, int64_t w, int64_t in_pad, bool nearest2x,
                      const ConvWeight& c, const float* scale, const float* shift, bool silu, DeviceSpan y,
                      bool accumulate) {

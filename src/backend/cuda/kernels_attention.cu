@@ -389,13 +389,12 @@ void launch_attention(const void* q, DType t, int64_t rows, int64_t heads, int64
   if (rows * heads * n == 0) return;
   check_segments(segs, head_dim);
   if (head_dim == kDh && (t == DType::BF16 || t == DType::F16)) {
-    const int tiles = segment_tiles(segs);
     if (attention_wgmma_available())
-      launch_attention_wgmma(q, t, rows, heads, n, segs, out, s);
+      launch_attention_wgmma(q, t, rows, heads, n, segs, out, s);  // it counts its own tiles (packed or not)
     else if (t == DType::BF16)
-      launch_flash<__nv_bfloat16>(q, rows, heads, n, segs, tiles, out, s);
+      launch_flash<__nv_bfloat16>(q, rows, heads, n, segs, segment_tiles(segs), out, s);
     else
-      launch_flash<__half>(q, rows, heads, n, segs, tiles, out, s);
+      launch_flash<__half>(q, rows, heads, n, segs, segment_tiles(segs), out, s);
   } else {
     AMSKV_DISPATCH_FLOAT(t, T, launch_simple<T, false>(q, rows, heads, n, head_dim, segs, out, nullptr, nullptr, s));
   }

@@ -1,13 +1,14 @@
 // The flash attention of kernels_attention.cu on Hopper's warpgroup products (sm_90a), for lists of 16-bit
-// and 8-bit segments. A warpgroup takes 64 queries of one (row, head); a block of one or two warpgroups walks every
-// 64-key tile of the list, brought into shared memory by cp.async two tiles ahead, in the 128-byte swizzle.
-// Lists of 16-bit segments are walked packed (packed_tiles): a tile takes the next 64 keys wherever they lie,
-// each row copied from its own segment, so that short segments share tiles; lists with 8-bit segments keep a
-// tile per segment (a tile's keys share its segment's type and scales). The scores are one wgmma m64n64k16 per 16 dims with the queries as register operands (loaded
-// once); the online softmax runs on the score registers, whose layout is the A operand's, so P·V is one
-// wgmma per 16 keys with the probabilities in registers and the value tile read transposed (MN-major) by
-// the instruction. Against the mma.sync kernel: no ldmatrix, no fragment loads from shared memory, and each
-// 64×64×64 product of a warpgroup issued as four instructions rather than 32 per warp (64 with two fragments).
+// and 8-bit segments. A warpgroup takes 64 queries of one (row, head); a block of one or two warpgroups walks
+// every 64-key tile of the list, brought into shared memory by cp.async two tiles ahead, in the 128-byte
+// swizzle. Lists of 16-bit segments are walked packed (packed_tiles): a tile takes the next 64 keys wherever
+// they lie, each row copied from its own segment, so that short segments share tiles; lists with 8-bit
+// segments keep a tile per segment (a tile's keys share its segment's type and scales). The scores are one
+// wgmma m64n64k16 per 16 dims with the queries as register operands (loaded once); the online softmax runs on
+// the score registers, whose layout is the A operand's, so P·V is one wgmma per 16 keys with the
+// probabilities in registers and the value tile read transposed (MN-major) by the instruction. Against the
+// mma.sync kernel: no ldmatrix, no fragment loads from shared memory, and each 64×64×64 product of a
+// warpgroup issued as four instructions rather than 32 per warp (64 with two fragments).
 //
 // The softmax's arithmetic weighs as much as the products (two blocks of two warpgroups per multiprocessor
 // overlap one warpgroup's softmax with another's products): the exponent is one fused multiply-add and one

@@ -12,8 +12,8 @@
 // shifted by kx. The weights are most of what a block reads
 // (a tile of 128 positions read 460 KB of them for 4 MFLOP: one row per block left the kernel waiting on the
 // L2), so two rows share each weight tile. Products are mma.sync m16n8k16 with fp32 accumulation,
-// fragments by ldmatrix. The bias (fp32) is added in the epilogue, which writes the float32 output or
-// accumulates onto it.
+// fragments by ldmatrix. The bias (fp32) is added in the epilogue, which writes the output (float32, or the
+// decoder's 16-bit activations) or accumulates onto it.
 #include <cstdint>
 #include <type_traits>
 
@@ -43,7 +43,7 @@ struct ConvStage {
 // or with up = 1 the nearest ×2 upsampling of x [image][cin][h / 2][w / 2] (in_pad 0): the upsampled input never
 // reaches memory.
 // A block moves a span of consecutive padded positions of one image (rows back to back, so a block may start
-// mid-row: it takes a row and a quarter at 256 wide, nearly five rows at 64) for 32 channels through shared
+// mid-row: 320 positions are a row and a quarter at 256 wide, nearly five rows at 64) for 32 channels through shared
 // memory: it reads along the planes' rows, all its loads in flight at once (64 lanes by 8 channels per chunk,
 // five chunks per thread), and writes 64 contiguous bytes per position. Blocks of 64 positions left a quarter
 // of their threads idle on a 130-position row and spent as long starting as moving data (~2 TB/s); blocks of
@@ -52,8 +52,10 @@ struct ConvStage {
 // time (2 bytes per register) ran at 1.8 TB/s against float32's 3.1, and twice the positions per thread took
 // so many registers that one block fitted on a multiprocessor. Unpadded 16-bit inputs are therefore read in
 // pairs (kPairs): a lane takes padded positions 2q - 1 and 2q of the block, whose input columns xp - 2 and
-// xp - 1 (xp = 2q's padded column, even as w is) are one aligned 4-byte word, or, upsampling, one value;
-// 319 pairs and the block's first position make a span of 638. The tile holds the values rounded to T.
+// xp - 1 (xp = 2q's padded column, even as w is) are one aligned 4-byte word, or, upsampling, one value. The
+// 320 pairs cover positions -1 to 638, of which the span keeps 0 to 637 (the neighbours' blocks have -1 and
+// 638). Pairs read x unpadded (in_pad 0): the launcher takes them only then. The tile holds the values
+// rounded to T.
 constexpr int kLayoutChunk = 64, kLayoutChunks = 5;
 template <bool kPairs>
 constexpr int kLayoutSpanOf = kPairs ? 2 * kLayoutChunk * kLayoutChunks - 2 : kLayoutChunk * kLayoutChunks;

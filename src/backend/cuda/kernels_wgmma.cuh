@@ -58,10 +58,10 @@ __device__ __forceinline__ void fence_proxy_async() {
 #endif
 }
 // Bulk copies from shared to global memory by the copy engine (the async proxy): `bytes` (a multiple of 16,
-// both addresses 16-byte aligned) stored, or with `add` added onto the values there (the add happens in L2,
-// and, as the PTX manual says of it, flushes subnormal inputs and results to zero: the CPU and the mma.sync
-// kernel keep them; 16-bit values are added in their own precision, as the reference's half-precision
-// residual sums are). The issuing thread commits its copies as one group and waits only until they have read
+// both addresses 16-byte aligned) stored, or with `add` added onto the values there (the add happens in L2;
+// for float32, as the PTX manual says of it, it flushes subnormal inputs and results to zero, which the CPU
+// and the mma.sync kernel do not; 16-bit values are added with .noftz, which keeps them, in their own
+// precision, as the reference's half-precision residual sums are). The issuing thread commits its copies as one group and waits only until they have read
 // shared memory: the writes drain while the SM goes on, and the kernel's end makes them visible to later
 // kernels. That is enough only because nothing in the kernel reads the destination afterwards.
 template <class Y>
