@@ -662,7 +662,7 @@ class CudaBackend final : public Backend {
     if (implicit_conv(x, batch, h, w, in_pad, /*nearest2x=*/false, c, scale, shift, silu, y, accumulate)) return true;
     const int64_t K = c.packed.size() / c.cout;
     // The few-output kernel stores float32 float4s.
-    if ((x.dtype() == DType::F32 || x.dtype() == compute_) && y.dtype() == DType::F32 &&
+    if (activation_type(x.dtype()) && y.dtype() == DType::F32 &&
         reinterpret_cast<uintptr_t>(y.raw()) % 16 == 0 &&
         cuda::conv3x3_few_outputs_fits(c.cin, c.cout, h, w, c.kh, c.kw, c.pad, K)) {
       cuda::launch_conv3x3_few_outputs(x.raw(), x.dtype(), batch, c.cin, h, w, in_pad, c.packed.span().raw(), compute_,
@@ -679,7 +679,7 @@ class CudaBackend final : public Backend {
                      const ConvWeight& c, const float* scale, const float* shift, bool silu, DeviceSpan y,
                      bool accumulate) {
     const int64_t K = c.packed.size() / c.cout;
-    if ((x.dtype() != DType::F32 && x.dtype() != compute_) ||
+    if (!activation_type(x.dtype()) ||
         !cuda::conv3x3_implicit_fits(c.cin, c.cout, h, w, c.kh, c.kw, c.pad, K, compute_) ||
         reinterpret_cast<uintptr_t>(y.raw()) % cuda::conv3x3_implicit_output_alignment(h, w) != 0)
       return false;
@@ -725,9 +725,10 @@ class CudaBackend final : public Backend {
     AMSKV_CHECK(s.dtype() == t, "cuda backend: ", what, " must be ", dtype_name(t), ", got ", dtype_name(s.dtype()));
   }
   // The decoder's activations: float32, or the compute dtype in which this backend keeps them.
+  bool activation_type(DType t) const { return t == DType::F32 || t == compute_; }
   void need_activation(DeviceSpan s, const char* what) const {
-    AMSKV_CHECK(s.dtype() == DType::F32 || s.dtype() == compute_, "cuda backend: ", what, " must be f32 or ",
-                dtype_name(compute_), ", got ", dtype_name(s.dtype()));
+    AMSKV_CHECK(activation_type(s.dtype()), "cuda backend: ", what, " must be f32 or ", dtype_name(compute_), ", got ",
+                dtype_name(s.dtype()));
   }
 
   int device_;

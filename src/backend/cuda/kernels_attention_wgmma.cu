@@ -98,8 +98,14 @@ __global__ void __launch_bounds__(kGroups * 128, kGroups == 1 ? 4 : 2)
   // each of those rows through the list (its segment and key there, 64 keys further per tile).
   constexpr int kRowsPerThread = kTile * 8 / kThreads;
   auto* table = reinterpret_cast<SegmentTable<T>*>(smem + kStages * kStageBytes<kInt8>);
-  int row_segment[kInt8 ? 1 : kRowsPerThread];
-  int64_t row_key[kInt8 ? 1 : kRowsPerThread];
+  int row_segment[kInt8 ? 1 : kRowsPerThread] = {};
+  int64_t row_key[kInt8 ? 1 : kRowsPerThread] = {};
+  // Row i moves `keys` further through the list: its segment (segs.count past the end) and key there.
+  auto follow = [&](int i, int64_t keys) {
+    row_key[i] += keys;
+    while (row_segment[i] < segs.count && row_key[i] >= table->tokens[row_segment[i]])
+      row_key[i] -= table->tokens[row_segment[i]++];
+  };
   if constexpr (!kInt8) {
     for (int i = tid; i < segs.count; i += kThreads) {
       table->k[i] = static_cast<const T*>(segs.k[i]) + rh * segs.head_stride[i];
@@ -108,12 +114,7 @@ __global__ void __launch_bounds__(kGroups * 128, kGroups == 1 ? 4 : 2)
     }
     __syncthreads();
 #pragma unroll
-    for (int i = 0; i < kRowsPerThread; ++i) {
-      row_segment[i] = 0;
-      row_key[i] = (tid >> 3) + i * (kThreads / 8);
-      while (row_segment[i] < segs.count && row_key[i] >= table->tokens[row_segment[i]])
-        row_key[i] -= table->tokens[row_segment[i]++];
-    }
+    for (int i = 0; i < kRowsPerThread; ++i) follow(i, (tid >> 3) + i * (kThreads / 8));
   }
   using Cursor = std::conditional_t<kInt8, TileCursor, NoCursor>;
   Cursor fetch;
@@ -128,9 +129,7 @@ __global__ void __launch_bounds__(kGroups * 128, kGroups == 1 ? 4 : 2)
         const int64_t at = ok ? row_key[i] * kDh + chunk * 8 : 0;
         copy16(kb + swizzled128(row, chunk), (ok ? table->k[sg] : table->k[0]) + at, ok);
         copy16(kb + kTileBytes + swizzled128(row, chunk), (ok ? table->v[sg] : table->v[0]) + at, ok);
-        row_key[i] += kTile;
-        while (row_segment[i] < segs.count && row_key[i] >= table->tokens[row_segment[i]])
-          row_key[i] -= table->tokens[row_segment[i]++];
+        follow(i, kTile);
       }
       return;
     }

@@ -96,13 +96,13 @@ __global__ void __launch_bounds__(kNormThreads) layer_norm_modulate_vec_kernel(
   }
 }
 
-// The warp's (row, token, head) of the q/k split: its head in the fused qkv row and in the [rows][heads][n]
-// outputs. False for the warps past the end.
+// Item `item` = (row, token, head) of the q/k split: its head in the fused qkv row and in the [rows][heads][n]
+// outputs. False (`it` left as it was) past the end.
 struct QkItem {
   int64_t head, src, dst;
 };
-__device__ __forceinline__ bool qk_item(int64_t rows, int64_t n, int64_t heads, int64_t dh, QkItem& it) {
-  const int64_t item = blockIdx.x * int64_t{blockDim.x / 32} + threadIdx.x / 32;
+__device__ __forceinline__ bool qk_item(int64_t item, int64_t rows, int64_t n, int64_t heads, int64_t dh,
+                                        QkItem& it) {
   if (item >= rows * n * heads) return false;
   const int64_t h = item % heads, t = (item / heads) % n, r = item / (heads * n);
   it = {h, (r * n + t) * 3 * heads * dh + h * dh, ((r * heads + h) * n + t) * dh};
@@ -114,7 +114,7 @@ template <class T>
 __global__ void qk_norm_split_kernel(const T* qkv, int64_t rows, int64_t n, int64_t heads, int64_t dh,
                                      const float* tau, T* q, T* k, T* v) {
   QkItem it;
-  if (!qk_item(rows, n, heads, dh, it)) return;
+  if (!qk_item(blockIdx.x * int64_t{blockDim.x / 32} + threadIdx.x / 32, rows, n, heads, dh, it)) return;
   const int lane = threadIdx.x & 31;
   const int64_t C = heads * dh, h = it.head, dst = it.dst;
   const T* src = qkv + it.src;
@@ -144,11 +144,11 @@ __global__ void qk_norm_split_vec_kernel(const T* __restrict__ qkv, int64_t rows
                                          const float* __restrict__ tau, T* __restrict__ q, T* __restrict__ k,
                                          T* __restrict__ v) {
   constexpr int dh = 64 * kQuads;
-  const int64_t item = (blockIdx.x * int64_t{blockDim.x} + threadIdx.x) >> 4;
-  const bool live = item < rows * n * heads;  // both halves of a warp take part in the reductions
-  const int64_t h = live ? item % heads : 0, t = (item / heads) % n, r = item / (heads * n);
-  const int64_t C = heads * dh, dst = ((r * heads + h) * n + t) * dh;
-  const T* src = qkv + (r * n + t) * 3 * C + h * dh;
+  QkItem it{};  // a dead half warp keeps zeros: nothing of it is read or written
+  // Both halves of a warp take part in the reductions.
+  const bool live = qk_item((blockIdx.x * int64_t{blockDim.x} + threadIdx.x) >> 4, rows, n, heads, dh, it);
+  const int64_t C = heads * dh, h = it.head, dst = it.dst;
+  const T* src = qkv + it.src;
   const int i4 = 4 * (threadIdx.x & 15);
   float4 a[kQuads], b[kQuads], c[kQuads];
   float qq = 0.0f, kk = 0.0f;
