@@ -579,7 +579,8 @@ TEST_P(BackendOps, Conv2d) {
         std::tuple{2, 4, 64, 64, 160, 3, true}, std::tuple{1, 8, 64, 32, 320, 3, false},  // 64 wide
         std::tuple{1, 4, 192, 32, 160, 3, true},   // three 64-wide stretches
         std::tuple{1, 9, 128, 16, 3, 3, true}, std::tuple{2, 9, 256, 16, 4, 3, false},  // two column tiles
-        std::tuple{1, 8, 128, 8, 1, 3, true}}) {
+        std::tuple{1, 8, 128, 8, 1, 3, true},
+        std::tuple{1, 9, 128, 24, 3, 3, true}}) {  // an odd number of the few-output kernel's 8-channel chunks
     const int64_t pad = k / 2;
     const auto wv = rounded(random(cout * cin * k * k, -0.2f, 0.2f), T_), bv = random(cout);
     const Tensor wt = Tensor::from_vector<float>({cout, cin, k, k}, wv), bt = Tensor::from_vector<float>({cout}, bv);
@@ -611,6 +612,20 @@ TEST_P(BackendOps, Conv2d) {
           }
       }
     }
+    // The few-output kernel takes inputs at any element offset: one 2 values past an aligned address.
+    if (k == 3 && cout <= 4 && w % 128 == 0)
+      for (DType xt : {DType::F32, T_}) {
+        const int64_t n = batch * cin * h * w, offset = 2;
+        std::vector<float> shifted(static_cast<size_t>(offset), 0.0f);
+        shifted.insert(shifted.end(), xin.begin(), xin.end());
+        Pair x = put(shifted, xt);
+        Pair y = put(random(batch * cout * h * w), DType::F32);
+        cpu_.conv2d(x.cpu.slice(offset, n), batch, h, w, cw, y.cpu, false, false);
+        dev_->conv2d(x.dev.slice(offset, n), batch, h, w, dw, y.dev, false, false);
+        expect_close(y, conv_tol(DType::F32),
+                     cat("conv 3x3 ", cin, "->", cout, " on ", h, "x", w, " input ", dtype_name(xt),
+                         " 2 values past an aligned address"));
+      }
     // An output 8 but not 16 bytes aligned goes to the mma.sync kernel where the wgmma kernel would run (so a
     // 9.0 device checks both, for float32 and 16-bit outputs; rows not a multiple of 128 wide, which only the
     // wgmma kernel takes, go to the columns' product), an output 4 bytes aligned to the columns' product; for

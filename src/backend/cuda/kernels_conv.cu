@@ -56,6 +56,10 @@ struct ConvStage {
 // 320 pairs cover positions -1 to 638, of which the span keeps 0 to 637 (the neighbours' blocks have -1 and
 // 638). Pairs read x unpadded (in_pad 0): the launcher takes them only then. The tile holds the values
 // rounded to T.
+// A thread's values are its 8 channels of each of its positions: the tile holds them position-major, so that a
+// position's 8 values enter it in one 16-byte store and leave it in one 16-byte load, and every thread binds
+// its 8 planes' transforms (GroupNorm scale and shift) once. Stored a value at a time into a channel-major tile,
+// with the scale and shift read per value, the kernel issued four times as many memory instructions.
 constexpr int kLayoutChunk = 64, kLayoutChunks = 5;
 template <bool kPairs>
 constexpr int kLayoutSpanOf = kPairs ? 2 * kLayoutChunk * kLayoutChunks - 2 : kLayoutChunk * kLayoutChunks;
@@ -64,15 +68,19 @@ template <class T, class X, class F, bool kPairs>
 __global__ void __launch_bounds__(256) to_position_major_kernel(const X* __restrict__ x, int cin, int h, int w, int in_pad,
                                                                 int up, T* __restrict__ xs, F f) {
   static_assert(!kPairs || sizeof(X) == 2, "pairs of 16-bit values make a 4-byte word");
-  // Rows an odd number of words long: the four pieces' rows (8 apart) of the reads below fall 8 banks apart.
-  constexpr int kSpan = kLayoutSpanOf<kPairs>, kStride = (kSpan + 2) / 2 % 2 == 1 ? kSpan + 2 : kSpan + 4;
-  __shared__ __align__(16) T tile[kChannels][kStride];
+  static_assert(sizeof(T) == 2, "8 channels of a position are one 16-byte piece");
+  constexpr int kSpan = kLayoutSpanOf<kPairs>;
+  // A position's 32 channels as four 16-byte pieces: piece c of position j in slot (4j + c) ^ ((j / 2) % 8),
+  // within the 128-byte line of positions j and j ^ 1, so that the lanes' stores (consecutive positions, or
+  // every other one) and the reads (two positions' pieces) each cover the banks once.
+  __shared__ uint4 tile[kSpan * 4];
+  auto slot = [](int j, int piece) { return (4 * j + piece) ^ ((j >> 1) & 7); };
   const int wp = w + 2, p0 = blockIdx.x * kSpan, span = min(kSpan, (h + 2) * wp - p0);
   const int c0 = blockIdx.y * kChannels;
   const int64_t image = blockIdx.z, ih = (h >> up) + 2 * in_pad, iw = (w >> up) + 2 * in_pad;
   const int tid = threadIdx.x, j0 = tid % kLayoutChunk, cg = tid / kLayoutChunk;  // 8 channels each
-  auto put = [&](int j, bool inside, float value, int64_t plane, int i) {
-    if (j >= 0 && j < span) tile[cg * 8 + i][j] = from_float<T>(inside ? transform_for<T>(f, value, plane) : 0.0f);
+  auto put = [&](int j, uint4 piece) {  // position j of the span: the thread's 8 channels
+    if (j >= 0 && j < span) tile[slot(j, cg)] = piece;
   };
   if constexpr (kPairs) {
     // Pair q: positions 2q - 1 and 2q of the block (p0 is even). Outside the planes (2q's column 0: then
@@ -95,16 +103,27 @@ __global__ void __launch_bounds__(256) to_position_major_kernel(const X* __restr
           raw[m][i] = *reinterpret_cast<const uint32_t*>(row + xb - 2);
       }
     }
+    // Each pair becomes f's pair in T in place, a plane at a time (its scale and shift read once), so that
+    // nothing beside the 40 words stays live. Inputs of type T taken as they are are that already.
+    constexpr bool kAsRead = std::is_same_v<F, AsIs> && std::is_same_v<X, T>;
+#pragma unroll
+    for (int i = 0; i < (kAsRead ? 0 : 8); ++i) {
+      const auto g = f.at(image * cin + c0 + cg * 8 + i);
+#pragma unroll
+      for (int m = 0; m < kLayoutChunks; ++m) {
+        const X* pair = reinterpret_cast<const X*>(&raw[m][i]);
+        raw[m][i] = inside[m] ? Mma<T>::pack(transform_for<T>(g, to_float(pair[0])), transform_for<T>(g, to_float(pair[1])))
+                              : 0u;
+      }
+    }
 #pragma unroll
     for (int m = 0; m < kLayoutChunks; ++m) {
       const int b = 2 * (j0 + m * kLayoutChunk);
-#pragma unroll
-      for (int i = 0; i < 8; ++i) {
-        const int64_t plane = image * cin + c0 + cg * 8 + i;
-        const X* pair = reinterpret_cast<const X*>(&raw[m][i]);
-        put(b - 1, inside[m], to_float(pair[0]), plane, i);
-        put(b, inside[m], to_float(pair[1]), plane, i);
-      }
+      const uint32_t* r = raw[m];
+      put(b - 1, make_uint4(__byte_perm(r[0], r[1], 0x5410), __byte_perm(r[2], r[3], 0x5410),
+                            __byte_perm(r[4], r[5], 0x5410), __byte_perm(r[6], r[7], 0x5410)));  // the first halves
+      put(b, make_uint4(__byte_perm(r[0], r[1], 0x7632), __byte_perm(r[2], r[3], 0x7632),
+                        __byte_perm(r[4], r[5], 0x7632), __byte_perm(r[6], r[7], 0x7632)));  // the second halves
     }
   } else {
     // Padded position p0 + j is row yp, column xp: input row yp - 1, column xp - 1 (zero outside).
@@ -121,18 +140,22 @@ __global__ void __launch_bounds__(256) to_position_major_kernel(const X* __restr
       }
     }
 #pragma unroll
-    for (int m = 0; m < kLayoutChunks; ++m)
+    for (int i = 0; i < 8; ++i) {
+      const auto g = f.at(image * cin + c0 + cg * 8 + i);
 #pragma unroll
-      for (int i = 0; i < 8; ++i) put(j0 + m * kLayoutChunk, inside[m], v[m][i], image * cin + c0 + cg * 8 + i, i);
+      for (int m = 0; m < kLayoutChunks; ++m) v[m][i] = inside[m] ? transform_for<T>(g, v[m][i]) : 0.0f;
+    }
+#pragma unroll
+    for (int m = 0; m < kLayoutChunks; ++m) {
+      const float* u = v[m];
+      put(j0 + m * kLayoutChunk, make_uint4(Mma<T>::pack(u[0], u[1]), Mma<T>::pack(u[2], u[3]),
+                                            Mma<T>::pack(u[4], u[5]), Mma<T>::pack(u[6], u[7])));
+    }
   }
   __syncthreads();
   for (int k = tid; k < span * 4; k += blockDim.x) {
     const int j = k / 4, piece = k % 4;  // a position's 32 channels in four 16-byte stores
-    uint4 out;
-    T* e = reinterpret_cast<T*>(&out);
-#pragma unroll
-    for (int i = 0; i < 8; ++i) e[i] = tile[piece * 8 + i][j];
-    *reinterpret_cast<uint4*>(xs + (image * (h + 2) * wp + p0 + j) * cin + c0 + piece * 8) = out;
+    *reinterpret_cast<uint4*>(xs + (image * (h + 2) * wp + p0 + j) * cin + c0 + piece * 8) = tile[slot(j, piece)];
   }
 }
 
@@ -279,7 +302,10 @@ void launch_conv3x3(const X* x, int64_t batch, int64_t cin, int64_t h, int64_t w
 // channel and kernel row it reads the 6 inputs those need as one float4 and one float2, and per channel its
 // 9·kCout weights as float4s. Before, a thread took 4 positions 32 apart, read 3 inputs and 3 weights for
 // every 3 products, and split every loaded element's index by divisions: the 16 launches of two d16
-// generations of 256 images took 32.5–34.2 ms (two device calls), now 24.8 (Nsight Compute).
+// generations of 256 images took 32.5–34.2 ms (two device calls), now 24.8 (Nsight Compute). The kernel is
+// bound by issuing instructions, not by its loads (12.2 ms, 0.45 TB/s): staging the raw rows with cp.async in
+// two stages beside the tile, to overlap the loads with the products, halved the blocks per multiprocessor and
+// took 20.1 ms where this takes 12.2. Each row's plane binds its normalisation once.
 constexpr int kFewRows = 8, kFewCols = 128, kFewChannels = 8, kFewThreads = 256;
 constexpr int kFewStride = kFewCols + 4;  // 130 used; rows of 528 bytes keep every thread's float4 aligned
 constexpr int kFewTileRows = kFewChannels * (kFewRows + 2);  // (channel, input row) pairs of a chunk
@@ -325,11 +351,11 @@ __global__ void __launch_bounds__(kFewThreads) conv3x3_few_outputs_kernel(const 
 #pragma unroll
       for (int k = 0; k < 2; ++k) {
         const int row = row0 + k * kWarps;
+        const auto g = f.at(planes[k]);  // the row's plane: its scale and shift read once
 #pragma unroll
         for (int u = 0; u < 5; ++u) {
           const int j = lane + 32 * u;
-          if (row < kFewTileRows && j < kFewCols + 2)
-            tile[row][j] = inside[k][u] ? transform_for<T>(f, v[k][u], planes[k]) : 0.0f;
+          if (row < kFewTileRows && j < kFewCols + 2) tile[row][j] = inside[k][u] ? transform_for<T>(g, v[k][u]) : 0.0f;
         }
       }
     }

@@ -182,6 +182,7 @@ __global__ void im2col_kernel(const X* x, int64_t planes, int64_t cin, int64_t i
     const X* plane = x + p * ih * iw;
     Y* dst = cols + (p / cin) * image_stride + (p % cin) * per_tap;  // row (tap, channel): tap · cin + channel
     const int64_t tap_rows = cin * per_tap;
+    const auto g = f.at(p);
     // One thread per output position writes its value for every tap: consecutive threads write
     // consecutive positions of each tap's row, and the division happens once per position.
     for (int q = blockIdx.x * blockDim.x + threadIdx.x; q < per_tap; q += gridDim.x * blockDim.x) {
@@ -193,7 +194,7 @@ __global__ void im2col_kernel(const X* x, int64_t planes, int64_t cin, int64_t i
           const int xx = ox + kx - pad;
           const bool inside = row_in && xx >= 0 && xx < w;
           dst[(ky * kw + kx) * tap_rows + q] =
-              from_float<Y>(inside ? transform_for<Y>(f, to_float(plane[(yy + in_pad) * iw + xx + in_pad]), p) : 0.0f);
+              from_float<Y>(inside ? transform_for<Y>(g, to_float(plane[(yy + in_pad) * iw + xx + in_pad])) : 0.0f);
         }
       }
     }
@@ -236,6 +237,7 @@ __global__ void im2col8_kernel(const X* __restrict__ x, int64_t planes, int64_t 
     const X* plane = x + p * ih * iw;
     Y* dst = cols + (p / cin) * image_stride + (p % cin) * per_tap;  // row (tap, channel): tap · cin + channel
     const int64_t tap_rows = cin * per_tap;
+    const auto g = f.at(p);
     for (int gidx = blockIdx.x * blockDim.x + threadIdx.x; gidx < groups; gidx += gridDim.x * blockDim.x) {
       const int q = 8 * gidx, oy = q / ow, ox = q - oy * ow;
       for (int ky = 0; ky < kh; ++ky) {
@@ -245,7 +247,7 @@ __global__ void im2col8_kernel(const X* __restrict__ x, int64_t planes, int64_t 
 #pragma unroll
         for (int j = 0; j < 10; ++j) {
           const int xx = ox - pad + j;
-          window[j] = row_in && xx >= 0 && xx < w ? transform_for<Y>(f, to_float(plane[(yy + in_pad) * iw + xx + in_pad]), p)
+          window[j] = row_in && xx >= 0 && xx < w ? transform_for<Y>(g, to_float(plane[(yy + in_pad) * iw + xx + in_pad]))
                                                    : 0.0f;
         }
         for (int kx = 0; kx < kw; ++kx) {
