@@ -323,8 +323,8 @@ DeviceBuffer Vqvae::decode(DeviceSpan f_hat, int64_t batch, int64_t hw) const {
               " values, expected [", batch, ", ", C, ", ", hw, ", ", hw, "]");
   DeviceBuffer image = backend_.alloc(DType::F32, batch * out_c * side * side);
   if (batch == 0) return image;
-  // Passes of equal size, at most the backend's: 128 images in passes of at most 58 decode as 43, 43 and 42,
-  // not 58, 58 and a 12-image pass whose kernels fill part of the device.
+  // Passes of equal size, at most the backend's: 128 images in passes of at most 60 decode as 43, 43 and 42,
+  // not 60, 60 and an 8-image pass whose kernels fill part of the device.
   const int64_t most = std::clamp<int64_t>(
       backend_.decoder_images_per_pass(decoder_bytes_per_image(config_, hw, backend_)), 1, batch);
   const int64_t passes = (batch + most - 1) / most, per = (batch + passes - 1) / passes;

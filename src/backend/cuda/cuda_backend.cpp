@@ -124,7 +124,7 @@ class CudaBackend final : public Backend {
   // 16-bit decoder activations halve the traffic of its memory-bound kernels (the position-major layout, the
   // group-norm statistics, the convolutions' outputs); the reference's half-precision autocast keeps them so too.
   DType decoder_activation_dtype() const override { return compute_; }
-  // Passes of up to 6 GiB of decoder scratch (with 16-bit activations, 64 images at 256px): measured side by
+  // Passes of up to 6 GiB of decoder scratch (with 16-bit activations, about 60 images at 256px): measured side by
   // side on the H200, d16 batch 256 decoded in 388 ms with 32-image passes against 450 with 12-image (2 GiB)
   // ones, whose convolutions at 128 wide end in part-filled waves and whose per-pass kernels (group-norm
   // statistics, the last convolution) have few blocks.
