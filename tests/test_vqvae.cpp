@@ -30,6 +30,7 @@ namespace amskv {
 namespace {
 
 using model::Vqvae;
+using model::decode_pass_sizes;
 
 std::vector<float> random_vec(size_t n, uint32_t seed, float scale = 1.0f) {
   std::mt19937 g(seed);
@@ -410,6 +411,25 @@ TEST(VqvaeConfig, MissingAndUnexpectedKeys) {
   io::TensorMap var("var.pth");
   var.insert("class_emb.weight", Tensor::zeros(DType::F32, {11, 8}));
   expect_error_with(var, {"var.pth", "VAR transformer"});
+}
+
+TEST(VqvaeModel, DecodePassSizes) {
+  EXPECT_EQ(decode_pass_sizes(128, 60), (std::vector<int64_t>{43, 43, 42}));
+  EXPECT_EQ(decode_pass_sizes(128, 32), (std::vector<int64_t>{32, 32, 32, 32}));
+  EXPECT_EQ(decode_pass_sizes(5, 100), (std::vector<int64_t>{5}));
+  EXPECT_EQ(decode_pass_sizes(3, 0), (std::vector<int64_t>{1, 1, 1}));
+  EXPECT_THROW(decode_pass_sizes(0, 4), Error);
+  for (int64_t batch = 1; batch <= 70; ++batch)
+    for (int64_t most = 1; most <= 20; ++most) {
+      const auto sizes = decode_pass_sizes(batch, most);
+      int64_t sum = 0;
+      for (int64_t n : sizes) sum += n;
+      EXPECT_EQ(sum, batch);
+      EXPECT_EQ(static_cast<int64_t>(sizes.size()), (batch + std::min(most, batch) - 1) / std::min(most, batch));
+      EXPECT_LE(sizes.front(), most);
+      EXPECT_LE(sizes.front() - sizes.back(), 1);
+      EXPECT_TRUE(std::is_sorted(sizes.rbegin(), sizes.rend()));
+    }
 }
 
 TEST(VqvaeModel, SyntheticDecodeShapeAndRange) {

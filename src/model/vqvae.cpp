@@ -138,6 +138,15 @@ int64_t decoder_bytes_per_image(const VqvaeConfig& config, int64_t hw, const bac
          static_cast<int64_t>(dtype_size(backend.compute_dtype())) * std::max(s.pad, s.act) + s.conv_scratch;
 }
 
+std::vector<int64_t> decode_pass_sizes(int64_t batch, int64_t most) {
+  AMSKV_CHECK(batch > 0, "VQVAE decode: passes of ", batch, " images");
+  most = std::clamp<int64_t>(most, 1, batch);
+  const int64_t passes = (batch + most - 1) / most;
+  std::vector<int64_t> sizes(static_cast<size_t>(passes), batch / passes);
+  for (int64_t i = 0; i < batch % passes; ++i) ++sizes[static_cast<size_t>(i)];
+  return sizes;
+}
+
 struct Vqvae::Impl {
   backend::Backend& be;
   DeviceBuffer codebook;
@@ -323,11 +332,9 @@ DeviceBuffer Vqvae::decode(DeviceSpan f_hat, int64_t batch, int64_t hw) const {
               " values, expected [", batch, ", ", C, ", ", hw, ", ", hw, "]");
   DeviceBuffer image = backend_.alloc(DType::F32, batch * out_c * side * side);
   if (batch == 0) return image;
-  // Passes of equal size, at most the backend's: 128 images in passes of at most 60 decode as 43, 43 and 42,
-  // not 60, 60 and an 8-image pass whose kernels fill part of the device.
-  const int64_t most = std::clamp<int64_t>(
-      backend_.decoder_images_per_pass(decoder_bytes_per_image(config_, hw, backend_)), 1, batch);
-  const int64_t passes = (batch + most - 1) / most, per = (batch + passes - 1) / passes;
+  const std::vector<int64_t> passes =
+      decode_pass_sizes(batch, backend_.decoder_images_per_pass(decoder_bytes_per_image(config_, hw, backend_)));
+  const int64_t per = passes.front();  // the largest
   const DecoderSizes s = decoder_sizes(config_, hw);
   Workspace ws;
   const DType activation = backend_.decoder_activation_dtype();
@@ -336,10 +343,11 @@ DeviceBuffer Vqvae::decode(DeviceSpan f_hat, int64_t batch, int64_t hw) const {
   ws.tmp = backend_.alloc(activation, per * s.act);
   ws.pad = backend_.alloc(backend_.compute_dtype(), per * std::max(s.pad, s.act));
   ws.qkv = backend_.alloc(activation, per * std::max<int64_t>(s.qkv, 1));
-  for (int64_t b0 = 0; b0 < batch; b0 += per) {
-    const int64_t nb = std::min(per, batch - b0);
+  int64_t b0 = 0;
+  for (const int64_t nb : passes) {
     m.decode_pass(f_hat.slice(b0 * C * hw * hw, nb * C * hw * hw), nb, hw,
                   image.slice(b0 * out_c * side * side, nb * out_c * side * side), ws);
+    b0 += nb;
   }
   return image;
 }

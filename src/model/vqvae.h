@@ -22,6 +22,11 @@ int phi_index(int k, int K, int num_phi);
 // convolutions allocate; memory planning, no weights needed).
 int64_t decoder_bytes_per_image(const VqvaeConfig& config, int64_t hw, const backend::Backend& backend);
 
+// How decode splits `batch` images (batch > 0) into passes of at most `most` (clamped to 1 .. batch): as few
+// as that allows, their sizes at most one apart, the larger first. 128 images at most 60 at a time go as 43,
+// 43 and 42, not 60, 60 and a pass of 8 whose kernels fill part of the device.
+std::vector<int64_t> decode_pass_sizes(int64_t batch, int64_t most);
+
 class Vqvae {
  public:
   // Validates the tensors (infer_vqvae_config) and uploads them.
@@ -44,8 +49,8 @@ class Vqvae {
   // Next scale's input: area-downsample f_hat [B, Cvae, hw, hw] to out [B, Cvae, pn, pn].
   void next_map(backend::DeviceSpan f_hat, int64_t batch, int64_t hw, int64_t pn, backend::DeviceSpan out) const;
   // Images in [0, 1]: (clamp(decoder(post_quant_conv(f_hat)), −1, 1) + 1) / 2 for f_hat [B, Cvae, HW, HW];
-  // [B, 3, s·HW, s·HW] float32 with s = config().upsample_factor(). Runs the images in passes of the size the
-  // backend asks for.
+  // [B, 3, s·HW, s·HW] float32 with s = config().upsample_factor(). Runs the images in the passes of
+  // decode_pass_sizes, at most the backend's decoder_images_per_pass each.
   backend::DeviceBuffer decode(backend::DeviceSpan f_hat, int64_t batch, int64_t hw) const;
   // The same from and to host tensors (tests, tools).
   Tensor decode(const Tensor& f_hat) const;

@@ -302,10 +302,11 @@ void launch_conv3x3(const X* x, int64_t batch, int64_t cin, int64_t h, int64_t w
 // channel and kernel row it reads the 6 inputs those need as one float4 and one float2, and per channel its
 // 9·kCout weights as float4s. Before, a thread took 4 positions 32 apart, read 3 inputs and 3 weights for
 // every 3 products, and split every loaded element's index by divisions: the 16 launches of two d16
-// generations of 256 images took 32.5–34.2 ms (two device calls), now 24.8 (Nsight Compute). The kernel is
-// bound by issuing instructions, not by its loads (12.2 ms, 0.45 TB/s): staging the raw rows with cp.async in
-// two stages beside the tile, to overlap the loads with the products, halved the blocks per multiprocessor and
-// took 20.1 ms where this takes 12.2. Each row's plane binds its normalisation once.
+// generations of 256 images took 32.5–34.2 ms (two device calls), then 12.2 with 16-bit inputs (0.45 TB/s).
+// Its loads are not what holds it back, it seems, but issuing instructions: staging the raw rows with cp.async
+// in two stages beside the tile, so that the loads overlap the products, halved the blocks per multiprocessor
+// and took 20.1 ms against those 12.2. Binding each row's plane's normalisation once (one load of its scale
+// and shift per row, not per value) brought it to 10.8 ms (another device call).
 constexpr int kFewRows = 8, kFewCols = 128, kFewChannels = 8, kFewThreads = 256;
 constexpr int kFewStride = kFewCols + 4;  // 130 used; rows of 528 bytes keep every thread's float4 aligned
 constexpr int kFewTileRows = kFewChannels * (kFewRows + 2);  // (channel, input row) pairs of a chunk
