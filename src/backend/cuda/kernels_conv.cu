@@ -79,6 +79,7 @@ __global__ void __launch_bounds__(256) to_position_major_kernel(const X* __restr
   const int c0 = blockIdx.y * kChannels;
   const int64_t image = blockIdx.z, ih = (h >> up) + 2 * in_pad, iw = (w >> up) + 2 * in_pad;
   const int tid = threadIdx.x, j0 = tid % kLayoutChunk, cg = tid / kLayoutChunk;  // 8 channels each
+  auto plane_of = [&](int i) { return image * cin + c0 + cg * 8 + i; };  // the thread's channel i
   auto put = [&](int j, uint4 piece) {  // position j of the span: the thread's 8 channels
     if (j >= 0 && j < span) tile[slot(j, cg)] = piece;
   };
@@ -93,7 +94,7 @@ __global__ void __launch_bounds__(256) to_position_major_kernel(const X* __restr
       inside[m] = b - 1 < span && iy >= 0 && iy < h && xb >= 2;
 #pragma unroll
       for (int i = 0; i < 8; ++i) {
-        const int64_t plane = image * cin + c0 + cg * 8 + i;
+        const int64_t plane = plane_of(i);
         const X* row = x + (plane * ih + (iy >> up)) * iw;
         if (!inside[m])
           raw[m][i] = 0;
@@ -108,7 +109,7 @@ __global__ void __launch_bounds__(256) to_position_major_kernel(const X* __restr
     constexpr bool kAsRead = std::is_same_v<F, AsIs> && std::is_same_v<X, T>;
 #pragma unroll
     for (int i = 0; i < (kAsRead ? 0 : 8); ++i) {
-      const auto g = f.at(image * cin + c0 + cg * 8 + i);
+      const auto g = f.at(plane_of(i));
 #pragma unroll
       for (int m = 0; m < kLayoutChunks; ++m) {
         const X* pair = reinterpret_cast<const X*>(&raw[m][i]);
@@ -135,13 +136,13 @@ __global__ void __launch_bounds__(256) to_position_major_kernel(const X* __restr
       inside[m] = j < span && iy >= 0 && iy < h && ix >= 0 && ix < w;
 #pragma unroll
       for (int i = 0; i < 8; ++i) {
-        const int64_t plane = image * cin + c0 + cg * 8 + i;
+        const int64_t plane = plane_of(i);
         v[m][i] = inside[m] ? to_float(x[(plane * ih + (iy >> up) + in_pad) * iw + (ix >> up) + in_pad]) : 0.0f;
       }
     }
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
-      const auto g = f.at(image * cin + c0 + cg * 8 + i);
+      const auto g = f.at(plane_of(i));
 #pragma unroll
       for (int m = 0; m < kLayoutChunks; ++m) v[m][i] = inside[m] ? transform_for<T>(g, v[m][i]) : 0.0f;
     }

@@ -2,9 +2,9 @@
 // (image · channels + channel) before it enters the product: nothing, or the decoder's GroupNorm (per-plane
 // scale and shift) and SiLU, so that the normalised input never goes through memory.
 //
-// f.at(p) is f bound to plane p, its scale and shift read once: a kernel that transforms many values of a
-// few planes per thread binds them first. Read per value, they were most of the layout kernel's loads (two
-// per value beside half a load of input).
+// f.at(p) is f bound to plane p, its scale and shift read once: kernels bind a plane before transforming its
+// values. Read per value, they were most of the layout kernel's loads (two per value beside half a load of
+// input).
 #pragma once
 #include <cstdint>
 
@@ -49,10 +49,4 @@ __device__ __forceinline__ float transform_for(const G& g, float v) {
   else
     return g(v);
 }
-// f(v) for a value of plane p.
-template <class Y, class F>
-__device__ __forceinline__ float transform_for(const F& f, float v, int64_t p) {
-  return transform_for<Y>(f.at(p), v);
-}
-
 }  // namespace amskv::backend::cuda
