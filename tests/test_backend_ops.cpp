@@ -8,6 +8,7 @@
 #include <cmath>
 #include <limits>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "backend/cpu/cpu_backend.h"
@@ -730,8 +731,12 @@ TEST_P(BackendOps, SpatialAttention) {
 }
 
 TEST_P(BackendOps, KeySimilarity) {
-  const int64_t rows = 2, heads = 3, dh = 64;
-  for (auto [ps, cs] : {std::pair<int64_t, int64_t>{1, 2}, {3, 4}, {10, 13}}) {
+  const int64_t rows = 2, heads = 3;
+  // Head dimensions: the models' 64, an even one under two elements per lane, and an odd one (one element
+  // per access); sides up to 512px's last two scales.
+  for (auto [dh, ps, cs] : {std::tuple<int64_t, int64_t, int64_t>{64, 1, 2}, {64, 3, 4}, {64, 10, 13}, {64, 26, 32},
+                            {30, 3, 4}, {33, 5, 6}}) {
+    SCOPED_TRACE(cat("head dimension ", dh));
     Pair prev = put_compute(random(rows * heads * (ps * ps + 2) * dh));  // a slab with spare capacity
     Pair cur = put_compute(random(rows * heads * cs * cs * dh));
     const AttentionSegment cp{prev.cpu.span().raw(), prev.cpu.span().raw(), ps * ps, (ps * ps + 2) * dh, DType::F32};

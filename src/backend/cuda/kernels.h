@@ -141,7 +141,8 @@ void launch_softmax_rows(const float* s, int64_t rows, int64_t cols, float scale
                          cudaStream_t st);
 // *out = Σ values[i] / divisor, summed in an order fixed by the count alone (one block).
 void launch_mean_of(const double* values, int64_t count, double divisor, double* out, cudaStream_t s);
-// Per (row, head) block: Σ over current tokens of cos(bicubic-upsampled previous keys, current keys).
+// partial[rh], per (row, head): Σ over current tokens of cos(bicubic-upsampled previous keys, current keys),
+// summed in an order fixed by the sides alone.
 // The previous keys are of type t, or 8-bit with `prev_scale` (per token, prev_scale_stride per block).
 void launch_key_similarity(const void* prev, const float* prev_scale, int64_t prev_scale_stride, const void* cur,
                            DType t, int64_t blocks, int64_t prev_stride, int64_t cur_stride, int64_t prev_side,

@@ -274,44 +274,105 @@ __global__ void softmax_rows_kernel(const float* s, int64_t cols, float scale, P
   for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) out[j] = from_float<P>(expf(scale * r[j] - mx) * inv);
 }
 
+// kVec consecutive elements of a key row as floats: one 16-byte access of 8 16-bit values (two of 8 floats,
+// one 8-byte access of 8 int8 values times the token's scale) when kVec is 8, the launcher having checked the
+// alignment; one element when kVec is 1.
+template <int kVec, class P>
+__device__ __forceinline__ void load_keys(const P* p, float scale, float (&v)[kVec]) {
+  if constexpr (kVec == 1) {
+    if constexpr (std::is_same_v<P, int8_t>)
+      v[0] = static_cast<float>(*p) * scale;
+    else
+      v[0] = to_float(*p);
+  } else if constexpr (std::is_same_v<P, int8_t>) {
+    const uint2 raw = *reinterpret_cast<const uint2*>(p);
+    const int8_t* e = reinterpret_cast<const int8_t*>(&raw);
+    for (int i = 0; i < 8; ++i) v[i] = static_cast<float>(e[i]) * scale;
+  } else if constexpr (sizeof(P) == 4) {
+    const float4 a = load4(p), b = load4(p + 4);
+    v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
+  } else {
+    const uint4 raw = *reinterpret_cast<const uint4*>(p);
+    const P* e = reinterpret_cast<const P*>(&raw);
+    for (int i = 0; i < 8; ++i) v[i] = to_float(e[i]);
+  }
+}
+
+constexpr int kSimilarityLanes = 8;  // lanes per current token: a warp compares 4 tokens at once
+
 // P: the previous keys' element type, T or int8_t (an 8-bit store's, times prev_scale per token).
-template <class T, class P>
+template <class T, class P, int kVec>
 __global__ void key_similarity_kernel(const P* prev, const float* prev_scale, int64_t prev_scale_stride, const T* cur,
-                                      int64_t prev_stride, int64_t cur_stride, int64_t ps, int64_t cs, int64_t dh,
+                                      int64_t prev_stride, int64_t cur_stride, int64_t blocks, int ps, int cs, int dh,
                                       double* partial) {
-  // One warp per current token, its lanes splitting the head dimension: a thread per token left 4 of 256
-  // threads busy at scale 1, each walking 64 dimensions of 16-tap samples (~0.4 ms a layer at batch 128,
-  // which made AMS-KV's online decision slower than the full cache).
-  const int64_t rh = blockIdx.x;
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  // One warp per (row, head), its 8-lane groups taking 4 current tokens at a time, each lane kVec elements of
+  // the head dimension per step. The taps of every output row and column depend on the sides alone: they are
+  // computed once per block (in double, as cpu::bicubic_taps) into shared memory. A block per (row, head) and
+  // a warp per token, with per-token taps and reductions, made this kernel ~0.15 ms a layer at d30 batch
+  // 128 (~25 ms of a 1.1 s generation) and AMS-KV's online decision slower than the full cache.
+  extern __shared__ int4 similarity_taps[];
+  int4* tap_index = similarity_taps;                               // [cs] source indices, clamped
+  float4* tap_weight = reinterpret_cast<float4*>(tap_index + cs);  // [cs]
+  for (int o = threadIdx.x; o < cs; o += blockDim.x) {
+    int64_t idx[4];
+    float w[4];
+    cubic_taps(ps, cs, o, idx, w);
+    tap_index[o] = make_int4(static_cast<int>(idx[0]), static_cast<int>(idx[1]), static_cast<int>(idx[2]),
+                             static_cast<int>(idx[3]));
+    tap_weight[o] = make_float4(w[0], w[1], w[2], w[3]);
+  }
+  __syncthreads();
+  const int lane = threadIdx.x & 31, group = lane / kSimilarityLanes, sub = lane % kSimilarityLanes;
+  const int64_t rh = blockIdx.x * int64_t{blockDim.x / 32} + (threadIdx.x >> 5);
+  if (rh >= blocks) return;  // after the only barrier
   const P* kp = prev + rh * prev_stride;  // [ps·ps][dh]
   const float* kp_scale = prev_scale ? prev_scale + rh * prev_scale_stride : nullptr;  // [ps·ps] (int8 keys)
   const T* kc = cur + rh * cur_stride;    // [cs·cs][dh]
-  double sum = 0.0;  // lane 0 of each warp
-  for (int64_t t = warp; t < cs * cs; t += warps) {
-    int64_t iy[4], ix[4];
-    float wy[4], wx[4];
-    cubic_taps(ps, cs, t / cs, iy, wy);
-    cubic_taps(ps, cs, t % cs, ix, wx);
-    double dot = 0.0, uu = 0.0, kk = 0.0;
-    for (int64_t d = lane; d < dh; d += 32) {
-      const double u =
-          bicubic_sample([&](int64_t r, int64_t c) {
-            if constexpr (std::is_same_v<P, int8_t>)
-              return static_cast<float>(kp[(r * ps + c) * dh + d]) * kp_scale[r * ps + c];
-            else
-              return to_float(kp[(r * ps + c) * dh + d]);
-          }, iy, wy, ix, wx);
-      const double k = to_float(kc[t * dh + d]);
-      dot += u * k;
-      uu += u * u;
-      kk += k * k;
+  // Lane sub's elements: d = sub·kVec + step·8·kVec + e, e < kVec.
+  constexpr int kStep = kSimilarityLanes * kVec;
+  double sum = 0.0;  // the cosines of this group's tokens, in token order (lane sub == 0)
+  const int n = cs * cs;
+  for (int t0 = 0; t0 < n; t0 += 32 / kSimilarityLanes) {
+    const int t = t0 + group;
+    const bool live = t < n;
+    const int tc = live ? t : n - 1;  // a dead group reads a live token and discards its sums
+    const int oy = tc / cs, ox = tc - oy * cs;
+    const int4 iy = tap_index[oy], ix = tap_index[ox];
+    const float4 wy = tap_weight[oy], wx = tap_weight[ox];
+    const int rows[4] = {iy.x * ps, iy.y * ps, iy.z * ps, iy.w * ps}, cols[4] = {ix.x, ix.y, ix.z, ix.w};
+    const float wys[4] = {wy.x, wy.y, wy.z, wy.w}, wxs[4] = {wx.x, wx.y, wx.z, wx.w};
+    float dot = 0.0f, uu = 0.0f, kk = 0.0f;
+    for (int d0 = sub * kVec; d0 < dh; d0 += kStep) {
+      // Along x for 4 rows, then along y: the order of bicubic_sample.
+      float u[kVec];
+      for (int i = 0; i < 4; ++i) {
+        float r[kVec];
+        for (int j = 0; j < 4; ++j) {
+          const int token = rows[i] + cols[j];
+          float v[kVec];
+          load_keys<kVec>(kp + token * dh + d0, kp_scale ? kp_scale[token] : 1.0f, v);
+          for (int e = 0; e < kVec; ++e) r[e] = j == 0 ? v[e] * wxs[0] : r[e] + v[e] * wxs[j];
+        }
+        for (int e = 0; e < kVec; ++e) u[e] = i == 0 ? r[e] * wys[0] : u[e] + r[e] * wys[i];
+      }
+      float k[kVec];
+      load_keys<kVec>(kc + tc * dh + d0, 1.0f, k);
+      for (int e = 0; e < kVec; ++e) {
+        dot += u[e] * k[e];
+        uu += u[e] * u[e];
+        kk += k[e] * k[e];
+      }
     }
-    dot = warp_sum(dot), uu = warp_sum(uu), kk = warp_sum(kk);
-    if (lane == 0) sum += dot / fmax(sqrt(uu * kk), 1e-30);
+    for (int o = kSimilarityLanes / 2; o > 0; o >>= 1) {
+      dot += __shfl_xor_sync(0xffffffffu, dot, o);
+      uu += __shfl_xor_sync(0xffffffffu, uu, o);
+      kk += __shfl_xor_sync(0xffffffffu, kk, o);
+    }
+    if (live && sub == 0) sum += static_cast<double>(dot) / fmax(sqrt(static_cast<double>(uu) * kk), 1e-30);
   }
-  sum = block_sum(sum);
-  if (threadIdx.x == 0) partial[rh] = sum;
+  // The groups' sums in a fixed order: the result depends on the data alone, not on the launch.
+  for (int o = kSimilarityLanes; o < 32; o <<= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+  if (lane == 0) partial[rh] = sum;
 }
 
 __global__ void mean_of_kernel(const double* values, int64_t count, double divisor, double* out) {
@@ -451,17 +512,34 @@ void launch_key_similarity(const void* prev, const float* prev_scale, int64_t pr
                            DType t, int64_t blocks, int64_t prev_stride, int64_t cur_stride, int64_t prev_side,
                            int64_t cur_side, int64_t head_dim, double* partial, cudaStream_t s) {
   if (blocks == 0) return;
-  const auto grid = static_cast<unsigned>(blocks);
+  AMSKV_CHECK(prev_side * prev_side * head_dim < (int64_t{1} << 31) && cur_side * cur_side * head_dim < (int64_t{1} << 31),
+              "similarity: a scale of ", cur_side, "x", cur_side, " tokens of ", head_dim, " exceeds 32-bit indexing");
+  constexpr int kWarps = kThreads / 32;
+  const auto grid = static_cast<unsigned>((blocks + kWarps - 1) / kWarps);
+  const size_t taps = static_cast<size_t>(cur_side) * (sizeof(int4) + sizeof(float4));
+  const int ps = static_cast<int>(prev_side), cs = static_cast<int>(cur_side), dh = static_cast<int>(head_dim);
   AMSKV_DISPATCH_FLOAT(t, T, {
-    if (prev_scale)
-      key_similarity_kernel<T, int8_t><<<grid, kThreads, 0, s>>>(static_cast<const int8_t*>(prev), prev_scale,
-                                                                 prev_scale_stride, static_cast<const T*>(cur),
-                                                                 prev_stride, cur_stride, prev_side, cur_side, head_dim,
-                                                                 partial);
+    // 8 elements per access when every row starts aligned for it: a head dimension, strides and bases that
+    // are multiples of 8 elements.
+    const size_t prev_elem = prev_scale ? 1 : sizeof(T);
+    const bool vec = head_dim % 8 == 0 && prev_stride % 8 == 0 && cur_stride % 8 == 0 &&
+                     reinterpret_cast<uintptr_t>(prev) % (8 * prev_elem) == 0 &&
+                     reinterpret_cast<uintptr_t>(cur) % (8 * sizeof(T)) == 0;
+    auto run = [&](auto vec_width) {
+      constexpr int kVec = decltype(vec_width)::value;
+      if (prev_scale)
+        key_similarity_kernel<T, int8_t, kVec><<<grid, kThreads, taps, s>>>(
+            static_cast<const int8_t*>(prev), prev_scale, prev_scale_stride, static_cast<const T*>(cur), prev_stride,
+            cur_stride, blocks, ps, cs, dh, partial);
+      else
+        key_similarity_kernel<T, T, kVec><<<grid, kThreads, taps, s>>>(static_cast<const T*>(prev), nullptr, 0,
+                                                                       static_cast<const T*>(cur), prev_stride,
+                                                                       cur_stride, blocks, ps, cs, dh, partial);
+    };
+    if (vec)
+      run(std::integral_constant<int, 8>{});
     else
-      key_similarity_kernel<T, T><<<grid, kThreads, 0, s>>>(static_cast<const T*>(prev), nullptr, 0,
-                                                            static_cast<const T*>(cur), prev_stride, cur_stride,
-                                                            prev_side, cur_side, head_dim, partial);
+      run(std::integral_constant<int, 1>{});
   });
   AMSKV_CUDA_LAUNCHED();
 }
