@@ -308,8 +308,8 @@ __global__ void key_similarity_kernel(const P* prev, const float* prev_scale, in
   // One warp per (row, head), its 8-lane groups taking 4 current tokens at a time, each lane kVec elements of
   // the head dimension per step. The taps of every output row and column depend on the sides alone: they are
   // computed once per block (in double, as cpu::bicubic_taps) into shared memory. A block per (row, head) and
-  // a warp per token, with per-token taps and reductions, made this kernel ~0.15 ms a layer at d30 batch
-  // 128 (~25 ms of a 1.1 s generation) and AMS-KV's online decision slower than the full cache.
+  // a warp per token, with per-token taps and reductions, took 0.23 ms a layer (scales 1-6 at d30 batch 128,
+  // 41 ms of a 1.1 s generation) and made AMS-KV's online decision slower than the full cache; this takes 56 µs.
   extern __shared__ int4 similarity_taps[];
   int4* tap_index = similarity_taps;                               // [cs] source indices, clamped
   float4* tap_weight = reinterpret_cast<float4*>(tap_index + cs);  // [cs]
