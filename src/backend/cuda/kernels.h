@@ -142,7 +142,7 @@ void launch_softmax_rows(const float* s, int64_t rows, int64_t cols, float scale
 // *out = Σ values[i] / divisor, summed in an order fixed by the count alone (one block).
 void launch_mean_of(const double* values, int64_t count, double divisor, double* out, cudaStream_t s);
 // partial[rh], per (row, head): Σ over current tokens of cos(bicubic-upsampled previous keys, current keys),
-// summed in an order fixed by the sides alone.
+// summed in an order fixed by the sides, the head dimension and the alignment (not by the launch).
 // The previous keys are of type t, or 8-bit with `prev_scale` (per token, prev_scale_stride per block).
 void launch_key_similarity(const void* prev, const float* prev_scale, int64_t prev_scale_stride, const void* cur,
                            DType t, int64_t blocks, int64_t prev_stride, int64_t cur_stride, int64_t prev_side,

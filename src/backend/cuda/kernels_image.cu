@@ -274,9 +274,9 @@ __global__ void softmax_rows_kernel(const float* s, int64_t cols, float scale, P
   for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) out[j] = from_float<P>(expf(scale * r[j] - mx) * inv);
 }
 
-// kVec consecutive elements of a key row as floats: one 16-byte access of 8 16-bit values (two of 8 floats,
-// one 8-byte access of 8 int8 values times the token's scale) when kVec is 8, the launcher having checked the
-// alignment; one element when kVec is 1.
+// kVec consecutive elements of a key row as floats. When kVec is 8 (the launcher has checked the alignment):
+// one 16-byte access of 8 16-bit values, two 16-byte accesses of 4 floats, or one 8-byte access of 8 int8
+// values times the token's scale. When kVec is 1: one element.
 template <int kVec, class P>
 __device__ __forceinline__ void load_keys(const P* p, float scale, float (&v)[kVec]) {
   if constexpr (kVec == 1) {
@@ -370,7 +370,8 @@ __global__ void key_similarity_kernel(const P* prev, const float* prev_scale, in
     }
     if (live && sub == 0) sum += static_cast<double>(dot) / fmax(sqrt(static_cast<double>(uu) * kk), 1e-30);
   }
-  // The groups' sums in a fixed order: the result depends on the data alone, not on the launch.
+  // The groups' sums in a fixed order: the result depends on the data and the access width (the head
+  // dimension and the alignment), not on the launch.
   for (int o = kSimilarityLanes; o < 32; o <<= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
   if (lane == 0) partial[rh] = sum;
 }
@@ -517,6 +518,7 @@ void launch_key_similarity(const void* prev, const float* prev_scale, int64_t pr
   constexpr int kWarps = kThreads / 32;
   const auto grid = static_cast<unsigned>((blocks + kWarps - 1) / kWarps);
   const size_t taps = static_cast<size_t>(cur_side) * (sizeof(int4) + sizeof(float4));
+  AMSKV_CHECK(taps <= 48 * 1024, "similarity: ", cur_side, " taps per axis exceed the kernel's shared memory");
   const int ps = static_cast<int>(prev_side), cs = static_cast<int>(cur_side), dh = static_cast<int>(head_dim);
   AMSKV_DISPATCH_FLOAT(t, T, {
     // 8 elements per access when every row starts aligned for it: a head dimension, strides and bases that
