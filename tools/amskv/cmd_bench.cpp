@@ -172,10 +172,12 @@ void run_bench(const BenchArgs& a) {
             ms_per_scale.push_back(median(v));
           }
           const double peak = static_cast<double>(be.peak_memory_bytes()) / (1 << 30);
+          const double images_per_s = B / med;
+          const std::string rate_text = rate(images_per_s);  // the table's and the progress line's
           row["oom"] = false;
           row["graphs"] = recorded;
           row["replayed"] = replayed;
-          row["images_per_s"] = B / med;
+          row["images_per_s"] = images_per_s;
           row["ms_per_image"] = 1000.0 * med / B;
           row["seconds_median"] = med;
           row["seconds_min"] = *lo;
@@ -193,14 +195,14 @@ void run_bench(const BenchArgs& a) {
           row["kv_reference_bytes"] = mem.reference.allocated_bytes;  // at the compute dtype's width
           row["plan"] = plan.to_json();
           rows.push_back(row);
-          table.push_back({shape, policy, dcol, std::to_string(B), rate(B / med),
+          table.push_back({shape, policy, dcol, std::to_string(B), rate_text,
                            fmt(1000.0 * med / B, "%.1f"),
                            fmt(100.0 * (*hi - *lo) / med, "%.1f%%"), fmt(1000.0 * median(matmul), "%.1f"),
                            fmt(1000.0 * median(attention), "%.1f"),
                            fmt(1000.0 * last.time.decode_s, "%.1f"), fmt(peak),
                            fmt(mem.policy.allocated_bytes / double(1 << 30), "%.3f"),
                            fmt(100.0 * mem.reduction(&kv::MemoryNumbers::allocated_bytes), "%.1f%%")});
-          std::cerr << "bench: " << shape << " " << policy << " " << dcol << " B=" << B << ": " << rate(B / med)
+          std::cerr << "bench: " << shape << " " << policy << " " << dcol << " B=" << B << ": " << rate_text
                     << " images/s (scales enqueued in " << fmt(1000.0 * enqueue_med, "%.1f") << " ms of "
                     << fmt(1000.0 * med, "%.1f") << (replayed ? "; replayed graph" : recorded ? "; graphs" : "")
                     << ")\n";
