@@ -207,9 +207,13 @@ TEST_P(BackendOps, LinearWithBiasAndGelu) {
   }
 }
 
-// Widths that take the block-per-token kernel (multiples of four, d30's 1920 among them) and one that does not.
+// Widths that take the block-per-token kernel (multiples of four: one warp; d16's 1024; d30's 1920; d36's 2304,
+// whose last warp is half idle; 4096, the largest) and one that does not.
+constexpr std::tuple<int, int, int> kNormShapes[] = {{4, 37, 192}, {3, 5, 190},  {2, 3, 1024},
+                                                     {2, 3, 1920}, {2, 3, 2304}, {1, 2, 4096}};
+
 TEST_P(BackendOps, LayerNormModulate) {
-  for (auto [rows, tokens, width] : {std::tuple{4, 37, 192}, std::tuple{3, 5, 190}, std::tuple{2, 3, 1920}}) {
+  for (auto [rows, tokens, width] : kNormShapes) {
     Pair x = put_f32(random(rows * tokens * width, -3.0f, 3.0f));
     Pair mod = put_f32(random(rows * 6 * width));
     Pair y = zeros(rows * tokens * width, T_);
@@ -224,7 +228,7 @@ TEST_P(BackendOps, LayerNormModulate) {
 // The residual step fused with the next norm: the fused kernel's widths (with either branch type) and one
 // that takes the composition; x and the normalised output both compared.
 TEST_P(BackendOps, GatedResidualLayerNorm) {
-  for (auto [rows, tokens, width] : {std::tuple{4, 37, 192}, std::tuple{3, 5, 190}, std::tuple{2, 3, 1920}})
+  for (auto [rows, tokens, width] : kNormShapes)
     for (DType bt : {DType::F32, T_}) {
       Pair x = put_f32(random(rows * tokens * width, -3.0f, 3.0f));
       Pair br = put(random(rows * tokens * width), bt);

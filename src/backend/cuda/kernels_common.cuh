@@ -129,19 +129,21 @@ __device__ V block_sum(V v) {
   return warp_sum(total);
 }
 
-// Σa and Σb over a block of kThreads threads in one exchange through shared memory, for a kernel that sums
-// once (no barrier before it guards a previous call's values); every thread gets both.
-template <int kThreads, class V>
+// Σa and Σb over a block of at most kMaxThreads threads (blockDim.x a multiple of 32) in one exchange through
+// shared memory, for a kernel that sums once (no barrier before it guards a previous call's values); every
+// thread gets both, summed warp by warp in order.
+template <int kMaxThreads, class V>
 __device__ __forceinline__ void block_sum_once(V& a, V& b) {
-  __shared__ V partial[kThreads / 32][2];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  __shared__ V partial[kMaxThreads / 32][2];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
   a = warp_sum(a);
   b = warp_sum(b);
   if (lane == 0) partial[warp][0] = a, partial[warp][1] = b;
   __syncthreads();
   a = V(0), b = V(0);
 #pragma unroll
-  for (int w = 0; w < kThreads / 32; ++w) a += partial[w][0], b += partial[w][1];
+  for (int w = 0; w < kMaxThreads / 32; ++w)
+    if (w < warps) a += partial[w][0], b += partial[w][1];
 }
 
 __device__ __forceinline__ float block_max(float v) {

@@ -42,17 +42,23 @@ __global__ void layer_norm_modulate_kernel(const float* x, int64_t rows, int64_t
   for (int64_t c = lane; c < width; c += 32) yi[c] = from_float<Y>((xi[c] - m) * inv * (1.0f + s[c]) + b[c]);
 }
 
-// Every real width (a multiple of four up to kNormThreads · 4 · kNormQuads): one block per token, the token
-// held in registers (kQuads float4s per thread: 4 up to width 2048, else 8; the registers the modulation
-// takes make 8 cost occupancy where 4 suffice). The warp-per-token kernel walks the width serially and left
-// the card idle at batch 1, where a scale has a handful of tokens (35% of a d30 image's GPU time went
-// there); this one reads x once, in 16-byte accesses, and reduces over the block.
+// Every real width (a multiple of four up to 4 · kNormQuads · kNormMaxThreads): one block per token, the token
+// held in registers, kNormQuads float4s per thread, in as many warps as the width needs (norm_threads). The
+// warp-per-token kernel walks the width serially and left the card idle at batch 1, where a scale has a
+// handful of tokens (35% of a d30 image's GPU time went there); this one reads x once, in 16-byte accesses,
+// and reduces over the block. Blocks of 128 threads with eight float4s each for widths past 2048 took 156
+// registers a thread, three blocks per multiprocessor: d36's norms (width 2304, 576 float4s in 1024 slots)
+// moved 2.5 TB/s where d30's (width 1920, four float4s a thread, 94 registers, five blocks) moved 3.3.
 // With a branch, the gated residual step comes first (x += gate · branch, written back), so the block's
 // residual add and the norm that reads its result share one pass over x and one launch.
-constexpr int kNormThreads = 128;
-constexpr int kNormQuads = 8;
-template <class Y, class B, int kQuads>
-__global__ void __launch_bounds__(kNormThreads) layer_norm_modulate_vec_kernel(
+constexpr int kNormQuads = 4;
+constexpr int kNormMaxThreads = 256;
+// Threads of a width's block: its float4s, kNormQuads to a thread, in whole warps.
+inline int norm_threads(int64_t width) {
+  return static_cast<int>((width / 4 + 32 * kNormQuads - 1) / (32 * kNormQuads)) * 32;
+}
+template <class Y, class B>
+__global__ void __launch_bounds__(kNormMaxThreads) layer_norm_modulate_vec_kernel(
     float* __restrict__ x, const B* __restrict__ branch, const float* __restrict__ gate, int64_t gate_stride,
     int64_t tokens, int width, const float* __restrict__ scale, const float* __restrict__ shift, int64_t mod_stride,
     Y* __restrict__ y) {
@@ -61,14 +67,14 @@ __global__ void __launch_bounds__(kNormThreads) layer_norm_modulate_vec_kernel(
   float* xi = x + token * width;
   const float* sc = scale + r * mod_stride;
   const float* sh = shift + r * mod_stride;
-  float4 v[kQuads], mul[kQuads], add[kQuads];
+  float4 v[kNormQuads], mul[kNormQuads], add[kNormQuads];
   // Small batches make this kernel a chain of latencies: the modulation is read before the statistics
   // (nothing waits on it), and the mean and the mean square share one reduction. Both sums are float64
   // (each thread's values squared in float64 too), so E[x²] − mean² keeps float32 accuracy.
   double s = 0.0, q = 0.0;
 #pragma unroll
-  for (int i = 0; i < kQuads; ++i) {
-    const int c = threadIdx.x + i * kNormThreads;
+  for (int i = 0; i < kNormQuads; ++i) {
+    const int c = threadIdx.x + i * blockDim.x;
     v[i] = c < quads ? load4(xi + 4 * c) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     if (c < quads) mul[i] = load4(sc + 4 * c), add[i] = load4(sh + 4 * c);
     if (branch && c < quads) {
@@ -80,14 +86,14 @@ __global__ void __launch_bounds__(kNormThreads) layer_norm_modulate_vec_kernel(
     s += (a + b) + (cc + d);
     q += (a * a + b * b) + (cc * cc + d * d);
   }
-  block_sum_once<kNormThreads>(s, q);
+  block_sum_once<kNormMaxThreads>(s, q);
   const double mean = s / width, var = fmax(q / width - mean * mean, 0.0);
   const float m = static_cast<float>(mean);
   const float inv = static_cast<float>(1.0 / sqrt(var + 1e-6));
   Y* yi = y + token * width;
 #pragma unroll
-  for (int i = 0; i < kQuads; ++i) {
-    const int c = threadIdx.x + i * kNormThreads;
+  for (int i = 0; i < kNormQuads; ++i) {
+    const int c = threadIdx.x + i * blockDim.x;
     if (c < quads) {
       const float4 a = mul[i], b = add[i];
       store4(yi + 4 * c, make_float4((v[i].x - m) * inv * (1.0f + a.x) + b.x, (v[i].y - m) * inv * (1.0f + a.y) + b.y,
@@ -315,17 +321,12 @@ __global__ void to_unit_range_kernel(float* x, int64_t n) {
     x[i] = (fminf(fmaxf(x[i], -1.0f), 1.0f) + 1.0f) * 0.5f;
 }
 
-// The block-per-token norm with as many float4s per thread as the width needs.
+// The block-per-token norm.
 template <class Y, class B>
 void launch_norm_vec(int64_t items, float* x, const B* branch, const float* gate, int64_t gate_stride, int64_t tokens,
                      int64_t width, const float* scale, const float* shift, int64_t mod_stride, Y* y, cudaStream_t s) {
-  const auto blocks = static_cast<unsigned>(items);
-  if (width <= 4 * kNormThreads * 4)
-    layer_norm_modulate_vec_kernel<Y, B, 4><<<blocks, kNormThreads, 0, s>>>(
-        x, branch, gate, gate_stride, tokens, static_cast<int>(width), scale, shift, mod_stride, y);
-  else
-    layer_norm_modulate_vec_kernel<Y, B, kNormQuads><<<blocks, kNormThreads, 0, s>>>(
-        x, branch, gate, gate_stride, tokens, static_cast<int>(width), scale, shift, mod_stride, y);
+  layer_norm_modulate_vec_kernel<Y, B><<<static_cast<unsigned>(items), norm_threads(width), 0, s>>>(
+      x, branch, gate, gate_stride, tokens, static_cast<int>(width), scale, shift, mod_stride, y);
 }
 
 }  // namespace
@@ -343,7 +344,7 @@ void launch_layer_norm_modulate(const float* x, int64_t rows, int64_t tokens, in
   const int64_t items = rows * tokens;
   if (items == 0) return;
   const size_t ys = dtype_size(y_type);
-  const bool vec = width % 4 == 0 && width <= 4 * kNormThreads * kNormQuads && mod_stride % 4 == 0 &&
+  const bool vec = width % 4 == 0 && width <= 4 * kNormQuads * kNormMaxThreads && mod_stride % 4 == 0 &&
                    aligned4(x, 4) && aligned4(scale, 4) && aligned4(shift, 4) && aligned4(y, ys);
   AMSKV_DISPATCH_FLOAT(y_type, Y, {
     if (vec) {
@@ -365,7 +366,7 @@ bool launch_gated_residual_layer_norm(float* x, const void* branch, DType branch
   const int64_t items = rows * tokens;
   if (items == 0) return true;
   const size_t ys = dtype_size(y_type), bs = dtype_size(branch_type);
-  if (!(width % 4 == 0 && width <= 4 * kNormThreads * kNormQuads && mod_stride % 4 == 0 && gate_stride % 4 == 0 &&
+  if (!(width % 4 == 0 && width <= 4 * kNormQuads * kNormMaxThreads && mod_stride % 4 == 0 && gate_stride % 4 == 0 &&
         aligned4(x, 4) && aligned4(scale, 4) && aligned4(shift, 4) && aligned4(gate, 4) && aligned4(y, ys) &&
         aligned4(branch, bs)))
     return false;
