@@ -2,8 +2,11 @@
   ncu --clock-control none --metrics gpu__time_duration.sum[,dram__bytes_read.sum,dram__bytes_write.sum] \\
       --csv <program> > launches.csv
   python3 bench/kernel_times.py launches.csv [top]
+  python3 bench/kernel_times.py launches.csv --parts RUNS
 The CSV may be gzipped. With the DRAM byte counts it also prints each kernel's traffic and its rate: whether
-a memory-bound kernel runs near the card's bandwidth (about 4.8 TB/s on an H200)."""
+a memory-bound kernel runs near the card's bandwidth (about 4.8 TB/s on an H200). With --parts it sums the
+kernels by the part of a generation they serve (products, attention, norms, ..., decoder), divided by RUNS,
+the generations the profiled program ran: where one generation's GPU time goes, each kernel running alone."""
 import csv
 import gzip
 import sys
@@ -11,6 +14,21 @@ from collections import defaultdict
 
 TIME_UNITS = {"ns": 1e-6, "nsecond": 1e-6, "us": 1e-3, "usecond": 1e-3, "ms": 1.0, "msecond": 1.0}
 BYTE_UNITS = {"byte": 1.0, "Kbyte": 1e3, "Mbyte": 1e6, "Gbyte": 1e9, "Tbyte": 1e12}
+# A kernel's part by its name. cuBLASLt's NN products are the decoder's (its 1x1 convolutions and attention),
+# its TN products the transformer's (and the conditioning's, a small share).
+PARTS = (("attention", ("attention",)), ("norms", ("layer_norm", "gated_residual")), ("qk_norm_split", ("qk_norm",)),
+         ("sampling", ("sample_kernel", "cfg_blend")),
+         ("decoder", ("conv", "position_major", "group_norm", "im2col", "bias_planes", "to_unit", "accumulate",
+                      "softmax_rows", "nearest2x", "NNT")),
+         ("products", ("nvjet",)))
+
+
+def part_of(kernel):
+    for part, keys in PARTS:
+        if any(k in kernel for k in keys):
+            return part
+    return "other"
+
 
 path = sys.argv[1]
 with (gzip.open(path, "rt", errors="replace") if path.endswith(".gz") else open(path, errors="replace")) as f:
@@ -25,8 +43,21 @@ for r in csv.DictReader(rows):
     elif metric in ("dram__bytes_read.sum", "dram__bytes_write.sum"):
         traffic[name] += value * BYTE_UNITS[r["Metric Unit"]]
 grand = sum(total.values())
-top = int(sys.argv[2]) if len(sys.argv) > 2 else 25
 bytes_columns = f" {'DRAM GB':>8} {'TB/s':>5}" if traffic else ""
+
+if len(sys.argv) > 2 and sys.argv[2] == "--parts":
+    runs = int(sys.argv[3])
+    parts, part_bytes = defaultdict(float), defaultdict(float)
+    for name, ms in total.items():
+        parts[part_of(name)] += ms / runs
+        part_bytes[part_of(name)] += traffic[name] / runs
+    print(f"{'ms/run':>9} {'share':>6}{bytes_columns}  part   (all kernels: {grand / runs:.1f} ms per run)")
+    for part, ms in sorted(parts.items(), key=lambda kv: -kv[1]):
+        extra = f" {part_bytes[part] / 1e9:8.2f} {part_bytes[part] / 1e9 / ms:5.2f}" if traffic else ""
+        print(f"{ms:9.1f} {100 * ms / (grand / runs):5.1f}%{extra}  {part}")
+    sys.exit(0)
+
+top = int(sys.argv[2]) if len(sys.argv) > 2 else 25
 print(f"{'ms':>9} {'share':>6} {'launches':>8}{bytes_columns}  kernel   (all kernels: {grand:.1f} ms)")
 for name, ms in sorted(total.items(), key=lambda kv: -kv[1])[:top]:
     extra = f" {traffic[name] / 1e9:8.2f} {traffic[name] / 1e9 / ms:5.2f}" if traffic else ""
