@@ -207,10 +207,10 @@ TEST_P(BackendOps, LinearWithBiasAndGelu) {
   }
 }
 
-// Widths that take the block-per-token kernel (multiples of four: one warp; d16's 1024; d30's 1920; d36's 2304,
-// whose last warp is half idle; 4096, the largest) and one that does not.
-constexpr std::tuple<int, int, int> kNormShapes[] = {{4, 37, 192}, {3, 5, 190},  {2, 3, 1024},
-                                                     {2, 3, 1920}, {2, 3, 2304}, {1, 2, 4096}};
+// Widths that take the block-per-token kernel (multiples of four up to 4096: one warp; d16's 1024; d30's 1920;
+// d36's 2304, 576 float4s in five warps' 640 slots; 4096, the largest) and two that do not (190; 4100, past it).
+constexpr std::tuple<int, int, int> kNormShapes[] = {{4, 37, 192}, {3, 5, 190},  {2, 3, 1024}, {2, 3, 1920},
+                                                     {2, 3, 2304}, {1, 2, 4096}, {1, 2, 4100}};
 
 TEST_P(BackendOps, LayerNormModulate) {
   for (auto [rows, tokens, width] : kNormShapes) {

@@ -53,7 +53,11 @@ __global__ void layer_norm_modulate_kernel(const float* x, int64_t rows, int64_t
 // residual add and the norm that reads its result share one pass over x and one launch.
 constexpr int kNormQuads = 4;
 constexpr int kNormMaxThreads = 256;
-// Threads of a width's block: its float4s, kNormQuads to a thread, in whole warps.
+// Widths the block-per-token kernel takes, and the threads of a width's block: its float4s, kNormQuads to a
+// thread, in whole warps (at most kNormMaxThreads, which block_sum_once's shared array is sized for).
+inline bool norm_vec_width(int64_t width) {
+  return width > 0 && width % 4 == 0 && width <= 4 * kNormQuads * kNormMaxThreads;
+}
 inline int norm_threads(int64_t width) {
   return static_cast<int>((width / 4 + 32 * kNormQuads - 1) / (32 * kNormQuads)) * 32;
 }
@@ -344,8 +348,8 @@ void launch_layer_norm_modulate(const float* x, int64_t rows, int64_t tokens, in
   const int64_t items = rows * tokens;
   if (items == 0) return;
   const size_t ys = dtype_size(y_type);
-  const bool vec = width % 4 == 0 && width <= 4 * kNormQuads * kNormMaxThreads && mod_stride % 4 == 0 &&
-                   aligned4(x, 4) && aligned4(scale, 4) && aligned4(shift, 4) && aligned4(y, ys);
+  const bool vec = norm_vec_width(width) && mod_stride % 4 == 0 && aligned4(x, 4) && aligned4(scale, 4) &&
+                   aligned4(shift, 4) && aligned4(y, ys);
   AMSKV_DISPATCH_FLOAT(y_type, Y, {
     if (vec) {
       launch_norm_vec<Y, float>(items, const_cast<float*>(x), nullptr, nullptr, 0, tokens, width, scale, shift,
@@ -366,9 +370,8 @@ bool launch_gated_residual_layer_norm(float* x, const void* branch, DType branch
   const int64_t items = rows * tokens;
   if (items == 0) return true;
   const size_t ys = dtype_size(y_type), bs = dtype_size(branch_type);
-  if (!(width % 4 == 0 && width <= 4 * kNormQuads * kNormMaxThreads && mod_stride % 4 == 0 && gate_stride % 4 == 0 &&
-        aligned4(x, 4) && aligned4(scale, 4) && aligned4(shift, 4) && aligned4(gate, 4) && aligned4(y, ys) &&
-        aligned4(branch, bs)))
+  if (!(norm_vec_width(width) && mod_stride % 4 == 0 && gate_stride % 4 == 0 && aligned4(x, 4) && aligned4(scale, 4) &&
+        aligned4(shift, 4) && aligned4(gate, 4) && aligned4(y, ys) && aligned4(branch, bs)))
     return false;
   AMSKV_DISPATCH_FLOAT(branch_type, B, AMSKV_DISPATCH_FLOAT(y_type, Y, {
     launch_norm_vec<Y, B>(items, x, static_cast<const B*>(branch), gate, gate_stride, tokens, width, scale, shift,
