@@ -1,8 +1,7 @@
 """The matrix-product rate PyTorch (cuBLAS) reaches on this GPU for a VAR transformer's shapes at its last
 scale, in bf16: the ceiling to compare the engine's matmul time with. The defaults are VAR-d30 at batch 128
 (65,536 token rows: 128 images, two CFG rows each, 256 tokens); `--width 2304` is VAR-d36 at batch 32
-(64 rows of 1,024 tokens, also 65,536). Each product runs alone, back to back, so the card's power limit
-holds it less than a whole generation does.
+(64 rows of 1,024 tokens, also 65,536). Each product is timed by itself, ten times back to back.
 Run on the GPU machine: python3 bench/torch_gemm_reference.py [--width C] [--rows N]"""
 import argparse
 
