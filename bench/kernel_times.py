@@ -61,16 +61,16 @@ if args.parts is not None:
     runs = args.parts
     parts, part_bytes = defaultdict(float), defaultdict(float)
     for name, ms in total.items():
-        parts[part_of(name)] += ms / runs
-        part_bytes[part_of(name)] += traffic[name] / runs
+        part = part_of(name)
+        parts[part] += ms / runs
+        part_bytes[part] += traffic[name] / runs
     print(f"{'ms/run':>9} {'share':>6}{bytes_columns}  part   (all kernels: {grand / runs:.1f} ms per run)")
     for part, ms in sorted(parts.items(), key=lambda kv: -kv[1]):
         extra = f" {part_bytes[part] / 1e9:8.2f} {part_bytes[part] / 1e9 / ms:5.2f}" if traffic else ""
         print(f"{ms:9.1f} {100 * ms / (grand / runs):5.1f}%{extra}  {part}")
     sys.exit(0)
 
-top = args.top
 print(f"{'ms':>9} {'share':>6} {'launches':>8}{bytes_columns}  kernel   (all kernels: {grand:.1f} ms)")
-for name, ms in sorted(total.items(), key=lambda kv: -kv[1])[:top]:
+for name, ms in sorted(total.items(), key=lambda kv: -kv[1])[:args.top]:
     extra = f" {traffic[name] / 1e9:8.2f} {traffic[name] / 1e9 / ms:5.2f}" if traffic else ""
     print(f"{ms:9.2f} {100 * ms / grand:5.1f}% {count[name]:8d}{extra}  {name}")
